@@ -1,0 +1,370 @@
+/*
+ * api.c - the HTTP client, on libcurl; see api.h.
+ */
+#include "api.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "synergyfs-config.h"
+
+struct api {
+	pthread_mutex_t lock;
+	CURL *curl;
+	struct curl_slist *headers; /* holds "Authorization: Bearer <token>" */
+	char *list_url;
+	char *token;                /* kept only to scrub it from server text */
+	struct api_config cfg;
+	atomic_ulong requests;
+};
+
+/* The body being received, bounded by max. */
+struct sink {
+	char *buf;
+	size_t len, cap, max;
+	bool too_big, no_mem;
+};
+
+bool api_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+void api_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+static bool part_present(CURLU *u, CURLUPart part)
+{
+	char *v = NULL;
+	bool present = curl_url_get(u, part, &v, 0) == CURLUE_OK && v && *v;
+
+	curl_free(v);
+	return present;
+}
+
+enum err_kind api_normalize_url(const char *url, char **out, struct err *e)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL;
+	enum err_kind rc = ERR_CONFIG;
+	size_t len;
+
+	*out = NULL;
+	if (!u)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	if (!url || !*url) {
+		err_set(e, ERR_CONFIG, "the server URL is empty");
+		goto out;
+	}
+	if (!strstr(url, "://")) {
+		err_set(e, ERR_CONFIG, "the server URL '%s' has no scheme: write http://%s or https://%s",
+			url, url, url);
+		goto out;
+	}
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+		err_set(e, ERR_CONFIG, "'%s' is not a valid URL", url);
+		goto out;
+	}
+	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+		err_set(e, ERR_CONFIG, "the server URL must start with http:// or https://, not %s://",
+			scheme);
+		goto out;
+	}
+	if (!part_present(u, CURLUPART_HOST)) {
+		err_set(e, ERR_CONFIG, "the server URL '%s' has no host", url);
+		goto out;
+	}
+	if (part_present(u, CURLUPART_USER) || part_present(u, CURLUPART_PASSWORD)) {
+		err_set(e, ERR_CONFIG, "the server URL must not contain a user name or password; "
+			"give the token with -o token_file=PATH or SYNERGY_TOKEN");
+		goto out;
+	}
+	if (part_present(u, CURLUPART_QUERY) || part_present(u, CURLUPART_FRAGMENT)) {
+		err_set(e, ERR_CONFIG, "the server URL must not have a query (?) or fragment (#)");
+		goto out;
+	}
+	*out = strdup(url);
+	if (!*out) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	len = strlen(*out);
+	while (len > 0 && (*out)[len - 1] == '/')
+		(*out)[--len] = '\0';
+	rc = ERR_OK;
+out:
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+bool api_url_is_loopback(const char *url)
+{
+	CURLU *u = curl_url();
+	char *host = NULL;
+	bool lo = false;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+		lo = strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+		     strcmp(host, "[::1]") == 0;
+	curl_free(host);
+	curl_url_cleanup(u);
+	return lo;
+}
+
+struct api *api_new(const struct api_config *cfg, struct err *e)
+{
+	struct api *a = calloc(1, sizeof(*a));
+	static const char prefix[] = "Authorization: Bearer ";
+	char *hdr = NULL;
+	size_t tlen = strlen(cfg->token);
+	struct curl_slist *l;
+
+	if (!a)
+		goto nomem;
+	pthread_mutex_init(&a->lock, NULL);
+	a->cfg = *cfg;
+	a->cfg.base_url = NULL;
+	a->cfg.token = NULL;
+	a->cfg.cacert = NULL;
+	a->curl = curl_easy_init();
+	a->token = strdup(cfg->token);
+	a->list_url = malloc(strlen(cfg->base_url) + sizeof(API_LIST_PATH));
+	hdr = malloc(sizeof(prefix) + tlen);
+	if (!a->curl || !a->token || !a->list_url || !hdr)
+		goto nomem;
+	strcpy(a->list_url, cfg->base_url);
+	strcat(a->list_url, API_LIST_PATH);
+	if (cfg->cacert && !(a->cfg.cacert = strdup(cfg->cacert)))
+		goto nomem;
+	memcpy(hdr, prefix, sizeof(prefix) - 1);
+	memcpy(hdr + sizeof(prefix) - 1, cfg->token, tlen + 1);
+	l = curl_slist_append(NULL, hdr);
+	explicit_bzero(hdr, sizeof(prefix) + tlen);
+	free(hdr);
+	hdr = NULL;
+	if (!l)
+		goto nomem;
+	a->headers = l;
+	if (!(l = curl_slist_append(a->headers, "Accept: application/json")))
+		goto nomem;
+	return a;
+nomem:
+	if (hdr)
+		explicit_bzero(hdr, sizeof(prefix) + tlen);
+	free(hdr);
+	api_free(a);
+	err_set(e, ERR_NOMEM, "out of memory");
+	return NULL;
+}
+
+void api_free(struct api *a)
+{
+	if (!a)
+		return;
+	if (a->curl)
+		curl_easy_cleanup(a->curl);
+	for (struct curl_slist *l = a->headers; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
+	curl_slist_free_all(a->headers);
+	if (a->token)
+		explicit_bzero(a->token, strlen(a->token));
+	free(a->token);
+	free(a->list_url);
+	free((char *)a->cfg.cacert);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
+const char *api_library_version(void)
+{
+	return curl_version();
+}
+
+unsigned long api_requests(struct api *a)
+{
+	return atomic_load(&a->requests);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct sink *s = userp;
+	size_t n = size * nmemb;
+
+	if (s->len + n > s->max) {
+		s->too_big = true;
+		return 0;
+	}
+	if (s->len + n + 1 > s->cap) {
+		size_t cap = s->cap ? s->cap : 16384;
+		char *nb;
+
+		while (cap < s->len + n + 1)
+			cap *= 2;
+		nb = realloc(s->buf, cap);
+		if (!nb) {
+			s->no_mem = true;
+			return 0;
+		}
+		s->buf = nb;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, data, n);
+	s->len += n;
+	return n;
+}
+
+/* Copy server-supplied text into out, with the token (if present) masked. */
+static void scrub(const struct api *a, const char *in, char *out, size_t cap)
+{
+	size_t tlen = strlen(a->token);
+	size_t o = 0;
+
+	for (size_t i = 0; in[i] && o + 1 < cap;) {
+		if (tlen >= 4 && strncmp(in + i, a->token, tlen) == 0) {
+			for (const char *m = "[token]"; *m && o + 1 < cap; m++)
+				out[o++] = *m;
+			i += tlen;
+		} else {
+			out[o++] = in[i++];
+		}
+	}
+	out[o] = '\0';
+}
+
+/* Map a transport failure to a kind and a message. */
+static enum err_kind transport_error(struct api *a, CURLcode cc, const char *errbuf,
+				     const struct sink *s, struct err *e)
+{
+	long oserr = 0;
+	const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(cc);
+
+	curl_easy_getinfo(a->curl, CURLINFO_OS_ERRNO, &oserr);
+	switch (cc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return err_set(e, ERR_TIMEOUT, "no complete answer within the timeout: %s", detail);
+	case CURLE_COULDNT_CONNECT:
+		if (oserr == ECONNREFUSED)
+			return err_set(e, ERR_REFUSED, "connection refused: %s", detail);
+		if (oserr == EHOSTUNREACH || oserr == ENETUNREACH)
+			return err_set(e, ERR_UNREACHABLE, "server unreachable: %s", detail);
+		return err_set(e, ERR_NET, "could not connect: %s", detail);
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return err_set(e, ERR_UNREACHABLE, "could not resolve the server's host: %s", detail);
+	case CURLE_PEER_FAILED_VERIFICATION:
+		return err_set(e, ERR_TLS, "TLS certificate verification failed: %s "
+			       "(give the CA with -o cacert=PATH)", detail);
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+		return err_set(e, ERR_TLS, "TLS failed: %s", detail);
+	case CURLE_FILESIZE_EXCEEDED:
+		return err_set(e, ERR_TOOBIG, "the answer is larger than max_response (%zu bytes)",
+			       a->cfg.max_response);
+	case CURLE_WRITE_ERROR:
+		if (s->too_big)
+			return err_set(e, ERR_TOOBIG, "the answer is larger than max_response (%zu bytes)",
+				       a->cfg.max_response);
+		if (s->no_mem)
+			return err_set(e, ERR_NOMEM, "out of memory receiving the answer");
+		break;
+	default:
+		break;
+	}
+	return err_set(e, ERR_NET, "%s", detail);
+}
+
+/* Map a non-200 status to a kind and a message. */
+static enum err_kind status_error(struct api *a, long status, struct err *e)
+{
+	char *loc = NULL, where[256];
+
+	if (status == 401 || status == 403)
+		return err_set(e, ERR_AUTH, "the server rejected the token (HTTP %ld)", status);
+	if (status >= 300 && status < 400) {
+		curl_easy_getinfo(a->curl, CURLINFO_REDIRECT_URL, &loc);
+		scrub(a, loc ? loc : "(no Location)", where, sizeof(where));
+		return err_set(e, ERR_HTTP, "HTTP %ld redirect to %s refused: redirects are not "
+			       "followed, so the token is never sent elsewhere; give the final URL",
+			       status, where);
+	}
+	if (status == 404)
+		return err_set(e, ERR_HTTP, "HTTP 404 for %s: is the URL the server's base?",
+			       API_LIST_PATH);
+	return err_set(e, ERR_HTTP, "HTTP %ld from the server", status);
+}
+
+static void set_common_options(struct api *a, struct sink *s, char *errbuf)
+{
+	CURL *c = a->curl;
+
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, a->headers);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "synergyfs/" SYNERGYFS_VERSION);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, a->cfg.timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, a->cfg.connect_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)a->cfg.max_response);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	if (a->cfg.cacert)
+		curl_easy_setopt(c, CURLOPT_CAINFO, a->cfg.cacert);
+	if (a->cfg.insecure) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+}
+
+enum err_kind api_get_list(struct api *a, char **body, size_t *len, struct err *e)
+{
+	struct sink s = { .max = a->cfg.max_response };
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct timespec t0, t1;
+	enum err_kind rc = ERR_OK;
+	long status = 0;
+	CURLcode cc;
+
+	*body = NULL;
+	*len = 0;
+	pthread_mutex_lock(&a->lock);
+	set_common_options(a, &s, errbuf);
+	curl_easy_setopt(a->curl, CURLOPT_URL, a->list_url);
+	curl_easy_setopt(a->curl, CURLOPT_HTTPGET, 1L);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	atomic_fetch_add(&a->requests, 1);
+	cc = curl_easy_perform(a->curl);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
+	log_debug("GET %s -> %ld, %zu bytes, %.0f ms%s%s", API_LIST_PATH, status, s.len,
+		  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+		  cc == CURLE_OK ? "" : ", ", cc == CURLE_OK ? "" : curl_easy_strerror(cc));
+	if (cc != CURLE_OK)
+		rc = transport_error(a, cc, errbuf, &s, e);
+	else if (status != 200)
+		rc = status_error(a, status, e);
+	pthread_mutex_unlock(&a->lock);
+	if (rc != ERR_OK) {
+		free(s.buf);
+		return rc;
+	}
+	if (!s.buf && !(s.buf = malloc(1))) {
+		return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	*body = s.buf;
+	*len = s.len;
+	return ERR_OK;
+}

@@ -1,0 +1,69 @@
+/*
+ * api.h - talking to the 12d Synergy REST API over HTTP(S).  The only
+ * module that knows libcurl.  The bearer token lives here, in one place,
+ * and is wiped when the client is freed.
+ */
+#ifndef SYNERGYFS_API_H
+#define SYNERGYFS_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+/* The list endpoint, appended to the server's base URL. */
+#define API_LIST_PATH "/api/v1/auth/getPersonalAccessTokens"
+
+struct api_config {
+	const char *base_url;     /* as given by the user; see api_normalize_url */
+	const char *token;        /* copied by api_new */
+	long timeout_ms;          /* whole request */
+	long connect_timeout_ms;
+	const char *cacert;       /* extra CA bundle, or NULL */
+	bool insecure;            /* skip TLS verification */
+	size_t max_response;      /* largest body accepted, in bytes */
+};
+
+struct api;
+
+/* Initialise libcurl; call once before any thread starts.  Returns false on failure. */
+bool api_global_init(void);
+
+/* Undo api_global_init. */
+void api_global_cleanup(void);
+
+/*
+ * Check a server base URL: http or https, a host, no user name or password,
+ * no query or fragment.  On success *out is the malloc'd base without
+ * trailing slashes; on failure ERR_CONFIG with the reason in *e.
+ */
+enum err_kind api_normalize_url(const char *url, char **out, struct err *e);
+
+/* Is the URL's host a loopback address or localhost? */
+bool api_url_is_loopback(const char *url);
+
+/*
+ * A client for cfg (base_url already normalised).  Returns NULL with *e set
+ * (ERR_NOMEM, ERR_CONFIG) on failure.
+ */
+struct api *api_new(const struct api_config *cfg, struct err *e);
+
+/* Free a, wiping the token.  a may be NULL. */
+void api_free(struct api *a);
+
+/*
+ * GET the token list.  On success *body (malloc'd, caller frees) holds
+ * *len bytes.  On failure returns the kind (ERR_AUTH for 401/403,
+ * ERR_TIMEOUT, ERR_REFUSED, ERR_UNREACHABLE, ERR_TLS, ERR_TOOBIG, ERR_HTTP
+ * for other statuses, ERR_NET) with a one-line cause in *e that never
+ * contains the token.  Thread-safe; calls are serialised.
+ */
+enum err_kind api_get_list(struct api *a, char **body, size_t *len, struct err *e);
+
+/* libcurl's version line, for --version. */
+const char *api_library_version(void);
+
+/* Requests sent so far. */
+unsigned long api_requests(struct api *a);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * cache.h - the current snapshot and its lifetime: served for cache_ttl
+ * seconds, refreshed lazily by the first access after that, one fetch at a
+ * time (others wait for it and share its result), and kept on failure
+ * (stale-if-error) while the source keeps being retried with backoff.
+ */
+#ifndef SYNERGYFS_CACHE_H
+#define SYNERGYFS_CACHE_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "err.h"
+#include "snapshot.h"
+
+/*
+ * Produce a new snapshot (one reference, passed to the caller) or fail
+ * with *e set.  Called with no lock held, never twice at once.
+ */
+typedef enum err_kind (*cache_fetch_fn)(void *ctx, struct snapshot **out, struct err *e);
+
+struct cache;
+
+/* Counters for status reports and tests. */
+struct cache_stats {
+	uint64_t fetches_ok;
+	uint64_t fetches_failed;
+	int stale;                /* the last attempt failed; older data is served */
+	struct err last_error;    /* the last failure (kind ERR_OK if none yet) */
+};
+
+/*
+ * A cache over fetch(ctx) serving each snapshot for ttl seconds.  Returns
+ * NULL when memory runs out.
+ */
+struct cache *cache_new(double ttl, cache_fetch_fn fetch, void *ctx);
+
+/* Free c and drop its snapshot.  No call may be in progress. */
+void cache_free(struct cache *c);
+
+/*
+ * The snapshot to answer from, with one reference for the caller, fetching
+ * first if the current one has expired (or there is none).  *valid_for
+ * gets how many seconds the answer may be cached by the kernel: never past
+ * the point where the next access must reach the cache.  Returns NULL with
+ * *e set when there is nothing to serve.
+ */
+struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e);
+
+/* The current snapshot with a reference, or NULL; never fetches. */
+struct snapshot *cache_peek(struct cache *c);
+
+/* Copy the counters into *st. */
+void cache_stats(struct cache *c, struct cache_stats *st);
+
+#endif

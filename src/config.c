@@ -1,0 +1,219 @@
+/*
+ * config.c - option values and the token; see config.h.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The largest token file read. */
+#define TOKEN_FILE_MAX 65536
+
+/* Parse a decimal (or, with base 8, octal) number from min to max into *out. */
+static enum err_kind parse_num(const char *name, const char *s, int base, unsigned long min,
+			       unsigned long max, unsigned long *out, struct err *e)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		goto bad;
+	v = strtoul(s, &end, base);
+	if (errno || *end || v < min || v > max)
+		goto bad;
+	*out = v;
+	return ERR_OK;
+bad:
+	return err_set(e, ERR_CONFIG, "%s must be a whole %snumber from %lu to %lu, not '%s'",
+		       name, base == 8 ? "octal " : "", min, max, s ? s : "");
+}
+
+enum err_kind config_validate(struct config *c, struct err *e)
+{
+	unsigned long v;
+
+	c->cache_ttl = CONFIG_DEFAULT_TTL;
+	c->timeout = CONFIG_DEFAULT_TIMEOUT;
+	c->connect_timeout = CONFIG_DEFAULT_CONNECT_TIMEOUT;
+	c->max_response = CONFIG_DEFAULT_MAX_RESPONSE;
+	c->uid = getuid();
+	c->gid = getgid();
+	c->umask = 0;
+	if ((c->s_cache_ttl &&
+	     parse_num("cache_ttl", c->s_cache_ttl, 10, 0, 31536000, &c->cache_ttl, e)) ||
+	    (c->s_timeout && parse_num("timeout", c->s_timeout, 10, 1, 3600, &c->timeout, e)) ||
+	    (c->s_connect_timeout && parse_num("connect_timeout", c->s_connect_timeout, 10, 1, 3600,
+					       &c->connect_timeout, e)) ||
+	    (c->s_max_response && parse_num("max_response", c->s_max_response, 10, 2, 1ul << 31,
+					    &c->max_response, e)))
+		return e->kind;
+	if (c->s_uid) {
+		if (parse_num("uid", c->s_uid, 10, 0, UINT_MAX - 1, &v, e))
+			return e->kind;
+		c->uid = (uid_t)v;
+	}
+	if (c->s_gid) {
+		if (parse_num("gid", c->s_gid, 10, 0, UINT_MAX - 1, &v, e))
+			return e->kind;
+		c->gid = (gid_t)v;
+	}
+	if (c->s_umask) {
+		if (parse_num("umask", c->s_umask, 8, 0, 0777, &v, e))
+			return e->kind;
+		c->umask = (mode_t)v;
+	}
+	return ERR_OK;
+}
+
+/* Trim surrounding whitespace of s in place and check what remains. */
+static enum err_kind check_token(char *s, const char *origin, struct err *e)
+{
+	size_t len = strlen(s), start = 0;
+
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' ||
+			   s[len - 1] == '\r'))
+		s[--len] = '\0';
+	while (s[start] == ' ' || s[start] == '\t' || s[start] == '\n' || s[start] == '\r')
+		start++;
+	memmove(s, s + start, len - start + 1);
+	len -= start;
+	if (len == 0)
+		return err_set(e, ERR_CONFIG, "the token in %s is empty", origin);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			return err_set(e, ERR_CONFIG, "the token in %s contains a space, a line break "
+				       "or a non-ASCII byte at position %zu; a token is one word",
+				       origin, i + 1);
+	return ERR_OK;
+}
+
+/* Expand a leading "~/" with $HOME into a malloc'd path. */
+static char *expand_home(const char *path)
+{
+	const char *home = getenv("HOME");
+	char *out;
+
+	if (strncmp(path, "~/", 2) != 0 || !home)
+		return strdup(path);
+	out = malloc(strlen(home) + strlen(path));
+	if (out)
+		sprintf(out, "%s%s", home, path + 1);
+	return out;
+}
+
+static enum err_kind read_token_file(struct config *c, struct err *e)
+{
+	char *path = expand_home(c->token_file), *buf = NULL;
+	enum err_kind rc = ERR_CONFIG;
+	struct stat st;
+	ssize_t n;
+	size_t len = 0;
+	int fd = -1;
+
+	if (!path)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		err_set(e, ERR_CONFIG, "cannot open token file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		err_set(e, ERR_CONFIG, "token file %s is not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		err_set(e, ERR_CONFIG, "token file %s is accessible by group or others (mode %04o); "
+			"protect it with: chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);
+		goto out;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		err_set(e, ERR_CONFIG, "token file %s belongs to uid %u, not to you (uid %u) or root",
+			path, (unsigned)st.st_uid, (unsigned)geteuid());
+		goto out;
+	}
+	buf = malloc(TOKEN_FILE_MAX + 1);
+	if (!buf) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	while (len <= TOKEN_FILE_MAX &&
+	       (n = read(fd, buf + len, TOKEN_FILE_MAX + 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err_set(e, ERR_CONFIG, "cannot read token file %s: %s", path, strerror(errno));
+			goto out;
+		}
+		len += (size_t)n;
+	}
+	if (len > TOKEN_FILE_MAX) {
+		err_set(e, ERR_CONFIG, "token file %s is larger than %d bytes", path, TOKEN_FILE_MAX);
+		goto out;
+	}
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len)) {
+		err_set(e, ERR_CONFIG, "token file %s contains a NUL byte", path);
+		goto out;
+	}
+	rc = check_token(buf, path, e);
+	if (rc == ERR_OK) {
+		c->token = buf;
+		buf = NULL;
+	}
+out:
+	if (buf) {
+		explicit_bzero(buf, TOKEN_FILE_MAX + 1);
+		free(buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+enum err_kind config_load_token(struct config *c, struct err *e)
+{
+	char *env;
+	enum err_kind rc;
+
+	if (c->token_file)
+		return read_token_file(c, e);
+	env = getenv("SYNERGY_TOKEN");
+	if (!env)
+		return err_set(e, ERR_CONFIG, "no token: give -o token_file=PATH (a file only you can "
+			       "read) or set the environment variable SYNERGY_TOKEN");
+	c->token = strdup(env);
+	/* Wipe the value where the environment keeps it, then drop the variable. */
+	explicit_bzero(env, strlen(env));
+	unsetenv("SYNERGY_TOKEN");
+	if (!c->token)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	rc = check_token(c->token, "SYNERGY_TOKEN", e);
+	return rc;
+}
+
+void config_free(struct config *c)
+{
+	if (c->token) {
+		explicit_bzero(c->token, strlen(c->token));
+		free(c->token);
+	}
+	free(c->url);
+	free(c->token_file);
+	free(c->cacert);
+	free(c->s_cache_ttl);
+	free(c->s_timeout);
+	free(c->s_connect_timeout);
+	free(c->s_max_response);
+	free(c->s_uid);
+	free(c->s_gid);
+	free(c->s_umask);
+	c->token = NULL;
+}

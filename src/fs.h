@@ -1,0 +1,29 @@
+/*
+ * fs.h - the FUSE low-level operations: each request resolves its inode in
+ * a snapshot from the cache and answers from it.  The only module besides
+ * main.c that knows libfuse, and the only place where errno is chosen.
+ */
+#ifndef SYNERGYFS_FS_H
+#define SYNERGYFS_FS_H
+
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
+#include <fuse_lowlevel.h>
+
+#include "cache.h"
+#include "err.h"
+#include "tree.h"
+
+/* Everything the operations need; the session's userdata. */
+struct fs {
+	struct cache *cache;
+	struct tree_owner owner;
+	struct timespec mount_time; /* stands in for the fetch time before the first fetch */
+};
+
+/* The operations table for fuse_session_new(), with a struct fs as userdata. */
+const struct fuse_lowlevel_ops *fs_operations(void);
+
+/* The errno a failure of this kind is reported as. */
+int fs_errno(enum err_kind kind);
+
+#endif

@@ -1,0 +1,312 @@
+/*
+ * main.c - synergyfs: mount the Personal Access Token list of a 12d
+ * Synergy server as a read-only directory tree.
+ *
+ * This file parses the command line, checks everything that can be checked
+ * before mounting (so that mistakes are reported on the terminal with a
+ * non-zero exit), wires the modules together and runs the FUSE session.
+ */
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "cache.h"
+#include "config.h"
+#include "fs.h"
+#include "log.h"
+#include "source.h"
+#include "synergyfs-config.h"
+
+enum { EXIT_USAGE = 1, EXIT_MOUNT = 2 };
+
+enum { KEY_HELP, KEY_VERSION };
+
+/* What the command line asked for besides struct config. */
+struct cmdline {
+	struct config conf;
+	int nonopts;      /* positional arguments seen */
+	int show_help;
+	int show_version;
+	char *extra;      /* the first surplus positional argument */
+};
+
+#define OPT(t, f) { t, offsetof(struct cmdline, conf.f), 1 }
+
+static const struct fuse_opt option_spec[] = {
+	OPT("token_file=%s", token_file),
+	OPT("cache_ttl=%s", s_cache_ttl),
+	OPT("timeout=%s", s_timeout),
+	OPT("connect_timeout=%s", s_connect_timeout),
+	OPT("cacert=%s", cacert),
+	OPT("insecure", insecure),
+	OPT("max_response=%s", s_max_response),
+	OPT("uid=%s", s_uid),
+	OPT("gid=%s", s_gid),
+	OPT("umask=%s", s_umask),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] URL MOUNTPOINT\n"
+	       "\n"
+	       "Mount the Personal Access Token list of the 12d Synergy server at URL\n"
+	       "(http:// or https://, optional port and path prefix) on MOUNTPOINT, read-only.\n"
+	       "\n"
+	       "synergyfs options:\n"
+	       "    -o token_file=PATH     file holding the bearer token, mode 0600 or stricter\n"
+	       "                           (default: the environment variable SYNERGY_TOKEN)\n"
+	       "    -o cache_ttl=SECONDS   how long one fetch of the list is served (default %d)\n"
+	       "    -o timeout=SECONDS     time limit of a whole request (default %d)\n"
+	       "    -o connect_timeout=SECONDS  time limit of connecting (default %d)\n"
+	       "    -o cacert=PATH         extra CA certificates (PEM) for https\n"
+	       "    -o insecure            do not verify the server's TLS certificate (unsafe)\n"
+	       "    -o max_response=BYTES  largest list accepted (default %u)\n"
+	       "    -o uid=N               owner of every file (default: the mounting user)\n"
+	       "    -o gid=N               group of every file (default: the mounting group)\n"
+	       "    -o umask=OCTAL         permission bits removed from folders and files (default 0)\n"
+	       "    -h   --help            print this help\n"
+	       "    -V   --version         print versions\n"
+	       "\n",
+	       prog, CONFIG_DEFAULT_TTL, CONFIG_DEFAULT_TIMEOUT, CONFIG_DEFAULT_CONNECT_TIMEOUT,
+	       CONFIG_DEFAULT_MAX_RESPONSE);
+	printf("FUSE options:\n");
+	fflush(stdout);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static int option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct cmdline *cl = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_HELP:
+		cl->show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		cl->show_version = 1;
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		cl->nonopts++;
+		if (cl->nonopts == 1) {
+			cl->conf.url = strdup(arg);
+			return cl->conf.url ? 0 : -1;
+		}
+		if (cl->nonopts == 2)
+			return 1; /* the mount point, for fuse_parse_cmdline */
+		if (!cl->extra)
+			cl->extra = strdup(arg);
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+/* Everything built from the options; torn down in reverse by teardown(). */
+struct daemon {
+	struct cmdline cl;
+	struct fuse_cmdline_opts fopts;
+	char *base_url;
+	struct api *api;
+	struct source source;
+	struct cache *cache;
+	struct fs fs;
+	struct fuse_session *se;
+	char *mount_opts;
+};
+
+/* Check the options and build api, cache and fs.  Returns an exit code, 0 if all is well. */
+static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
+{
+	struct config *c = &d->cl.conf;
+	struct api_config ac;
+	char *fsname;
+	struct err e;
+
+	err_clear(&e);
+	if (d->cl.extra) {
+		log_error("unexpected argument '%s' (usage: %s [options] URL MOUNTPOINT)",
+			  d->cl.extra, prog);
+		return EXIT_USAGE;
+	}
+	if (!c->url || !d->fopts.mountpoint) {
+		log_error("%s (usage: %s [options] URL MOUNTPOINT; see --help)",
+			  !c->url ? "missing server URL" : "missing mount point", prog);
+		return EXIT_USAGE;
+	}
+	if (config_validate(c, &e) || api_normalize_url(c->url, &d->base_url, &e) ||
+	    config_load_token(c, &e)) {
+		log_error("%s", e.msg);
+		return EXIT_USAGE;
+	}
+	if (c->insecure)
+		log_warn("insecure: the server's TLS certificate is not verified; anyone on the "
+			 "path can read the token");
+	if (strncmp(d->base_url, "http://", 7) == 0 && !api_url_is_loopback(d->base_url))
+		log_warn("%s is plain http: the token travels in clear text", d->base_url);
+	ac = (struct api_config){
+		.base_url = d->base_url,
+		.token = c->token,
+		.timeout_ms = (long)c->timeout * 1000,
+		.connect_timeout_ms = (long)c->connect_timeout * 1000,
+		.cacert = c->cacert,
+		.insecure = c->insecure,
+		.max_response = c->max_response,
+	};
+	d->api = api_new(&ac, &e);
+	/* The api holds its own copy now; this one is no longer needed. */
+	explicit_bzero(c->token, strlen(c->token));
+	if (!d->api) {
+		log_error("%s", e.msg);
+		return EXIT_MOUNT;
+	}
+	d->source.api = d->api;
+	d->cache = cache_new((double)c->cache_ttl, source_fetch, &d->source);
+	if (!d->cache) {
+		log_error("out of memory");
+		return EXIT_MOUNT;
+	}
+	d->fs.cache = d->cache;
+	d->fs.owner = (struct tree_owner){ c->uid, c->gid, c->umask };
+	clock_gettime(CLOCK_REALTIME, &d->fs.mount_time);
+	/*
+	 * Mount options, before the user's so that theirs win: the type shows
+	 * as fuse.synergyfs, the source as the URL, and reads do not dirty atime.
+	 */
+	fsname = malloc(strlen(d->base_url) + sizeof("fsname="));
+	if (fsname)
+		sprintf(fsname, "fsname=%s", d->base_url);
+	if (!fsname || fuse_opt_add_opt(&d->mount_opts, "subtype=synergyfs,noatime") ||
+	    fuse_opt_add_opt_escaped(&d->mount_opts, fsname) ||
+	    fuse_opt_insert_arg(args, 1, "-o") ||
+	    fuse_opt_insert_arg(args, 2, d->mount_opts)) {
+		free(fsname);
+		log_error("out of memory");
+		return EXIT_MOUNT;
+	}
+	free(fsname);
+	return 0;
+}
+
+/* Run the session until unmounted or signalled.  Returns an exit code. */
+static int serve(struct daemon *d, struct fuse_args *args)
+{
+	struct fuse_loop_config *lc = NULL;
+	int rc, mounted = 0, handlers = 0;
+
+	d->se = fuse_session_new(args, fs_operations(), sizeof(*fs_operations()), &d->fs);
+	if (!d->se)
+		return EXIT_USAGE; /* libfuse has said which option it did not know */
+	if (fuse_set_signal_handlers(d->se) != 0) {
+		rc = EXIT_MOUNT;
+		goto out;
+	}
+	handlers = 1;
+	if (fuse_session_mount(d->se, d->fopts.mountpoint) != 0) {
+		rc = EXIT_MOUNT;
+		goto out;
+	}
+	mounted = 1;
+	if (fuse_daemonize(d->fopts.foreground) != 0) {
+		rc = EXIT_MOUNT;
+		goto out;
+	}
+	if (!d->fopts.foreground)
+		log_use_syslog();
+	if (d->fopts.singlethread) {
+		rc = fuse_session_loop(d->se);
+	} else {
+		lc = fuse_loop_cfg_create();
+		if (!lc) {
+			rc = EXIT_MOUNT;
+			goto out;
+		}
+		fuse_loop_cfg_set_clone_fd(lc, (unsigned)d->fopts.clone_fd);
+		fuse_loop_cfg_set_idle_threads(lc, d->fopts.max_idle_threads);
+		if (d->fopts.max_threads != UINT_MAX) /* left unset */
+			fuse_loop_cfg_set_max_threads(lc, d->fopts.max_threads);
+		rc = fuse_session_loop_mt(d->se, lc);
+	}
+	/* Ended by unmount (0) or by SIGINT/SIGTERM/SIGHUP (the signal): both are clean. */
+	if (rc != 0 && rc != SIGINT && rc != SIGTERM && rc != SIGHUP) {
+		log_error("the FUSE session ended with an error (%d)", rc);
+		rc = EXIT_MOUNT;
+	} else {
+		rc = 0;
+	}
+out:
+	fuse_loop_cfg_destroy(lc);
+	if (mounted)
+		fuse_session_unmount(d->se);
+	if (handlers)
+		fuse_remove_signal_handlers(d->se);
+	fuse_session_destroy(d->se);
+	return rc;
+}
+
+static void teardown(struct daemon *d)
+{
+	cache_free(d->cache);
+	api_free(d->api);
+	free(d->base_url);
+	free(d->mount_opts);
+	free(d->fopts.mountpoint);
+	free(d->cl.extra);
+	config_free(&d->cl.conf);
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct daemon d;
+	const char *prog = "synergyfs";
+	int rc;
+
+	memset(&d, 0, sizeof(d));
+	if (!api_global_init()) {
+		log_error("libcurl could not be initialised");
+		return EXIT_MOUNT;
+	}
+	if (fuse_opt_parse(&args, &d.cl, option_spec, option_proc) != 0) {
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (d.cl.show_help) {
+		usage(prog);
+		rc = 0;
+		goto out;
+	}
+	if (d.cl.show_version) {
+		printf("synergyfs %s\nlibfuse %s\n%s\n", SYNERGYFS_VERSION, fuse_pkgversion(),
+		       api_library_version());
+		fflush(stdout);
+		fuse_lowlevel_version();
+		rc = 0;
+		goto out;
+	}
+	if (fuse_parse_cmdline(&args, &d.fopts) != 0) {
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (d.fopts.debug)
+		log_set_debug(true);
+	rc = prepare(&d, &args, prog);
+	if (rc == 0)
+		rc = serve(&d, &args);
+out:
+	teardown(&d);
+	fuse_opt_free_args(&args);
+	api_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,263 @@
+/*
+ * snapshot.c - building and sharing snapshots; see snapshot.h.
+ */
+#include "snapshot.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "escape.h"
+
+const char *const snap_file_names[SNAP_NFILES] = {
+	[SNAP_F_ID] = "id",
+	[SNAP_F_NAME] = "name",
+	[SNAP_F_CREATED_ON] = "created_on",
+	[SNAP_F_EXPIRY] = "expiry",
+	[SNAP_F_REMINDER] = "expiry_reminder_state",
+	[SNAP_F_USER_ID] = "user_id",
+	[SNAP_F_JSON] = "token.json",
+};
+
+/* A growable byte buffer that remembers whether it ever failed. */
+struct arena {
+	char *buf;
+	size_t len, cap;
+	int failed;
+};
+
+static size_t arena_reserve(struct arena *a, size_t n)
+{
+	if (a->failed)
+		return 0;
+	if (a->len + n > a->cap) {
+		size_t cap = a->cap ? a->cap : 4096;
+		char *nb;
+
+		while (cap < a->len + n)
+			cap *= 2;
+		nb = realloc(a->buf, cap);
+		if (!nb) {
+			a->failed = 1;
+			return 0;
+		}
+		a->buf = nb;
+		a->cap = cap;
+	}
+	return 1;
+}
+
+/* Append n bytes, then a newline if nl; return the offset they start at. */
+static size_t arena_put(struct arena *a, const char *p, size_t n, int nl)
+{
+	size_t off = a->len;
+
+	if (!arena_reserve(a, n + 1))
+		return 0;
+	memcpy(a->buf + a->len, p, n);
+	a->len += n;
+	if (nl)
+		a->buf[a->len++] = '\n';
+	return off;
+}
+
+static void set_body(struct arena *a, struct snap_token *t, enum snap_file f,
+		     const char *p, size_t n, int nl)
+{
+	t->body_off[f] = arena_put(a, p, n, nl);
+	t->body_len[f] = (uint32_t)(n + (nl ? 1 : 0));
+}
+
+static void render_token(struct arena *a, const struct pat *p, struct snap_token *t,
+			 char **json, size_t *json_cap)
+{
+	char num[32];
+	size_t n;
+
+	t->id = p->id;
+	t->created = p->created;
+	t->expires = p->expires;
+	n = (size_t)snprintf(num, sizeof(num), "%" PRId64, p->id);
+	set_body(a, t, SNAP_F_ID, num, n, 1);
+	set_body(a, t, SNAP_F_NAME, p->name, strlen(p->name), 1);
+	set_body(a, t, SNAP_F_CREATED_ON, p->created_on, strlen(p->created_on), 1);
+	set_body(a, t, SNAP_F_EXPIRY, p->expiry, strlen(p->expiry), 1);
+	n = (size_t)snprintf(num, sizeof(num), "%" PRId64, p->reminder_state);
+	set_body(a, t, SNAP_F_REMINDER, num, n, 1);
+	set_body(a, t, SNAP_F_USER_ID, p->user_id, strlen(p->user_id), 1);
+	n = pat_render(p, json, json_cap);
+	if (n == 0)
+		a->failed = 1;
+	else
+		set_body(a, t, SNAP_F_JSON, *json, n, 0);
+}
+
+/* qsort context is not portable; sort pairs of (key pointer, index) instead. */
+struct keyed {
+	const char *key;
+	uint32_t idx;
+};
+
+static int cmp_keyed(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/*
+ * Give every token its by-name entry: names that occur more than once get
+ * a "~<ID>" suffix on every copy.  Fills s->by_name sorted by entry name.
+ */
+static int build_by_name(struct snapshot *s, const struct pat_list *l, struct arena *a)
+{
+	struct keyed *k = malloc((s->n ? s->n : 1) * sizeof(*k));
+	char *esc = NULL, entry[ESC_NAME_MAX + 1];
+	size_t esc_cap = 0;
+	int ok = 0;
+
+	if (!k)
+		goto out;
+	for (size_t i = 0; i < s->n; i++)
+		k[i] = (struct keyed){ l->v[i].name, (uint32_t)i };
+	qsort(k, s->n, sizeof(*k), cmp_keyed);
+	for (size_t i = 0; i < s->n; i++) {
+		const char *name = k[i].key;
+		size_t len = strlen(name), elen;
+		int dup = (i > 0 && strcmp(k[i - 1].key, name) == 0) ||
+			  (i + 1 < s->n && strcmp(k[i + 1].key, name) == 0);
+		struct snap_token *t = &s->tok[k[i].idx];
+
+		if (ESC_BUF_SIZE(len) > esc_cap) {
+			char *nb = realloc(esc, ESC_BUF_SIZE(len));
+
+			if (!nb)
+				goto out;
+			esc = nb;
+			esc_cap = ESC_BUF_SIZE(len);
+		}
+		elen = esc_name(name, len, esc);
+		elen = esc_entry(esc, elen, t->id, dup, entry);
+		t->link_off = arena_put(a, entry, elen + 1, 0);
+		t->link_len = (uint32_t)elen;
+	}
+	if (a->failed)
+		goto out;
+	/* Entry names are final now: sort by them. */
+	for (size_t i = 0; i < s->n; i++)
+		k[i] = (struct keyed){ a->buf + s->tok[i].link_off, (uint32_t)i };
+	qsort(k, s->n, sizeof(*k), cmp_keyed);
+	for (size_t i = 0; i < s->n; i++)
+		s->by_name[i] = k[i].idx;
+	ok = 1;
+out:
+	free(k);
+	free(esc);
+	return ok;
+}
+
+struct snapshot *snap_build(const struct pat_list *l, char *body, size_t len,
+			    struct timespec fetched, struct err *e)
+{
+	struct snapshot *s = calloc(1, sizeof(*s));
+	struct arena a = { 0 };
+	char *json = NULL;
+	size_t json_cap = 0;
+
+	if (!s)
+		goto fail;
+	atomic_init(&s->refs, 1);
+	s->fetched = fetched;
+	s->n = l->n;
+	s->tok = calloc(s->n ? s->n : 1, sizeof(*s->tok));
+	s->by_name = calloc(s->n ? s->n : 1, sizeof(*s->by_name));
+	if (!s->tok || !s->by_name)
+		goto fail;
+	/* tokens.json ends with exactly one newline, like every other file. */
+	if (len == 0 || body[len - 1] != '\n') {
+		char *nb = realloc(body, len + 1);
+
+		if (!nb)
+			goto fail;
+		body = nb;
+		body[len++] = '\n';
+	}
+	s->list = body;
+	s->list_len = len;
+	body = NULL;
+	for (size_t i = 0; i < s->n && !a.failed; i++)
+		render_token(&a, &l->v[i], &s->tok[i], &json, &json_cap);
+	if (a.failed || !build_by_name(s, l, &a))
+		goto fail;
+	s->arena = a.buf;
+	s->arena_len = a.len;
+	free(json);
+	return s;
+fail:
+	free(json);
+	free(a.buf);
+	free(body);
+	if (s) {
+		free(s->tok);
+		free(s->by_name);
+		free(s->list);
+		free(s);
+	}
+	err_set(e, ERR_NOMEM, "out of memory building the view of %zu tokens", l->n);
+	return NULL;
+}
+
+struct snapshot *snap_ref(struct snapshot *s)
+{
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+	return s;
+}
+
+void snap_unref(struct snapshot *s)
+{
+	if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	free(s->tok);
+	free(s->by_name);
+	free(s->arena);
+	free(s->list);
+	free(s);
+}
+
+const struct snap_token *snap_find_id(const struct snapshot *s, int64_t id)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->tok[mid].id == id)
+			return &s->tok[mid];
+		if (s->tok[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const struct snap_token *snap_find_name(const struct snapshot *s, const char *name)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct snap_token *t = &s->tok[s->by_name[mid]];
+		int c = strcmp(snap_link_name(s, t), name);
+
+		if (c == 0)
+			return t;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}

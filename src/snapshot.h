@@ -1,0 +1,89 @@
+/*
+ * snapshot.h - an immutable, reference-counted view of one fetch of the
+ * token list: tokens sorted by ID, every file body rendered once, and the
+ * by-name table.  Readers hold a reference for as long as they use it; no
+ * lock is needed to read one.
+ */
+#ifndef SYNERGYFS_SNAPSHOT_H
+#define SYNERGYFS_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "err.h"
+#include "pat.h"
+
+/* The files of a token's folder, in listing order. */
+enum snap_file {
+	SNAP_F_ID,
+	SNAP_F_NAME,
+	SNAP_F_CREATED_ON,
+	SNAP_F_EXPIRY,
+	SNAP_F_REMINDER,
+	SNAP_F_USER_ID,
+	SNAP_F_JSON,
+	SNAP_NFILES
+};
+
+/* The entry name of each enum snap_file ("id", "name", ...). */
+extern const char *const snap_file_names[SNAP_NFILES];
+
+struct snap_token {
+	int64_t id;
+	struct timespec created;        /* CreatedOn, for mtimes */
+	struct timespec expires;        /* Expiry */
+	size_t body_off[SNAP_NFILES];   /* each file's bytes in the arena */
+	uint32_t body_len[SNAP_NFILES];
+	size_t link_off;                /* by-name entry, NUL-terminated */
+	uint32_t link_len;
+};
+
+struct snapshot {
+	atomic_uint refs;
+	struct snap_token *tok;  /* sorted by id */
+	size_t n;
+	uint32_t *by_name;       /* indexes into tok, sorted by entry name */
+	char *arena;             /* all rendered bodies and entry names */
+	size_t arena_len;
+	char *list;              /* tokens.json: the body as fetched, newline-ended */
+	size_t list_len;
+	struct timespec fetched; /* wall-clock time of the fetch */
+};
+
+/*
+ * Build a snapshot, holding one reference, from a parsed list and the body
+ * it came from.  body is malloc'd and passes to the snapshot (it is freed
+ * if the build fails).  Returns NULL with ERR_NOMEM in *e on failure.
+ */
+struct snapshot *snap_build(const struct pat_list *l, char *body, size_t len,
+			    struct timespec fetched, struct err *e);
+
+/* Take one more reference to s; returns s. */
+struct snapshot *snap_ref(struct snapshot *s);
+
+/* Drop one reference; the last one frees s.  s may be NULL. */
+void snap_unref(struct snapshot *s);
+
+/* The token with this ID, or NULL.  O(log n). */
+const struct snap_token *snap_find_id(const struct snapshot *s, int64_t id);
+
+/* The token whose by-name entry is name, or NULL.  O(log n). */
+const struct snap_token *snap_find_name(const struct snapshot *s, const char *name);
+
+/* Body of file f of token t; its length in *len. */
+static inline const char *snap_body(const struct snapshot *s, const struct snap_token *t,
+				    enum snap_file f, size_t *len)
+{
+	*len = t->body_len[f];
+	return s->arena + t->body_off[f];
+}
+
+/* The by-name entry name of token t. */
+static inline const char *snap_link_name(const struct snapshot *s, const struct snap_token *t)
+{
+	return s->arena + t->link_off;
+}
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * source.c - api + pat + snapshot, glued; see source.h.
+ */
+#include "source.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pat.h"
+
+static unsigned long hash_str(const char *s)
+{
+	unsigned long h = 5381;
+
+	while (*s)
+		h = h * 33 + (unsigned char)*s++;
+	return h;
+}
+
+/* Log each line of the skip reasons, only when they differ from last time. */
+static void report_skipped(struct source *src, const struct pat_list *l)
+{
+	unsigned long h = l->skipped ? hash_str(l->warnings) ^ l->skipped : 0;
+	const char *p = l->warnings;
+
+	if (h == src->warnings_hash)
+		return;
+	src->warnings_hash = h;
+	while (l->skipped && *p) {
+		size_t n = strcspn(p, "\n");
+
+		log_warn("%.*s", (int)n, p);
+		p += n + (p[n] == '\n');
+	}
+	if (l->skipped > 0)
+		log_warn("%zu token object%s skipped in this list", l->skipped,
+			 l->skipped == 1 ? "" : "s");
+}
+
+enum err_kind source_fetch(void *ctx, struct snapshot **out, struct err *e)
+{
+	struct source *src = ctx;
+	struct pat_list l;
+	struct timespec now;
+	char *body;
+	size_t len;
+	enum err_kind rc;
+
+	*out = NULL;
+	rc = api_get_list(src->api, &body, &len, e);
+	if (rc != ERR_OK)
+		return rc;
+	clock_gettime(CLOCK_REALTIME, &now);
+	rc = pat_parse(body, len, &l, e);
+	if (rc == ERR_OK) {
+		report_skipped(src, &l);
+		*out = snap_build(&l, body, len, now, e);
+		if (!*out)
+			rc = ERR_NOMEM;
+	} else {
+		free(body);
+	}
+	pat_list_free(&l);
+	return rc;
+}

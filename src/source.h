@@ -1,0 +1,24 @@
+/*
+ * source.h - where snapshots come from: one GET of the list, parsed and
+ * built into a snapshot.  This is the cache's fetch function.
+ */
+#ifndef SYNERGYFS_SOURCE_H
+#define SYNERGYFS_SOURCE_H
+
+#include "api.h"
+#include "err.h"
+#include "snapshot.h"
+
+struct source {
+	struct api *api;
+	unsigned long warnings_hash; /* of the last skipped-token warnings logged */
+};
+
+/*
+ * Fetch, parse and build (a cache_fetch_fn; ctx is a struct source).
+ * Skipped tokens are logged when the set of reasons changes, not on every
+ * fetch.
+ */
+enum err_kind source_fetch(void *ctx, struct snapshot **out, struct err *e);
+
+#endif
