@@ -171,13 +171,17 @@ struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e)
 	return s;
 }
 
-struct snapshot *cache_peek(struct cache *c)
+struct snapshot *cache_peek(struct cache *c, double *valid_for)
 {
 	struct snapshot *s;
+	double left;
 
 	pthread_mutex_lock(&c->lock);
 	s = c->cur ? snap_ref(c->cur) : NULL;
+	left = s ? c->fresh_until - now_mono() : 0;
 	pthread_mutex_unlock(&c->lock);
+	if (valid_for)
+		*valid_for = left > 0 ? left : 0;
 	return s;
 }
 

@@ -47,8 +47,12 @@ void cache_free(struct cache *c);
  */
 struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e);
 
-/* The current snapshot with a reference, or NULL; never fetches. */
-struct snapshot *cache_peek(struct cache *c);
+/*
+ * The current snapshot with a reference, or NULL; never fetches.  If
+ * valid_for is not NULL it gets the seconds left before the snapshot is due
+ * for a refresh (0 when it is due or there is none).
+ */
+struct snapshot *cache_peek(struct cache *c, double *valid_for);
 
 /* Copy the counters into *st. */
 void cache_stats(struct cache *c, struct cache_stats *st);

@@ -37,9 +37,35 @@ int fs_errno(enum err_kind kind)
 	return EIO;
 }
 
+/* Identities of the root's entries never change, so the kernel may keep them. */
+#define FIXED_ENTRY_TIMEOUT 86400.0
+
+/*
+ * An open file or folder: the snapshot it was opened on (NULL only for the
+ * root folder before the first fetch) and the node it is.
+ */
+struct handle {
+	struct snapshot *snap;
+	struct tree_node node;
+	double valid_for;
+};
+
 static struct fs *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+static struct handle *handle_of(const struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+static void handle_free(struct handle *h)
+{
+	if (h) {
+		snap_unref(h->snap);
+		free(h);
+	}
 }
 
 /*
@@ -83,6 +109,15 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	double valid;
 	int rc = resolve(req, parent, &s, &valid, &dir);
 
+	if (rc && parent == FUSE_ROOT_ID && rc != ENOMEM) {
+		/*
+		 * The root's entries exist whatever the server says: answer from
+		 * what there is, and let the access below report the failure.
+		 */
+		s = cache_peek(fs_of(req)->cache, NULL);
+		valid = 0;
+		rc = tree_node(s, parent, &dir) ? 0 : ENOENT;
+	}
 	if (rc) {
 		fuse_reply_err(req, rc);
 		return;
@@ -97,6 +132,8 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -rc);
 	} else {
 		fill_entry(fs_of(req), s, &child, valid, &e);
+		if (parent == FUSE_ROOT_ID)
+			e.entry_timeout = FIXED_ENTRY_TIMEOUT;
 		fuse_reply_entry(req, &e);
 	}
 	snap_unref(s);
@@ -126,10 +163,17 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	double valid;
 	int rc;
 
-	(void)fi;
+	if (fi && fi->fh) {
+		/* fstat of an open file: the snapshot it was opened on. */
+		struct handle *h = handle_of(fi);
+
+		tree_stat(h->snap, &h->node, &fs->owner, fs->mount_time, &st);
+		fuse_reply_attr(req, &st, h->valid_for);
+		return;
+	}
 	if (ino == FUSE_ROOT_ID) {
 		/* stat of the mount point (df, mountpoint, shells) costs no request. */
-		s = cache_peek(fs->cache);
+		s = cache_peek(fs->cache, NULL);
 		tree_node(s, ino, &n);
 		tree_stat(s, &n, &fs->owner, fs->mount_time, &st);
 		snap_unref(s);
@@ -165,6 +209,23 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	snap_unref(s);
 }
 
+/* Reply to an open with a new handle on (s, n); takes the reference on s. */
+static void reply_open(fuse_req_t req, struct fuse_file_info *fi, struct snapshot *s,
+		       const struct tree_node *n, double valid_for)
+{
+	struct handle *h = malloc(sizeof(*h));
+
+	if (!h) {
+		snap_unref(s);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	*h = (struct handle){ .snap = s, .node = *n, .valid_for = valid_for };
+	fi->fh = (uintptr_t)h;
+	if (fuse_reply_open(req, fi) != 0)
+		handle_free(h);
+}
+
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct tree_node n;
@@ -177,30 +238,24 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	rc = resolve(req, ino, &s, &valid, &n);
+	if (rc == 0 && tree_is_dir(&n))
+		rc = EISDIR;
 	if (rc) {
+		snap_unref(s);
 		fuse_reply_err(req, rc);
 		return;
 	}
-	if (tree_is_dir(&n)) {
-		snap_unref(s);
-		fuse_reply_err(req, EISDIR);
-		return;
-	}
-	fi->fh = (uintptr_t)s;
-	if (fuse_reply_open(req, fi) != 0)
-		snap_unref(s);
+	reply_open(req, fi, s, &n, valid);
 }
 
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct snapshot *s = (struct snapshot *)(uintptr_t)fi->fh;
-	struct tree_node n;
-	const char *body = NULL;
+	struct handle *h = handle_of(fi);
 	size_t len = 0;
+	const char *body = tree_body(h->snap, &h->node, &len);
 
-	if (tree_node(s, ino, &n))
-		body = tree_body(s, &n, &len);
+	(void)ino;
 	if (!body) {
 		fuse_reply_err(req, EIO);
 		return;
@@ -214,46 +269,39 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	snap_unref((struct snapshot *)(uintptr_t)fi->fh);
+	handle_free(handle_of(fi));
 	fuse_reply_err(req, 0);
 }
 
-/* An open folder: the snapshot it lists and the node it is. */
-struct dir_handle {
-	struct snapshot *snap;
-	struct tree_node node;
-	double valid_for;
-};
-
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dir_handle *d = malloc(sizeof(*d));
+	struct tree_node n;
+	struct snapshot *s;
+	double valid;
 	int rc;
 
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
+	if (ino == FUSE_ROOT_ID) {
+		/* Its entries are fixed: listing the root (df does) costs no request. */
+		s = cache_peek(fs_of(req)->cache, &valid);
+		tree_node(s, ino, &n);
+		reply_open(req, fi, s, &n, valid);
 		return;
 	}
-	rc = resolve(req, ino, &d->snap, &d->valid_for, &d->node);
-	if (rc == 0 && !tree_is_dir(&d->node))
+	rc = resolve(req, ino, &s, &valid, &n);
+	if (rc == 0 && !tree_is_dir(&n))
 		rc = ENOTDIR;
 	if (rc) {
-		snap_unref(d->snap);
-		free(d);
+		snap_unref(s);
 		fuse_reply_err(req, rc);
 		return;
 	}
-	fi->fh = (uintptr_t)d;
-	if (fuse_reply_open(req, fi) != 0) {
-		snap_unref(d->snap);
-		free(d);
-	}
+	reply_open(req, fi, s, &n, valid);
 }
 
 static void list_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi,
 		     int plus)
 {
-	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct handle *d = handle_of(fi);
 	struct fs *fs = fs_of(req);
 	char *buf = malloc(size), namebuf[TREE_NAME_BUF];
 	size_t used = 0;
@@ -271,6 +319,8 @@ static void list_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_in
 		if (!tree_dir_entry(d->snap, &d->node, i, namebuf, &name, &child))
 			break;
 		fill_entry(fs, d->snap, &child, d->valid_for, &e);
+		if (d->node.kind == TREE_ROOT && i >= 2)
+			e.entry_timeout = FIXED_ENTRY_TIMEOUT;
 		if (plus)
 			need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
 						      (off_t)(i + 1));
@@ -301,17 +351,14 @@ static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-
 	(void)ino;
-	snap_unref(d->snap);
-	free(d);
+	handle_free(handle_of(fi));
 	fuse_reply_err(req, 0);
 }
 
 static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct snapshot *s = cache_peek(fs_of(req)->cache);
+	struct snapshot *s = cache_peek(fs_of(req)->cache, NULL);
 	struct statvfs sv;
 
 	(void)ino;

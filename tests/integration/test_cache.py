@@ -1,0 +1,116 @@
+"""Fetching and caching: one request per TTL, single flight, upstream changes."""
+
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+
+def test_mounting_and_stat_of_the_root_cost_no_request(server, mounter):
+    m = mounter(server.url, "cache_ttl=60")
+    os.stat(m.path)
+    subprocess.run(["mountpoint", "-q", str(m.path)], check=True)
+    subprocess.run(["df", str(m.path)], check=True, capture_output=True)
+    time.sleep(0.2)
+    assert server.count("list") == 0
+    os.listdir(m.p("tokens"))
+    assert server.count("list") == 1
+
+
+def test_one_request_per_ttl(server, mounter):
+    m = mounter(server.url, "cache_ttl=2")
+    for _ in range(3):
+        subprocess.run(["ls", "-lR", str(m.path)], check=True, capture_output=True)
+        subprocess.run(["grep", "-r", "x", str(m.path)], capture_output=True)
+    assert server.count("list") == 1
+    time.sleep(2.3)
+    assert m.p("tokens", "1", "id").read_text() == "1\n"
+    assert server.count("list") == 2
+
+
+def test_absent_names_cost_nothing_while_fresh(server, mounter):
+    m = mounter(server.url, "cache_ttl=30")
+    os.listdir(m.p("tokens"))
+    for _ in range(20):
+        assert not os.path.exists(m.p("tokens", "nope"))
+        assert not os.path.exists(m.p("by-name", "nope"))
+        subprocess.run(["ls", str(m.p("tokens", "424242"))], capture_output=True)
+    assert server.count("list") == 1
+
+
+def parallel_cats(path, n=32):
+    procs = [subprocess.Popen(["cat", str(path)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(n)]
+    return [p.communicate(timeout=30) + (p.returncode,) for p in procs]
+
+
+def test_single_flight_on_first_access(server, mounter):
+    m = mounter(server.url, "cache_ttl=60")
+    server.fault("slow", count=1, delay=1.0)
+    results = parallel_cats(m.p("tokens", "1", "name"))
+    assert all(r == (b"Teams integ\n", b"", 0) for r in results), results
+    assert server.count("list") == 1
+
+
+def test_single_flight_after_expiry(server, mounter):
+    m = mounter(server.url, "cache_ttl=1")
+    assert m.p("tokens", "1", "name").read_text() == "Teams integ\n"
+    time.sleep(1.2)
+    server.fault("slow", count=1, delay=1.0)
+    results = parallel_cats(m.p("tokens", "1", "expiry"))
+    assert all(r[0] == b"2025-09-10T10:53:38.67+08:00\n" and r[2] == 0 for r in results)
+    assert server.count("list") == 2
+
+
+def test_threads_in_one_process_share_one_fetch(server, mounter):
+    m = mounter(server.url, "cache_ttl=60")
+    server.fault("slow", count=1, delay=0.5)
+    out = []
+
+    def reader(tid):
+        out.append(m.p("tokens", str(tid), "id").read_text())
+
+    threads = [threading.Thread(target=reader, args=(t,)) for t in (1, 2, 3, 4) * 8]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(out) == sorted(["1\n", "2\n", "3\n", "4\n"] * 8)
+    assert server.count("list") == 1
+
+
+def test_removed_token_disappears_after_ttl(server, mounter):
+    m = mounter(server.url, "cache_ttl=2")
+    assert "7" in os.listdir(m.p("tokens"))
+    assert m.p("tokens", "7", "name").read_text() == "Backup\n"
+    server.remove_token(7)
+    # Within the TTL the fetched list is still served.
+    assert "7" in os.listdir(m.p("tokens"))
+    time.sleep(2.3)
+    assert "7" not in os.listdir(m.p("tokens"))
+    with pytest.raises(FileNotFoundError):
+        m.p("tokens", "7", "name").read_text()
+    # The other Backup is no longer ambiguous.
+    assert sorted(n for n in os.listdir(m.p("by-name")) if n.startswith("Backup")) == ["Backup"]
+    assert server.count("list") == 2
+
+
+def test_added_token_appears_after_ttl(server, mounter):
+    m = mounter(server.url, "cache_ttl=2")
+    assert not os.path.exists(m.p("by-name", "nightly build"))
+    new = server.add_token("nightly build", expire_in_days=30)
+    time.sleep(2.3)
+    assert str(new["ID"]) in os.listdir(m.p("tokens"))
+    assert m.p("by-name", "nightly build", "expiry").read_text() == new["Expiry"] + "\n"
+
+
+def test_open_file_keeps_its_snapshot(server, mounter):
+    m = mounter(server.url, "cache_ttl=1")
+    with open(m.p("tokens", "7", "name"), "rb") as f:
+        server.remove_token(7)
+        time.sleep(1.2)
+        os.listdir(m.p("tokens"))  # refreshes: 7 is gone
+        assert not os.path.exists(m.p("tokens", "7"))
+        assert f.read() == b"Backup\n"

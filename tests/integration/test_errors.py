@@ -1,0 +1,170 @@
+"""Upstream failures: the right errno, one clear log line, the mount lives."""
+
+import errno
+import json
+import os
+import time
+
+import pytest
+
+from standin import StandIn
+
+
+def errno_of(fn, *args):
+    with pytest.raises(OSError) as exc:
+        fn(*args)
+    return exc.value.errno
+
+
+def assert_alive(m):
+    assert sorted(os.listdir(m.path)) == ["by-name", "tokens", "tokens.json"]
+
+
+def test_rejected_token_is_eacces(server, mounter, token):
+    server.set_token("another-token")
+    m = mounter(server.url, "cache_ttl=60")
+    assert errno_of(os.listdir, m.p("tokens")) == errno.EACCES
+    assert errno_of(open, m.p("tokens", "1", "name")) == errno.EACCES
+    assert "rejected the token (HTTP 401)" in m.log()
+    assert_alive(m)
+    # Accepted again on the server: the next access fetches and succeeds.
+    server.set_token(token)
+    assert m.p("tokens", "1", "name").read_text() == "Teams integ\n"
+
+
+def test_403_is_eacces(server, mounter):
+    server.fault("status", code=403)
+    m = mounter(server.url)
+    assert errno_of(os.stat, m.p("tokens", "1")) == errno.EACCES
+    assert "HTTP 403" in m.log()
+
+
+def test_dead_server_is_econnrefused(server, mounter):
+    url = server.url
+    server.stop()
+    m = mounter(url)
+    assert errno_of(os.listdir, m.p("tokens")) == errno.ECONNREFUSED
+    assert "connection refused" in m.log()
+    assert_alive(m)
+
+
+def test_slow_server_times_out(server, mounter):
+    server.fault("slow", delay=10)
+    m = mounter(server.url, "timeout=1")
+    t0 = time.monotonic()
+    assert errno_of(os.listdir, m.p("tokens")) == errno.ETIMEDOUT
+    assert time.monotonic() - t0 < 4
+    assert "timeout" in m.log()
+
+
+@pytest.mark.parametrize("kind, params, logged", [
+    ("malformed", {}, "malformed JSON"),
+    ("not_array", {}, "expected a JSON array"),
+    ("status", {"code": 500}, "HTTP 500"),
+    ("status", {"code": 404}, "HTTP 404"),
+    ("status", {"code": 302, "location": "http://127.0.0.1:1/elsewhere"}, "redirect"),
+    ("truncated", {}, ""),
+    ("drop", {}, ""),
+])
+def test_bad_answers_are_eio_and_logged(server, mounter, kind, params, logged):
+    server.fault(kind, **params)
+    m = mounter(server.url)
+    assert errno_of(os.listdir, m.p("tokens")) == errno.EIO
+    assert "fetching the token list failed" in m.log()
+    assert logged in m.log()
+    assert_alive(m)
+
+
+def test_body_over_max_response_is_refused(server, mounter):
+    server.fault("huge", size=3 * 1024 * 1024)
+    m = mounter(server.url, "max_response=1048576")
+    assert errno_of(os.listdir, m.p("tokens")) == errno.EIO
+    assert "max_response" in m.log()
+
+
+def test_a_failure_is_logged_once_not_per_access(server, mounter):
+    server.fault("status", code=500)
+    m = mounter(server.url)
+    for _ in range(5):
+        errno_of(os.listdir, m.p("tokens"))
+    assert m.log().count("HTTP 500") == 1
+    # Nothing is cached, so every access tries again (the first also looked up tokens/).
+    assert 5 <= server.count("list") <= 6
+
+
+def test_recovers_when_the_server_does(server, mounter):
+    server.fault("status", code=503)
+    m = mounter(server.url)
+    assert errno_of(os.listdir, m.p("tokens")) == errno.EIO
+    server.clear_fault()
+    assert "1" in os.listdir(m.p("tokens"))
+    assert "fetch ok again" in m.log()
+
+
+def test_stale_if_error(server, mounter):
+    m = mounter(server.url, "cache_ttl=1")
+    assert m.p("tokens", "1", "name").read_text() == "Teams integ\n"
+    server.fault("status", code=500)
+    time.sleep(1.2)
+    # Expired and the refresh fails: the old list is served, and said to be stale.
+    assert m.p("tokens", "1", "name").read_text() == "Teams integ\n"
+    assert "2" in os.listdir(m.p("tokens"))
+    assert "serving stale data" in m.log()
+    n = server.count("list")
+    assert n >= 2
+    # Back-off: reads during the retry window do not hammer the server.
+    for _ in range(10):
+        m.p("tokens", "1", "id").read_text()
+    assert server.count("list") <= n + 1
+    # The server recovers and changes: the mount follows on its own.
+    server.clear_fault()
+    server.remove_token(2)
+    deadline = time.monotonic() + 10
+    while "2" in os.listdir(m.p("tokens")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "2" not in os.listdir(m.p("tokens"))
+    assert "fetch ok again" in m.log()
+
+
+def test_stale_if_dead(server, mounter):
+    m = mounter(server.url, "cache_ttl=1")
+    assert "1" in os.listdir(m.p("tokens"))
+    server.stop()
+    time.sleep(1.2)
+    assert m.p("tokens", "1", "expiry").read_text() == "2025-09-10T10:53:38.67+08:00\n"
+    assert "connection refused" in m.log() and "stale" in m.log()
+
+
+def test_invalid_token_objects_are_skipped_with_a_warning(server, mounter):
+    tokens = server.tokens()
+    del tokens[0]["Expiry"]                 # ID 1: field missing
+    tokens[1]["ExpiryReminderState"] = "x"  # ID 2: wrong type
+    tokens[2]["CreatedOn"] = "yesterday"    # ID 3: not a timestamp
+    dup = dict(tokens[3], Name="second four")
+    tokens.append(dup)                      # ID 4 again: the first wins
+    server.set_tokens(tokens)
+    m = mounter(server.url)
+    ids = os.listdir(m.p("tokens"))
+    assert "1" not in ids and "2" not in ids and "3" not in ids
+    assert sorted(ids, key=int) == ["4", "5", "7", "8", "9", "10", "12"]
+    assert m.p("tokens", "4", "name").read_text() == "ci/cd deploy\n"
+    log = m.log()
+    assert "token ID 1 skipped: field Expiry" in log
+    assert "token ID 2 skipped: field ExpiryReminderState" in log
+    assert "token ID 3 skipped: field CreatedOn" in log
+    assert "token ID 4 skipped: the ID appears more than once" in log
+
+
+def test_hostile_raw_bodies_never_kill_the_mount(server, mounter):
+    m = mounter(server.url, "cache_ttl=0")
+    bodies = [b"", b"null", b"[]", b"[1,2,3]", b"[null]", b'"string"', b"[" * 100000,
+              b'[{"ID":1e400}]', b'[{"ID":-1}]', b"\xff\xfe", b'[{"ID":1,"Name":"\x00"}]',
+              json.dumps([{"ID": 2**60}]).encode(), b"[]garbage"]
+    for body in bodies:
+        server.set_raw_list(body)
+        try:
+            os.listdir(m.p("tokens"))
+        except OSError as exc:
+            assert exc.errno == errno.EIO, (body[:20], exc)
+    server.set_raw_list(None)
+    assert "1" in os.listdir(m.p("tokens"))

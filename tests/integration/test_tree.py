@@ -1,0 +1,221 @@
+"""The tree a user sees: ls, cat, stat, find, grep on a real mount."""
+
+import errno
+import json
+import os
+import stat
+import subprocess
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from standin import DEFAULT_TOKENS
+
+FILES = ["created_on", "expiry", "expiry_reminder_state", "id", "name", "token.json",
+         "user_id"]
+
+EXPECTED_BY_NAME = {
+    "Teams integ": 1,
+    "asddadas": 2,
+    "Café ☕ Zürich": 3,
+    "ci\\x2fcd deploy": 4,
+    "Backup~5": 5,
+    "Backup~7": 7,
+    "\\x2e\\x2e": 8,
+    "~9": 9,
+    "back\\x5cslash\\x09tab": 10,
+    "L" * 252 + "~12": 12,
+}
+
+
+def run(*cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def test_ls_tokens_lists_every_id(mount):
+    out = run("ls", str(mount.p("tokens")))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == sorted(str(t["ID"]) for t in DEFAULT_TOKENS)
+
+
+def test_root_has_the_documented_entries(mount):
+    assert sorted(os.listdir(mount.path)) == ["by-name", "tokens", "tokens.json"]
+    assert sorted(os.listdir(mount.p("tokens", "1"))) == FILES
+
+
+def test_cat_files_of_the_public_sample(mount):
+    t = mount.p("tokens", "1")
+    assert (t / "id").read_text() == "1\n"
+    assert (t / "name").read_text() == "Teams integ\n"
+    assert (t / "created_on").read_text() == "2025-03-14T10:53:38.823+08:00\n"
+    assert (t / "expiry").read_text() == "2025-09-10T10:53:38.67+08:00\n"
+    assert (t / "expiry_reminder_state").read_text() == "0\n"
+    assert (t / "user_id").read_text() == "1_1\n"
+    assert mount.p("tokens", "2", "expiry_reminder_state").read_text() == "1\n"
+    out = run("cat", str(mount.p("tokens", "2", "name")))
+    assert out.stdout == "asddadas\n"
+
+
+def test_token_json_is_the_servers_object(mount, server):
+    for tok in server.tokens():
+        body = mount.p("tokens", str(tok["ID"]), "token.json").read_bytes()
+        assert body.endswith(b"}\n") and body.count(b"\n") == 1
+        assert json.loads(body) == tok
+
+
+def test_tokens_json_is_the_list_as_fetched(mount, server):
+    body = mount.p("tokens.json").read_bytes()
+    assert body.endswith(b"\n") and not body.endswith(b"\n\n")
+    assert json.loads(body) == server.tokens()
+
+
+def test_names_are_verbatim(mount):
+    assert mount.p("tokens", "3", "name").read_bytes() == "Café ☕ Zürich\n".encode()
+    assert mount.p("tokens", "10", "name").read_bytes() == b"back\\slash\ttab\n"
+    assert mount.p("tokens", "9", "name").read_bytes() == b"\n"
+    assert mount.p("tokens", "8", "name").read_bytes() == b"..\n"
+    assert mount.p("tokens", "12", "name").read_bytes() == b"L" * 300 + b"\n"
+
+
+def test_by_name_escapes_and_disambiguates(mount):
+    names = os.listdir(mount.p("by-name"))
+    assert sorted(names) == sorted(EXPECTED_BY_NAME)
+    assert "Backup" not in names
+    for name, tid in EXPECTED_BY_NAME.items():
+        link = mount.p("by-name", name)
+        assert os.readlink(link) == f"../tokens/{tid}"
+        assert (link / "id").read_text() == f"{tid}\n"
+    # Every token through exactly one entry.
+    assert sorted(EXPECTED_BY_NAME.values()) == sorted(t["ID"] for t in DEFAULT_TOKENS)
+
+
+def test_by_name_path_from_the_issue(mount):
+    out = run("cat", str(mount.path) + "/by-name/Teams integ/created_on")
+    assert out.stdout == "2025-03-14T10:53:38.823+08:00\n"
+
+
+def test_stat_size_equals_bytes_read_everywhere(mount):
+    seen = 0
+    for dirpath, _dirs, files in os.walk(mount.path):
+        for f in files:
+            path = os.path.join(dirpath, f)
+            data = open(path, "rb").read()
+            assert os.stat(path).st_size == len(data), path
+            assert data.endswith(b"\n"), path
+            seen += 1
+    assert seen == 1 + len(FILES) * len(DEFAULT_TOKENS)
+    out = run("wc", "-c", str(mount.p("tokens", "1", "expiry")))
+    assert out.stdout.split()[0] == str(len("2025-09-10T10:53:38.67+08:00\n"))
+
+
+def test_cp_and_diff_see_whole_files(mount, tmp_path):
+    dst = tmp_path / "copy"
+    assert run("cp", "-r", str(mount.p("tokens")), str(dst)).returncode == 0
+    out = run("diff", "-r", str(mount.p("tokens")), str(dst))
+    assert out.returncode == 0, out.stdout
+
+
+def epoch(y, mo, d, h, mi, s, ns, offset_minutes):
+    tz = timezone(timedelta(minutes=offset_minutes))
+    sec = int(datetime(y, mo, d, h, mi, s, tzinfo=tz).timestamp())
+    return sec, ns
+
+
+@pytest.mark.parametrize("tid, expected", [
+    (1, epoch(2025, 3, 14, 10, 53, 38, 823000000, 8 * 60)),
+    (4, epoch(2025, 1, 2, 3, 4, 5, 123456700, 0)),
+    (5, epoch(2025, 2, 3, 4, 5, 6, 0, -5 * 60)),
+    (7, epoch(2025, 2, 4, 4, 5, 6, 500000000, -5 * 60)),
+    (8, epoch(2025, 5, 5, 5, 5, 5, 50000000, 5 * 60 + 30)),
+    (3, epoch(2025, 6, 1, 0, 0, 0, 0, 0)),
+])
+def test_mtime_is_created_on(mount, tid, expected):
+    for path in [mount.p("tokens", str(tid))] + [mount.p("tokens", str(tid), f) for f in FILES]:
+        st = os.stat(path)
+        assert (st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9) == expected, path
+
+
+def test_top_folders_carry_the_fetch_time(mount):
+    before = time.time()
+    os.listdir(mount.p("tokens"))  # the first listing fetches
+    for p in (mount.path, mount.p("tokens"), mount.p("by-name"), mount.p("tokens.json")):
+        assert abs(os.stat(p).st_mtime - before) < 5, p
+
+
+def test_modes_and_owner(mount):
+    assert stat.S_IMODE(os.stat(mount.path).st_mode) == 0o555
+    assert stat.S_IMODE(os.stat(mount.p("tokens", "1")).st_mode) == 0o555
+    st = os.stat(mount.p("tokens", "1", "name"))
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o444
+    assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())
+    lst = os.lstat(mount.p("by-name", "Teams integ"))
+    assert stat.S_ISLNK(lst.st_mode) and stat.S_IMODE(lst.st_mode) == 0o777
+    assert os.stat(mount.p("tokens")).st_nlink == 2 + len(DEFAULT_TOKENS)
+
+
+def test_uid_gid_umask_options(server, mounter):
+    m = mounter(server.url, "uid=1234", "gid=5678", "umask=027")
+    st = os.stat(m.p("tokens", "1", "expiry"))
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1234, 5678, 0o440)
+    assert stat.S_IMODE(os.stat(m.p("tokens")).st_mode) == 0o550
+    assert stat.S_IMODE(os.lstat(m.p("by-name", "asddadas")).st_mode) == 0o777
+
+
+def test_find_and_grep(mount):
+    out = run("find", str(mount.path), "-type", "f")
+    assert len(out.stdout.split("\n")) - 1 == 1 + len(FILES) * len(DEFAULT_TOKENS)
+    out = run("grep", "-rl", "Teams integ", str(mount.p("tokens")))
+    assert sorted(out.stdout.split()) == sorted(
+        str(mount.p("tokens", "1", f)) for f in ("name", "token.json"))
+    out = run("find", str(mount.p("by-name")), "-type", "l")
+    assert len(out.stdout.splitlines()) == len(DEFAULT_TOKENS)
+
+
+@pytest.mark.parametrize("name", ["nope", "6", "01", "+1", "1 ", "-1", "99999999999999999999"])
+def test_absent_tokens_are_enoent(mount, name):
+    with pytest.raises(FileNotFoundError):
+        os.stat(mount.p("tokens", name))
+
+
+def test_absent_file_and_link(mount):
+    with pytest.raises(FileNotFoundError):
+        os.stat(mount.p("tokens", "1", "secret"))
+    with pytest.raises(FileNotFoundError):
+        os.lstat(mount.p("by-name", "Backup"))
+    with pytest.raises(NotADirectoryError):
+        os.stat(mount.p("tokens", "1", "name", "x"))
+
+
+def rofs(fn, *args):
+    with pytest.raises(OSError) as exc:
+        fn(*args)
+    assert exc.value.errno == errno.EROFS, (fn, exc.value)
+
+
+def test_every_change_is_erofs(mount):
+    t = mount.p("tokens", "1")
+    rofs(open, t / "name", "w")
+    rofs(open, t / "name", "a")
+    rofs(open, t / "name", "r+")
+    rofs(open, t / "new", "w")
+    rofs(os.truncate, t / "name", 0)
+    rofs(os.unlink, t / "name")
+    rofs(os.rmdir, t)
+    rofs(os.mkdir, mount.p("tokens", "99"))
+    rofs(os.rename, t / "name", t / "name2")
+    rofs(os.chmod, t / "name", 0o600)
+    rofs(os.chown, t / "name", 1, 1)
+    rofs(os.utime, t / "name", (0, 0))
+    rofs(os.symlink, "x", mount.p("by-name", "new"))
+    rofs(os.link, t / "name", t / "name2")
+    rofs(os.setxattr, t / "name", "user.x", b"1")
+    rofs(os.removexattr, t / "name", "user.x")
+    rofs(os.mknod, t / "fifo", 0o600 | stat.S_IFIFO)
+    out = run("touch", str(t / "name"))
+    assert "Read-only file system" in out.stderr
+    out = run("sh", "-c", f"echo hi > '{t / 'expiry'}'")
+    assert "Read-only file system" in out.stderr
+    assert not os.access(t / "name", os.W_OK)
+    assert os.access(t / "name", os.R_OK)
+    assert (t / "name").read_text() == "Teams integ\n"
