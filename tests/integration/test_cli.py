@@ -1,0 +1,227 @@
+"""The command line: options, the token, URLs, TLS, signals, help."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import BINARY, Mount, is_mounted
+from standin import StandIn
+
+
+def start_fail(args, env=None, timeout=10):
+    """Run synergyfs expecting it to refuse before mounting."""
+    return subprocess.run([str(BINARY)] + args, capture_output=True, text=True,
+                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+
+
+def test_help_lists_every_option_with_defaults():
+    out = subprocess.run([str(BINARY), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for opt in ("token_file=PATH", "cache_ttl=SECONDS", "(default 60)", "timeout=SECONDS",
+                "(default 30)", "connect_timeout=SECONDS", "(default 10)", "cacert=PATH",
+                "insecure", "uid=N", "gid=N", "umask=", "allow_other", "-f", "-s", "-d",
+                "SYNERGY_TOKEN", "usage: synergyfs [options] URL MOUNTPOINT"):
+        assert opt in out.stdout, opt
+
+
+def test_version_names_synergyfs_and_libfuse():
+    out = subprocess.run([str(BINARY), "-V"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert out.stdout.startswith("synergyfs 0.")
+    assert "libfuse 3." in out.stdout
+
+
+@pytest.mark.parametrize("url, why", [
+    ("ftp://127.0.0.1/", "http:// or https://"),
+    ("127.0.0.1:8080", "no scheme"),
+    ("http://", "not a valid URL"),
+    ("http://user:pw@127.0.0.1:1/", "user name or password"),
+    ("http://127.0.0.1:1/?x=1", "query"),
+    ("", "empty"),
+])
+def test_bad_urls_are_refused_before_mounting(tmp_path, token_file, url, why):
+    (tmp_path / "m").mkdir()
+    out = start_fail([url, str(tmp_path / "m"), "-f", "-o", f"token_file={token_file}"])
+    assert out.returncode == 1
+    assert why in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not is_mounted(tmp_path / "m")
+
+
+@pytest.mark.parametrize("opt, why", [
+    ("cache_ttl=abc", "cache_ttl must be"),
+    ("cache_ttl=-1", "cache_ttl must be"),
+    ("timeout=0", "timeout must be"),
+    ("connect_timeout=99999", "connect_timeout must be"),
+    ("umask=999", "umask must be"),
+    ("uid=x", "uid must be"),
+    ("no_such_option", "unknown option"),
+])
+def test_bad_options_are_refused(tmp_path, token_file, opt, why):
+    (tmp_path / "m").mkdir()
+    out = start_fail(["http://127.0.0.1:9/", str(tmp_path / "m"), "-f", "-o",
+                      f"token_file={token_file},{opt}"])
+    assert out.returncode != 0
+    assert why in out.stderr, out.stderr
+    assert not is_mounted(tmp_path / "m")
+
+
+def test_missing_arguments(tmp_path, token_file):
+    out = start_fail(["-o", f"token_file={token_file}"])
+    assert out.returncode == 1 and "missing server URL" in out.stderr
+    out = start_fail(["http://127.0.0.1:9", "-o", f"token_file={token_file}"])
+    assert out.returncode == 1 and "missing mount point" in out.stderr
+    out = start_fail(["http://127.0.0.1:9", str(tmp_path), "extra"])
+    assert out.returncode == 1 and "unexpected argument 'extra'" in out.stderr
+
+
+def test_no_token_says_how_to_give_one(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "SYNERGY_TOKEN"}
+    out = start_fail(["http://127.0.0.1:9", str(tmp_path)], env=env)
+    assert out.returncode == 1
+    assert "token_file=PATH" in out.stderr and "SYNERGY_TOKEN" in out.stderr
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660])
+def test_token_file_readable_by_others_is_refused(tmp_path, token, mode):
+    f = tmp_path / "tok"
+    f.write_text(token)
+    f.chmod(mode)
+    out = start_fail(["http://127.0.0.1:9", str(tmp_path), "-o", f"token_file={f}"])
+    assert out.returncode == 1
+    assert "accessible by group or others" in out.stderr and "chmod 600" in out.stderr
+    assert token not in out.stderr
+
+
+@pytest.mark.parametrize("content, why", [
+    ("", "empty"), ("  \n\t\n", "empty"), ("two words", "one word"),
+])
+def test_bad_token_file_contents(tmp_path, content, why):
+    f = tmp_path / "tok"
+    f.write_text(content)
+    f.chmod(0o600)
+    out = start_fail(["http://127.0.0.1:9", str(tmp_path), "-o", f"token_file={f}"])
+    assert out.returncode == 1 and why in out.stderr
+
+
+def test_missing_token_file(tmp_path):
+    out = start_fail(["http://127.0.0.1:9", str(tmp_path), "-o",
+                      f"token_file={tmp_path}/nope"])
+    assert out.returncode == 1 and "No such file" in out.stderr
+
+
+def test_token_file_whitespace_is_trimmed(server, mounter, tmp_path, token):
+    f = tmp_path / "padded"
+    f.write_text(f"\n  {token}  \r\n\n")
+    f.chmod(0o600)
+    m = mounter(server.url, token_file=f)
+    assert "1" in os.listdir(m.p("tokens"))
+    assert server.auth_headers[-1] == f"Bearer {token}"
+
+
+def test_token_from_environment_is_hidden(server, mounter, token):
+    env = dict(os.environ, SYNERGY_TOKEN=token)
+    m = mounter(server.url, token_file=None, env=env)
+    assert "1" in os.listdir(m.p("tokens"))
+    pid = m.proc.pid
+    environ = open(f"/proc/{pid}/environ", "rb").read()
+    cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+    assert token.encode() not in environ
+    assert token.encode() not in cmdline
+
+
+def test_token_never_in_argv(server, mounter, token):
+    m = mounter(server.url)
+    cmdline = open(f"/proc/{m.proc.pid}/cmdline", "rb").read()
+    assert token.encode() not in cmdline
+
+
+def test_url_with_trailing_slash_and_prefix(token, mounter):
+    with StandIn(token=token, prefix="/synergy") as srv:
+        m = mounter(srv.url + "/")
+        assert "1" in os.listdir(m.p("tokens"))
+        m2 = mounter(srv.url.replace("/synergy", "") + "/")  # the prefix forgotten
+        with pytest.raises(OSError):
+            os.listdir(m2.p("tokens"))
+        assert "is the URL the server's base?" in m2.log()
+
+
+def test_mount_table_shows_type_and_url(server, mounter):
+    m = mounter(server.url)
+    line = next(l for l in open("/proc/self/mounts") if l.split()[1] == str(m.path))
+    src, _mnt, fstype, opts = line.split()[:4]
+    assert (src, fstype) == (server.url, "fuse.synergyfs")
+    assert "noatime" in opts.split(",")
+
+
+def test_unmount_exits_zero(server, mounter):
+    m = mounter(server.url)
+    os.listdir(m.p("tokens"))
+    assert m.unmount() == 0
+    assert not is_mounted(m.path)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signals_unmount_cleanly(server, mounter, sig):
+    m = mounter(server.url)
+    os.listdir(m.p("tokens"))
+    m.proc.send_signal(sig)
+    assert m.proc.wait(timeout=10) == 0
+    assert not is_mounted(m.path)
+
+
+def test_single_threaded_mode_works(server, mounter):
+    m = mounter(server.url, extra_args=["-s"])
+    assert m.p("tokens", "1", "name").read_text() == "Teams integ\n"
+
+
+def test_plain_http_to_a_remote_host_warns(tmp_path, token_file):
+    (tmp_path / "m").mkdir()
+    # An unresolvable .invalid host: the warning comes before any request.
+    m = Mount("http://synergy.invalid:8080", tmp_path / "m", token_file, ["connect_timeout=1"])
+    try:
+        m.wait_mounted()
+        assert "plain http" in m.log() and "clear text" in m.log()
+        with pytest.raises(OSError):
+            os.listdir(m.p("tokens"))
+        assert "resolve" in m.log()
+    finally:
+        assert m.unmount() == 0
+        m.close()
+
+
+@pytest.fixture(scope="module")
+def tls_cert(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
+                   check=True, capture_output=True)
+    return d / "cert.pem", d / "key.pem"
+
+
+def test_tls_self_signed_is_refused_by_default(token, mounter, tls_cert):
+    with StandIn(token=token, tls=tls_cert) as srv:
+        assert srv.url.startswith("https://")
+        m = mounter(srv.url)
+        with pytest.raises(OSError):
+            os.listdir(m.p("tokens"))
+        assert "certificate" in m.log() and "cacert" in m.log()
+        assert srv.count("list") == 0  # the token was never sent
+
+
+def test_tls_with_cacert(token, mounter, tls_cert):
+    with StandIn(token=token, tls=tls_cert) as srv:
+        m = mounter(srv.url, f"cacert={tls_cert[0]}")
+        assert m.p("tokens", "1", "name").read_text() == "Teams integ\n"
+        assert "warning" not in m.log()
+
+
+def test_tls_insecure_works_with_a_warning(token, mounter, tls_cert):
+    with StandIn(token=token, tls=tls_cert) as srv:
+        m = mounter(srv.url, "insecure")
+        assert "1" in os.listdir(m.p("tokens"))
+        assert "insecure" in m.log() and "not verified" in m.log()
