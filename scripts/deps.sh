@@ -3,7 +3,8 @@
 
 # Debian packages the build, the tests and the demo need.
 SYNERGYFS_PACKAGES="meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3
-libcurl4-openssl-dev libcjson-dev python3 python3-pytest openssl curl util-linux"
+libcurl4-openssl-dev libcjson-dev python3 python3-pytest openssl curl util-linux
+valgrind procps"
 
 # ensure_packages [extra package...]: apt-get install whatever is not installed yet.
 ensure_packages() {

@@ -37,7 +37,7 @@ def is_mounted(path):
 class Mount:
     """One synergyfs daemon serving one mount point."""
 
-    def __init__(self, url, mnt, token_file, opts=(), env=None, extra_args=()):
+    def __init__(self, url, mnt, token_file, opts=(), env=None, extra_args=(), wrapper=()):
         self.path = Path(mnt)
         self.path.mkdir(parents=True, exist_ok=True)
         self.log_path = self.path.parent / (self.path.name + ".log")
@@ -49,14 +49,14 @@ class Mount:
         cmd = [str(BINARY), url, str(self.path), "-f"]
         if o:
             cmd += ["-o", ",".join(o)]
-        cmd += list(extra_args)
+        cmd = list(wrapper) + cmd + list(extra_args)
         self.cmd = cmd
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, env=env)
         self.returncode = None
 
-    def wait_mounted(self, timeout=10):
+    def wait_mounted(self, timeout=30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if is_mounted(self.path):
@@ -132,9 +132,9 @@ def mounter(tmp_path, token, token_file):
     mounts = []
 
     def make(url, *opts, token_file=token_file, env=None, wait=True, name=None,
-             extra_args=()):
+             extra_args=(), wrapper=()):
         mnt = tmp_path / (name or f"mnt{len(mounts)}")
-        m = Mount(url, mnt, token_file, opts, env=env, extra_args=extra_args)
+        m = Mount(url, mnt, token_file, opts, env=env, extra_args=extra_args, wrapper=wrapper)
         mounts.append(m)
         if wait:
             m.wait_mounted()

@@ -1,0 +1,36 @@
+"""A whole session under valgrind memcheck: no error, no definite leak."""
+
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_walk_refresh_errors_and_unmount_are_valgrind_clean(server, mounter, tmp_path):
+    vlog = tmp_path / "valgrind.log"
+    m = mounter(server.url, "cache_ttl=1", wrapper=[
+        "valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
+        "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
+        f"--log-file={vlog}"])
+    subprocess.run(["ls", "-lR", str(m.path)], check=True, capture_output=True)
+    subprocess.run(["find", str(m.path), "-type", "f", "-exec", "cat", "{}", "+"],
+                   check=True, capture_output=True)
+    # A refresh that replaces the snapshot, a failing one (stale), a recovery.
+    server.remove_token(2)
+    time.sleep(1.2)
+    assert "2" not in os.listdir(m.p("tokens"))
+    server.fault("malformed")
+    time.sleep(1.2)
+    assert "1" in os.listdir(m.p("tokens"))
+    server.clear_fault()
+    time.sleep(2.2)
+    assert m.p("by-name", "Backup~7", "name").read_text() == "Backup\n"
+    rc = m.unmount(timeout=60)
+    report = vlog.read_text()
+    assert rc == 0, report
+    assert not re.search(r"definitely lost: [1-9]", report), report
+    assert "ERROR SUMMARY: 0" in report or report.strip() == "", report
