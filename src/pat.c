@@ -131,7 +131,7 @@ enum err_kind pat_parse(const char *body, size_t len, struct pat_list *out,
 		const char *bad;
 
 		pos++;
-		p->index = (size_t)pos;
+		p->index = (size_t)pos - 1;
 		if (!cJSON_IsObject(it)) {
 			warn(out, "token #%d skipped: %s, not an object", pos, json_type_name(it));
 			continue;

@@ -11,8 +11,11 @@
 
 #include "err.h"
 
-/* The largest token ID accepted (IDs become inode numbers). */
-#define PAT_ID_MAX ((int64_t)1 << 53)
+/*
+ * The largest token ID accepted: JSON numbers are read as doubles, which
+ * hold every integer exactly only below 2^53.  IDs become inode numbers.
+ */
+#define PAT_ID_MAX (((int64_t)1 << 53) - 1)
 
 /* One token.  The strings belong to the pat_list and live as long as it. */
 struct pat {

@@ -65,10 +65,14 @@ static bool parse_zone(const char *p, int *offset)
 	sign = *p++ == '-' ? -1 : 1;
 	if (!digits(&p, 2, &hh))
 		return false;
-	if (*p == ':')
+	/* +hh, +hhmm or +hh:mm; a colon must be followed by the minutes. */
+	if (*p == ':') {
 		p++;
-	if (*p != '\0' && !digits(&p, 2, &mm))
+		if (!digits(&p, 2, &mm))
+			return false;
+	} else if (*p != '\0' && !digits(&p, 2, &mm)) {
 		return false;
+	}
 	if (*p != '\0' || hh > 23 || mm > 59)
 		return false;
 	*offset = sign * (hh * 3600 + mm * 60);

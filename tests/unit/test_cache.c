@@ -1,0 +1,593 @@
+/*
+ * test_cache.c - unit tests for the snapshot cache: TTL, single-flight
+ * refresh under many threads, stale-if-error, and peeking, against a fake
+ * fetch function that counts its calls and can be told to fail or dawdle.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "cache.h"
+#include "check.h"
+#include "pat.h"
+#include "snapshot.h"
+
+#define BODY "[{\"ID\":1,\"Name\":\"Teams integ\",\"CreatedOn\":\"2025-03-14T10:53:38.823+08:00\"," \
+	"\"Expiry\":\"2025-09-10T10:53:38.67+08:00\",\"ExpiryReminderState\":0," \
+	"\"UserID\":{\"IDString\":\"1_1\"}}]"
+
+#define NTHREADS 32
+
+/* What the fake fetch does, and what it saw. */
+struct fake {
+	pthread_mutex_t lock;
+	enum err_kind fail;  /* ERR_OK: succeed */
+	int sleep_ms;        /* time spent inside each call */
+	int calls;
+	int running, max_running;
+};
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/*
+ * The cache_fetch_fn: a snapshot of BODY whose fetch time's tv_sec is the
+ * number of this call (1, 2, ...), so tests can tell snapshots apart.
+ */
+static enum err_kind fake_fetch(void *ctx, struct snapshot **out, struct err *e)
+{
+	struct fake *f = ctx;
+	struct pat_list l;
+	enum err_kind fail;
+	int call, ms;
+	char *body;
+
+	pthread_mutex_lock(&f->lock);
+	call = ++f->calls;
+	if (++f->running > f->max_running)
+		f->max_running = f->running;
+	fail = f->fail;
+	ms = f->sleep_ms;
+	pthread_mutex_unlock(&f->lock);
+
+	if (ms)
+		sleep_ms(ms);
+	if (fail == ERR_OK) {
+		*out = NULL;
+		body = strdup(BODY);
+		if (!body || pat_parse(body, strlen(body), &l, e) != ERR_OK) {
+			free(body);
+			fail = err_set(e, ERR_NOMEM, "fake: cannot parse");
+		} else {
+			*out = snap_build(&l, body, strlen(body),
+					  (struct timespec){ call, 0 }, e);
+			pat_list_free(&l);
+			if (!*out)
+				fail = ERR_NOMEM;
+		}
+	} else {
+		err_set(e, fail, "fake failure on call %d", call);
+	}
+
+	pthread_mutex_lock(&f->lock);
+	f->running--;
+	pthread_mutex_unlock(&f->lock);
+	return fail;
+}
+
+static void fake_init(struct fake *f)
+{
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->lock, NULL);
+}
+
+static int fake_calls(struct fake *f)
+{
+	int n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->calls;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+static void fake_set(struct fake *f, enum err_kind fail, int ms)
+{
+	pthread_mutex_lock(&f->lock);
+	f->fail = fail;
+	f->sleep_ms = ms;
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Which fetch produced s (see fake_fetch), or -1 for NULL. */
+static long fetch_no(const struct snapshot *s)
+{
+	return s ? (long)s->fetched.tv_sec : -1;
+}
+
+TEST(first_get_fetches_once)
+{
+	struct fake f;
+	struct cache *c;
+	struct snapshot *a, *b;
+	struct cache_stats st;
+	double v = -1;
+	struct err e;
+
+	fake_init(&f);
+	c = cache_new(10, fake_fetch, &f);
+	if (!c) {
+		CHECK(c);
+		return;
+	}
+	CHECK_EQ_INT(fake_calls(&f), 0);
+	a = cache_get(c, &v, &e);
+	CHECK(a != NULL);
+	CHECK_EQ_INT(fake_calls(&f), 1);
+	CHECK_EQ_INT(fetch_no(a), 1);
+	b = cache_get(c, &v, &e);
+	CHECK(b == a);
+	CHECK_EQ_INT(fake_calls(&f), 1);
+	if (a)
+		CHECK_EQ_INT(a->n, 1);
+	cache_stats(c, &st);
+	CHECK_EQ_INT(st.fetches_ok, 1);
+	CHECK_EQ_INT(st.fetches_failed, 0);
+	CHECK_EQ_INT(st.stale, 0);
+	CHECK_EQ_INT(st.last_error.kind, ERR_OK);
+	snap_unref(a);
+	snap_unref(b);
+	cache_free(c);
+	pthread_mutex_destroy(&f.lock);
+}
+
+TEST(refetch_after_ttl)
+{
+	struct fake f;
+	struct cache *c;
+	struct snapshot *a, *b, *d;
+	double v;
+
+	fake_init(&f);
+	c = cache_new(0.2, fake_fetch, &f);
+	if (!c) {
+		CHECK(c);
+		return;
+	}
+	a = cache_get(c, &v, NULL);
+	b = cache_get(c, &v, NULL);
+	CHECK_EQ_INT(fake_calls(&f), 1);
+	CHECK(a && a == b);
+	sleep_ms(250);
+	d = cache_get(c, &v, NULL);
+	CHECK_EQ_INT(fake_calls(&f), 2);
+	CHECK(d && d != a);
+	CHECK_EQ_INT(fetch_no(d), 2);
+	/* The replaced snapshot stays valid for whoever still holds it. */
+	if (a) {
+		CHECK_EQ_INT(atomic_load(&a->refs), 2);
+		CHECK_EQ_INT(a->n, 1);
+	}
+	snap_unref(a);
+	snap_unref(b);
+	snap_unref(d);
+	cache_free(c);
+	pthread_mutex_destroy(&f.lock);
+}
+
+TEST(zero_ttl_always_fetches)
+{
+	struct fake f;
+	struct cache *c;
+	double v = -1;
+
+	fake_init(&f);
+	c = cache_new(0, fake_fetch, &f);
+	if (!c) {
+		CHECK(c);
+		return;
+	}
+	for (int i = 1; i <= 3; i++) {
+		struct snapshot *s = cache_get(c, &v, NULL);
+
+		CHECK_EQ_INT(fetch_no(s), i);
+		CHECK(v == 0);
+		snap_unref(s);
+	}
+	CHECK_EQ_INT(fake_calls(&f), 3);
+	cache_free(c);
+	pthread_mutex_destroy(&f.lock);
+}
+
+/* NTHREADS threads held at a gate, then released together to call cache_get. */
+struct herd {
+	struct cache *c;
+	pthread_mutex_t lock;
+	pthread_cond_t opened;
+	bool open;
+	struct herd_thread {
+		struct herd *h;
+		pthread_t tid;
+		struct snapshot *s;
+		double valid_for;
+		struct err e;
+	} t[NTHREADS];
+};
+
+static void *herd_main(void *arg)
+{
+	struct herd_thread *t = arg;
+	struct herd *h = t->h;
+
+	pthread_mutex_lock(&h->lock);
+	while (!h->open)
+		pthread_cond_wait(&h->opened, &h->lock);
+	pthread_mutex_unlock(&h->lock);
+	err_clear(&t->e);
+	t->s = cache_get(h->c, &t->valid_for, &t->e);
+	return NULL;
+}
+
+/* Start the threads, open the gate once all are waiting, and join them. */
+static void run_herd(struct herd *h, struct cache *c)
+{
+	int started = 0;
+
+	memset(h, 0, sizeof(*h));
+	h->c = c;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->opened, NULL);
+	for (int i = 0; i < NTHREADS; i++) {
+		h->t[i].h = h;
+		if (pthread_create(&h->t[i].tid, NULL, herd_main, &h->t[i]) != 0)
+			break;
+		started++;
+	}
+	if (started < NTHREADS)
+		check_fail(__FILE__, __LINE__, "only %d of %d threads started", started, NTHREADS);
+	pthread_mutex_lock(&h->lock);
+	h->open = true;
+	pthread_cond_broadcast(&h->opened);
+	pthread_mutex_unlock(&h->lock);
+	for (int i = 0; i < started; i++)
+		pthread_join(h->t[i].tid, NULL);
+	pthread_cond_destroy(&h->opened);
+	pthread_mutex_destroy(&h->lock);
+}
+
+static void herd_release(struct herd *h)
+{
+	for (int i = 0; i < NTHREADS; i++)
+		snap_unref(h->t[i].s);
+}
+
+/* All threads got the snapshot of fetch number want. */
+static void check_herd_same(const char *file, int line, struct herd *h, long want)
+{
+	for (int i = 0; i < NTHREADS; i++) {
+		if (h->t[i].s != h->t[0].s || fetch_no(h->t[i].s) != want) {
+			check_fail(file, line, "thread %d got the snapshot of fetch %ld, want %ld",
+				   i, fetch_no(h->t[i].s), want);
+			return;
+		}
+	}
+}
+
+TEST(single_flight_empty)
+{
+	struct fake f;
+	struct cache *c;
+	struct herd *h = malloc(sizeof(*h));
+
+	fake_init(&f);
+	c = cache_new(5, fake_fetch, &f);
+	if (!c || !h) {
+		CHECK(c && h);
+		goto out;
+	}
+	fake_set(&f, ERR_OK, 200);
+	run_herd(h, c);
+	CHECK_EQ_INT(fake_calls(&f), 1);
+	CHECK_EQ_INT(f.max_running, 1);
+	check_herd_same(__FILE__, __LINE__, h, 1);
+	if (h->t[0].s)
+		CHECK_EQ_INT(atomic_load(&h->t[0].s->refs), NTHREADS + 1);
+	for (int i = 0; i < NTHREADS; i++)
+		CHECK(h->t[i].valid_for > 0 && h->t[i].valid_for <= 5);
+	herd_release(h);
+out:
+	cache_free(c);
+	free(h);
+	pthread_mutex_destroy(&f.lock);
+}
+
+TEST(single_flight_after_expiry)
+{
+	struct fake f;
+	struct cache *c;
+	struct herd *h = malloc(sizeof(*h));
+	struct snapshot *old;
+	double v;
+
+	fake_init(&f);
+	c = cache_new(0.15, fake_fetch, &f);
+	if (!c || !h) {
+		CHECK(c && h);
+		goto out;
+	}
+	old = cache_get(c, &v, NULL);
+	CHECK_EQ_INT(fetch_no(old), 1);
+	snap_unref(old);
+	sleep_ms(170);
+	fake_set(&f, ERR_OK, 200);
+	run_herd(h, c);
+	CHECK_EQ_INT(fake_calls(&f), 2);
+	CHECK_EQ_INT(f.max_running, 1);
+	/* Nobody is served the expired snapshot while the new one is on its way. */
+	check_herd_same(__FILE__, __LINE__, h, 2);
+	herd_release(h);
+out:
+	cache_free(c);
+	free(h);
+	pthread_mutex_destroy(&f.lock);
+}
+
+TEST(single_flight_failure)
+{
+	struct fake f;
+	struct cache *c;
+	struct herd *h = malloc(sizeof(*h));
+
+	fake_init(&f);
+	c = cache_new(5, fake_fetch, &f);
+	if (!c || !h) {
+		CHECK(c && h);
+		goto out;
+	}
+	fake_set(&f, ERR_AUTH, 100);
+	run_herd(h, c);
+	CHECK_EQ_INT(fake_calls(&f), 1);
+	for (int i = 0; i < NTHREADS; i++) {
+		if (h->t[i].s || h->t[i].e.kind != ERR_AUTH ||
+		    strcmp(h->t[i].e.msg, "fake failure on call 1") != 0) {
+			check_fail(__FILE__, __LINE__, "thread %d: snapshot %p, error %d \"%s\"",
+				   i, (void *)h->t[i].s, h->t[i].e.kind, h->t[i].e.msg);
+			break;
+		}
+	}
+	herd_release(h);
+out:
+	cache_free(c);
+	free(h);
+	pthread_mutex_destroy(&f.lock);
+}
+
+TEST(error_with_nothing_cached)
+{
+	struct fake f;
+	struct cache *c;
+	struct cache_stats st;
+	struct snapshot *s;
+	struct err e;
+	double v;
+
+	fake_init(&f);
+	c = cache_new(10, fake_fetch, &f);
+	if (!c) {
+		CHECK(c);
+		return;
+	}
+	fake_set(&f, ERR_TIMEOUT, 0);
+	err_clear(&e);
+	s = cache_get(c, &v, &e);
+	CHECK(s == NULL);
+	CHECK_EQ_INT(e.kind, ERR_TIMEOUT);
+	CHECK_EQ_STR(e.msg, "fake failure on call 1");
+	cache_stats(c, &st);
+	CHECK_EQ_INT(st.fetches_ok, 0);
+	CHECK_EQ_INT(st.fetches_failed, 1);
+	CHECK_EQ_INT(st.stale, 0);
+	CHECK_EQ_INT(st.last_error.kind, ERR_TIMEOUT);
+	CHECK_EQ_STR(st.last_error.msg, "fake failure on call 1");
+	CHECK(cache_peek(c, NULL) == NULL);
+	/* With nothing to serve, the next access tries again at once. */
+	fake_set(&f, ERR_TLS, 0);
+	s = cache_get(c, &v, &e);
+	CHECK(s == NULL);
+	CHECK_EQ_INT(e.kind, ERR_TLS);
+	CHECK_EQ_STR(e.msg, "fake failure on call 2");
+	fake_set(&f, ERR_OK, 0);
+	s = cache_get(c, &v, &e);
+	CHECK_EQ_INT(fetch_no(s), 3);
+	cache_stats(c, &st);
+	CHECK_EQ_INT(st.fetches_ok, 1);
+	CHECK_EQ_INT(st.fetches_failed, 2);
+	CHECK_EQ_INT(st.stale, 0);
+	snap_unref(s);
+	cache_free(c);
+	pthread_mutex_destroy(&f.lock);
+}
+
+TEST(stale_if_error)
+{
+	const double ttl = 0.1;
+	struct fake f;
+	struct cache *c;
+	struct cache_stats st;
+	struct snapshot *a, *b, *d;
+	double v = -1;
+	struct err e;
+
+	fake_init(&f);
+	c = cache_new(ttl, fake_fetch, &f);
+	if (!c) {
+		CHECK(c);
+		return;
+	}
+	a = cache_get(c, &v, &e);
+	CHECK_EQ_INT(fetch_no(a), 1);
+	sleep_ms(120);
+
+	/* The refresh fails: the old snapshot is served, marked stale. */
+	fake_set(&f, ERR_NET, 0);
+	b = cache_get(c, &v, &e);
+	CHECK_EQ_INT(fake_calls(&f), 2);
+	CHECK(b == a);
+	CHECK(v > 0 && v <= ttl);
+	cache_stats(c, &st);
+	CHECK_EQ_INT(st.stale, 1);
+	CHECK_EQ_INT(st.fetches_ok, 1);
+	CHECK_EQ_INT(st.fetches_failed, 1);
+	CHECK_EQ_INT(st.last_error.kind, ERR_NET);
+	CHECK_EQ_STR(st.last_error.msg, "fake failure on call 2");
+	snap_unref(b);
+	/* Not retried on every access: the next try waits for the backoff. */
+	b = cache_get(c, &v, &e);
+	CHECK_EQ_INT(fake_calls(&f), 2);
+	CHECK(b == a);
+	snap_unref(b);
+	sleep_ms(120);
+
+	/* The source recovers: fresh data, no longer stale. */
+	fake_set(&f, ERR_OK, 0);
+	d = cache_get(c, &v, &e);
+	CHECK_EQ_INT(fake_calls(&f), 3);
+	CHECK_EQ_INT(fetch_no(d), 3);
+	cache_stats(c, &st);
+	CHECK_EQ_INT(st.stale, 0);
+	CHECK_EQ_INT(st.fetches_ok, 2);
+	CHECK_EQ_INT(st.fetches_failed, 1);
+	if (a)
+		CHECK_EQ_INT(atomic_load(&a->refs), 1);
+	snap_unref(a);
+	snap_unref(d);
+	cache_free(c);
+	pthread_mutex_destroy(&f.lock);
+}
+
+TEST(valid_for_bounds)
+{
+	static const double ttls[] = { 0.2, 1, 30 };
+
+	for (size_t i = 0; i < sizeof(ttls) / sizeof(ttls[0]); i++) {
+		struct fake f;
+		struct cache *c;
+		struct snapshot *s;
+		double v = -1;
+
+		fake_init(&f);
+		c = cache_new(ttls[i], fake_fetch, &f);
+		if (!c) {
+			CHECK(c);
+			return;
+		}
+		s = cache_get(c, &v, NULL);
+		CHECK(s != NULL);
+		if (!(v > 0 && v <= ttls[i]))
+			check_fail(__FILE__, __LINE__, "ttl %g: valid_for %g", ttls[i], v);
+		/* Counting down, never up. */
+		snap_unref(s);
+		sleep_ms(20);
+		{
+			double w = -1;
+
+			s = cache_get(c, &w, NULL);
+			if (!(w > 0 && w < v))
+				check_fail(__FILE__, __LINE__, "ttl %g: valid_for %g after %g",
+					   ttls[i], w, v);
+			snap_unref(s);
+		}
+		cache_free(c);
+		pthread_mutex_destroy(&f.lock);
+	}
+}
+
+TEST(peek_never_fetches)
+{
+	struct fake f;
+	struct cache *c;
+	struct snapshot *s, *p;
+	double v = -1;
+
+	fake_init(&f);
+	c = cache_new(0.05, fake_fetch, &f);
+	if (!c) {
+		CHECK(c);
+		return;
+	}
+	CHECK(cache_peek(c, &v) == NULL);
+	CHECK(v == 0);
+	CHECK(cache_peek(c, NULL) == NULL);
+	CHECK_EQ_INT(fake_calls(&f), 0);
+	s = cache_get(c, &v, NULL);
+	v = -1;
+	p = cache_peek(c, &v);
+	CHECK(p && p == s);
+	CHECK(v > 0 && v <= 0.05);
+	CHECK_EQ_INT(fake_calls(&f), 1);
+	snap_unref(p);
+	/* Expired: peek still answers with what there is, and fetches nothing. */
+	sleep_ms(70);
+	v = -1;
+	p = cache_peek(c, &v);
+	CHECK(p && p == s);
+	CHECK(v == 0);
+	CHECK_EQ_INT(fake_calls(&f), 1);
+	snap_unref(p);
+	p = cache_peek(c, NULL);
+	CHECK(p && p == s);
+	CHECK_EQ_INT(fake_calls(&f), 1);
+	snap_unref(p);
+	snap_unref(s);
+	cache_free(c);
+	pthread_mutex_destroy(&f.lock);
+}
+
+/* A reference taken from the cache outlives the cache. */
+TEST(reference_outlives_cache)
+{
+	struct fake f;
+	struct cache *c;
+	struct snapshot *s;
+	double v;
+
+	fake_init(&f);
+	c = cache_new(10, fake_fetch, &f);
+	if (!c) {
+		CHECK(c);
+		return;
+	}
+	s = cache_get(c, &v, NULL);
+	if (s)
+		CHECK_EQ_INT(atomic_load(&s->refs), 2);
+	cache_free(c);
+	if (s) {
+		CHECK_EQ_INT(atomic_load(&s->refs), 1);
+		CHECK_EQ_INT(s->n, 1);
+	}
+	snap_unref(s);
+	cache_free(NULL);
+	pthread_mutex_destroy(&f.lock);
+}
+
+static const struct check_test tests[] = {
+	TEST_CASE(first_get_fetches_once),
+	TEST_CASE(refetch_after_ttl),
+	TEST_CASE(zero_ttl_always_fetches),
+	TEST_CASE(single_flight_empty),
+	TEST_CASE(single_flight_after_expiry),
+	TEST_CASE(single_flight_failure),
+	TEST_CASE(error_with_nothing_cached),
+	TEST_CASE(stale_if_error),
+	TEST_CASE(valid_for_bounds),
+	TEST_CASE(peek_never_fetches),
+	TEST_CASE(reference_outlives_cache),
+};
+
+CHECK_MAIN(tests)

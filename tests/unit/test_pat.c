@@ -1,0 +1,672 @@
+/*
+ * test_pat.c - unit tests for the JSON model: pat_parse() on the public
+ * sample, on bodies that are not a token list, and on token objects with
+ * each field missing or wrong; pat_render() of one token.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "pat.h"
+
+#define GUID "b993c729-bf98-490c-989d-5621e3b48139"
+#define USER(n) "{\"_id\":" #n ",\"_server_id\":1,\"_server_guid\":\"" GUID "\",\"IDString\":\"" #n "_1\"}"
+
+/* The two tokens of Synergy's documentation, compact, keys in its order. */
+#define SAMPLE_1 "{\"UserID\":" USER(1) ",\"CreatedOn\":\"2025-03-14T10:53:38.823+08:00\"," \
+	"\"Expiry\":\"2025-09-10T10:53:38.67+08:00\",\"Name\":\"Teams integ\"," \
+	"\"ExpiryReminderState\":0,\"ID\":1}"
+#define SAMPLE_2 "{\"UserID\":" USER(1) ",\"CreatedOn\":\"2025-04-30T13:21:44.467+08:00\"," \
+	"\"Expiry\":\"2025-05-02T13:21:44.36+08:00\",\"Name\":\"asddadas\"," \
+	"\"ExpiryReminderState\":1,\"ID\":2}"
+#define SAMPLE "[" SAMPLE_1 "," SAMPLE_2 "]"
+
+/* Parse a NUL-terminated body. */
+static enum err_kind parse(const char *body, struct pat_list *l, struct err *e)
+{
+	return pat_parse(body, strlen(body), l, e);
+}
+
+/* The raw JSON of each field of a generated token; NULL leaves it out. */
+struct fields {
+	const char *id, *name, *created, *expiry, *state, *user;
+};
+
+static const struct fields good = {
+	"7", "\"name\"", "\"2025-03-14T10:53:38.823+08:00\"",
+	"\"2025-09-10T10:53:38.67+08:00\"", "0", USER(1),
+};
+
+/* Append printf output to buf (of size cap) at *len. */
+static void put(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void put(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*len += (size_t)n < cap - *len ? (size_t)n : cap - *len - 1;
+}
+
+/* Append one token object made of f's fields. */
+static void put_token(char *buf, size_t cap, size_t *len, const struct fields *f)
+{
+	const char *sep = "";
+
+	put(buf, cap, len, "{");
+#define FIELD(key, val) do {						\
+	if (val) {							\
+		put(buf, cap, len, "%s\"" key "\":%s", sep, val);	\
+		sep = ",";						\
+	}								\
+} while (0)
+	FIELD("ID", f->id);
+	FIELD("Name", f->name);
+	FIELD("CreatedOn", f->created);
+	FIELD("Expiry", f->expiry);
+	FIELD("ExpiryReminderState", f->state);
+	FIELD("UserID", f->user);
+#undef FIELD
+	put(buf, cap, len, "}");
+}
+
+TEST(public_sample)
+{
+	struct pat_list l;
+	struct err e;
+
+	CHECK_EQ_INT(parse(SAMPLE, &l, &e), ERR_OK);
+	CHECK_EQ_INT(e.kind, ERR_OK);
+	CHECK_EQ_STR(e.msg, "");
+	CHECK_EQ_INT(l.n, 2);
+	CHECK_EQ_INT(l.skipped, 0);
+	CHECK_EQ_STR(l.warnings, "");
+	if (l.n == 2) {
+		const struct pat *p = &l.v[0], *q = &l.v[1];
+
+		CHECK_EQ_INT(p->id, 1);
+		CHECK_EQ_STR(p->name, "Teams integ");
+		CHECK_EQ_STR(p->created_on, "2025-03-14T10:53:38.823+08:00");
+		CHECK_EQ_STR(p->expiry, "2025-09-10T10:53:38.67+08:00");
+		CHECK_EQ_STR(p->user_id, "1_1");
+		CHECK_EQ_INT(p->reminder_state, 0);
+		CHECK_EQ_INT(p->created.tv_sec, 1741920818);
+		CHECK_EQ_INT(p->created.tv_nsec, 823000000);
+		CHECK_EQ_INT(p->expires.tv_sec, 1757472818);
+		CHECK_EQ_INT(p->expires.tv_nsec, 670000000);
+		CHECK(p->obj != NULL);
+
+		CHECK_EQ_INT(q->id, 2);
+		CHECK_EQ_STR(q->name, "asddadas");
+		CHECK_EQ_STR(q->created_on, "2025-04-30T13:21:44.467+08:00");
+		CHECK_EQ_STR(q->expiry, "2025-05-02T13:21:44.36+08:00");
+		CHECK_EQ_STR(q->user_id, "1_1");
+		CHECK_EQ_INT(q->reminder_state, 1);
+		CHECK_EQ_INT(q->created.tv_sec, 1745990504);
+		CHECK_EQ_INT(q->created.tv_nsec, 467000000);
+		CHECK_EQ_INT(q->expires.tv_sec, 1746163304);
+		CHECK_EQ_INT(q->expires.tv_nsec, 360000000);
+	}
+	pat_list_free(&l);
+	CHECK_EQ_INT(l.n, 0);
+	CHECK(l.v == NULL);
+	pat_list_free(&l);
+	pat_list_free(NULL);
+}
+
+/* pat.h: "index: position in the body's array, from 0". */
+TEST(index_counts_from_zero)
+{
+	struct pat_list l;
+
+	CHECK_EQ_INT(parse("[" SAMPLE_2 "," SAMPLE_1 "]", &l, NULL), ERR_OK);
+	if (l.n == 2) {
+		CHECK_EQ_INT(l.v[0].id, 1);
+		CHECK_EQ_INT(l.v[0].index, 1);
+		CHECK_EQ_INT(l.v[1].id, 2);
+		CHECK_EQ_INT(l.v[1].index, 0);
+	}
+	pat_list_free(&l);
+}
+
+/* A body pat_parse must refuse with ERR_PROTO and a message containing word. */
+static void check_refused(const char *file, int line, const char *body, size_t len,
+			  const char *word)
+{
+	struct pat_list l;
+	struct err e;
+	enum err_kind rc = pat_parse(body, len, &l, &e);
+
+	if (rc != ERR_PROTO || e.kind != ERR_PROTO)
+		check_fail(file, line, "rc %d, e.kind %d, want ERR_PROTO", rc, e.kind);
+	if (!strstr(e.msg, word))
+		check_fail(file, line, "message \"%s\" does not mention \"%s\"", e.msg, word);
+	if (l.n != 0 || l.skipped != 0)
+		check_fail(file, line, "list not empty: n %zu, skipped %zu", l.n, l.skipped);
+	pat_list_free(&l);
+}
+
+#define CHECK_REFUSED(body, word) \
+	check_refused(__FILE__, __LINE__, (body), strlen(body), (word))
+
+TEST(not_an_array)
+{
+	CHECK_REFUSED("{\"Message\":\"not a list\"}", "array");
+	CHECK_REFUSED("{\"Message\":\"Authorization has been denied for this request.\"}", "array");
+	CHECK_REFUSED(SAMPLE_1, "array");
+	CHECK_REFUSED("\"tokens\"", "array");
+	CHECK_REFUSED("42", "array");
+	CHECK_REFUSED("null", "array");
+	CHECK_REFUSED("true", "array");
+}
+
+TEST(malformed)
+{
+	CHECK_REFUSED("[{\"ID\":1,\"Name\":", "malformed");
+	CHECK_REFUSED("[", "malformed");
+	CHECK_REFUSED("", "malformed");
+	CHECK_REFUSED("   ", "malformed");
+	CHECK_REFUSED("[1,]", "malformed");
+	CHECK_REFUSED("[{\"ID\":1}", "malformed");
+	CHECK_REFUSED("<html>Service Unavailable</html>", "malformed");
+	/* The length counts, not the NUL: a body cut short is malformed. */
+	check_refused(__FILE__, __LINE__, SAMPLE, strlen(SAMPLE) - 1, "malformed");
+}
+
+TEST(trailing_garbage)
+{
+	struct pat_list l;
+
+	CHECK_REFUSED("[] x", "after");
+	CHECK_REFUSED("[][]", "after");
+	CHECK_REFUSED(SAMPLE "{}", "after");
+	CHECK_REFUSED(SAMPLE "\n]", "after");
+	check_refused(__FILE__, __LINE__, "[]\0", 3, "after");
+	/* Whitespace after the array is fine. */
+	CHECK_EQ_INT(parse(SAMPLE " \r\n\t\n", &l, NULL), ERR_OK);
+	CHECK_EQ_INT(l.n, 2);
+	pat_list_free(&l);
+}
+
+TEST(empty_array)
+{
+	static const char *const bodies[] = { "[]", " [ ] \n", "[\n]" };
+
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		struct pat_list l;
+		struct err e;
+
+		CHECK_EQ_INT(parse(bodies[i], &l, &e), ERR_OK);
+		CHECK_EQ_INT(e.kind, ERR_OK);
+		CHECK_EQ_INT(l.n, 0);
+		CHECK_EQ_INT(l.skipped, 0);
+		CHECK_EQ_STR(l.warnings, "");
+		pat_list_free(&l);
+	}
+}
+
+TEST(non_objects_skipped)
+{
+	struct pat_list l;
+	struct err e;
+
+	CHECK_EQ_INT(parse("[1,\"x\",null,true,[]," SAMPLE_2 ",[" SAMPLE_1 "]]", &l, &e), ERR_OK);
+	CHECK_EQ_INT(l.n, 1);
+	CHECK_EQ_INT(l.skipped, 6);
+	if (l.n == 1)
+		CHECK_EQ_INT(l.v[0].id, 2);
+	CHECK(strstr(l.warnings, "not an object") != NULL);
+	pat_list_free(&l);
+}
+
+/*
+ * Make token ID 2 of three bad by setting the field at byte offset off of
+ * struct fields to value (raw JSON, or NULL to leave it out): only that
+ * token is dropped, and the warning names the field (and the ID, if any).
+ */
+static void check_bad_field(const char *field, size_t off, const char *value)
+{
+	char body[4096];
+	size_t len = 0;
+	struct fields f[3] = { good, good, good };
+	struct pat_list l;
+	struct err e;
+	const char *shown = value ? value : "(missing)";
+
+	f[0].id = "1";
+	f[1].id = "2";
+	f[2].id = "3";
+	*(const char **)((char *)&f[1] + off) = value;
+	put(body, sizeof(body), &len, "[");
+	for (int i = 0; i < 3; i++) {
+		put(body, sizeof(body), &len, i ? "," : "");
+		put_token(body, sizeof(body), &len, &f[i]);
+	}
+	put(body, sizeof(body), &len, "]");
+
+	if (pat_parse(body, len, &l, &e) != ERR_OK) {
+		check_fail(__FILE__, __LINE__, "%s = %s: parse failed: %s", field,
+			   shown, e.msg);
+		pat_list_free(&l);
+		return;
+	}
+	if (l.n != 2 || l.skipped != 1 || l.v[0].id != 1 || l.v[1].id != 3)
+		check_fail(__FILE__, __LINE__, "%s = %s: n %zu, skipped %zu", field,
+			   shown, l.n, l.skipped);
+	/* Without a usable ID the warning can only give the position. */
+	if (!strstr(l.warnings, field) ||
+	    (strcmp(field, "ID") != 0 && !strstr(l.warnings, "ID 2 ")))
+		check_fail(__FILE__, __LINE__, "%s = %s: warning \"%s\" should name the field (and ID 2)",
+			   field, shown, l.warnings);
+	pat_list_free(&l);
+}
+
+#define MEMBER(m) offsetof(struct fields, m)
+
+TEST(bad_fields_skipped)
+{
+	static const struct {
+		const char *field;
+		size_t off;
+		const char *value;
+	} cases[] = {
+		{ "ID", MEMBER(id), NULL },
+		{ "ID", MEMBER(id), "\"2\"" },
+		{ "ID", MEMBER(id), "null" },
+		{ "ID", MEMBER(id), "true" },
+		{ "ID", MEMBER(id), "2.5" },
+		{ "ID", MEMBER(id), "-1" },
+		{ "ID", MEMBER(id), "-2" },
+		{ "ID", MEMBER(id), "9007199254740994" },
+		{ "ID", MEMBER(id), "1e300" },
+		{ "ID", MEMBER(id), "{}" },
+		{ "Name", MEMBER(name), NULL },
+		{ "Name", MEMBER(name), "5" },
+		{ "Name", MEMBER(name), "null" },
+		{ "Name", MEMBER(name), "[\"a\"]" },
+		{ "Name", MEMBER(name), "{\"a\":1}" },
+		{ "CreatedOn", MEMBER(created), NULL },
+		{ "CreatedOn", MEMBER(created), "1741920818" },
+		{ "CreatedOn", MEMBER(created), "null" },
+		{ "CreatedOn", MEMBER(created), "\"yesterday\"" },
+		{ "CreatedOn", MEMBER(created), "\"\"" },
+		{ "CreatedOn", MEMBER(created), "\"2025-02-29T10:53:38.823+08:00\"" },
+		{ "CreatedOn", MEMBER(created), "\"2025-03-14T10:53:38.823+08:00 \"" },
+		{ "Expiry", MEMBER(expiry), NULL },
+		{ "Expiry", MEMBER(expiry), "0" },
+		{ "Expiry", MEMBER(expiry), "\"\"" },
+		{ "Expiry", MEMBER(expiry), "\"2025-09-10\"" },
+		{ "ExpiryReminderState", MEMBER(state), NULL },
+		{ "ExpiryReminderState", MEMBER(state), "\"0\"" },
+		{ "ExpiryReminderState", MEMBER(state), "0.5" },
+		{ "ExpiryReminderState", MEMBER(state), "null" },
+		{ "ExpiryReminderState", MEMBER(state), "false" },
+		{ "ExpiryReminderState", MEMBER(state), "4294967296" },
+		{ "UserID.IDString", MEMBER(user), NULL },
+		{ "UserID.IDString", MEMBER(user), "\"1_1\"" },
+		{ "UserID.IDString", MEMBER(user), "null" },
+		{ "UserID.IDString", MEMBER(user), "{}" },
+		{ "UserID.IDString", MEMBER(user), "{\"IDString\":5}" },
+		{ "UserID.IDString", MEMBER(user), "{\"IDString\":null}" },
+		{ "UserID.IDString", MEMBER(user), "[\"1_1\"]" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_bad_field(cases[i].field, cases[i].off, cases[i].value);
+}
+
+/* Parse one generated token whose ID field is the raw JSON id. */
+static enum err_kind parse_one_id(const char *id, struct pat_list *l)
+{
+	char body[1024];
+	size_t len = 0;
+	struct fields f = good;
+
+	f.id = id;
+	put(body, sizeof(body), &len, "[");
+	put_token(body, sizeof(body), &len, &f);
+	put(body, sizeof(body), &len, "]");
+	return pat_parse(body, len, l, NULL);
+}
+
+TEST(id_range)
+{
+	static const struct {
+		const char *json;
+		int64_t id;
+	} ok[] = {
+		{ "0", 0 },
+		{ "1", 1 },
+		{ "2.0", 2 },
+		{ "1e3", 1000 },
+		{ "2147483648", 2147483648LL },
+		{ "9007199254740991", 9007199254740991LL },
+	};
+	struct pat_list l;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		CHECK_EQ_INT(parse_one_id(ok[i].json, &l), ERR_OK);
+		CHECK_EQ_INT(l.n, 1);
+		if (l.n == 1)
+			CHECK_EQ_INT(l.v[0].id, ok[i].id);
+		pat_list_free(&l);
+	}
+}
+
+/*
+ * 2^53 + 1 is not a double: it reads as 2^53 and would be served under an
+ * ID the server never sent.  So 2^53 and above (PAT_ID_MAX is 2^53 - 1)
+ * must be skipped.
+ */
+TEST(id_from_2_53_up)
+{
+	static const char *const bad[] = { "9007199254740992", "9007199254740993" };
+	struct pat_list l;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ_INT(parse_one_id(bad[i], &l), ERR_OK);
+		CHECK_EQ_INT(l.n, 0);
+		pat_list_free(&l);
+	}
+}
+
+TEST(duplicates_first_wins)
+{
+	char body[4096];
+	size_t len = 0;
+	struct fields f = good;
+	struct pat_list l;
+
+	put(body, sizeof(body), &len, "[");
+	f.id = "5", f.name = "\"first\"";
+	put_token(body, sizeof(body), &len, &f);
+	f.id = "3", f.name = "\"three\"";
+	put(body, sizeof(body), &len, ",");
+	put_token(body, sizeof(body), &len, &f);
+	f.id = "5", f.name = "\"second\"";
+	put(body, sizeof(body), &len, ",");
+	put_token(body, sizeof(body), &len, &f);
+	f.id = "5", f.name = "\"third\"";
+	put(body, sizeof(body), &len, ",");
+	put_token(body, sizeof(body), &len, &f);
+	put(body, sizeof(body), &len, "]");
+
+	CHECK_EQ_INT(pat_parse(body, len, &l, NULL), ERR_OK);
+	CHECK_EQ_INT(l.n, 2);
+	CHECK_EQ_INT(l.skipped, 2);
+	if (l.n == 2) {
+		CHECK_EQ_INT(l.v[0].id, 3);
+		CHECK_EQ_INT(l.v[1].id, 5);
+		CHECK_EQ_STR(l.v[1].name, "first");
+	}
+	CHECK(strstr(l.warnings, "ID 5 ") != NULL);
+	CHECK(strstr(l.warnings, "more than once") != NULL);
+	pat_list_free(&l);
+}
+
+/* An invalid object does not claim its ID: the first valid one is kept. */
+TEST(duplicate_after_invalid)
+{
+	char body[4096];
+	size_t len = 0;
+	struct fields f = good;
+	struct pat_list l;
+
+	put(body, sizeof(body), &len, "[");
+	f.id = "5", f.name = NULL;
+	put_token(body, sizeof(body), &len, &f);
+	f.name = "\"valid\"";
+	put(body, sizeof(body), &len, ",");
+	put_token(body, sizeof(body), &len, &f);
+	put(body, sizeof(body), &len, "]");
+
+	CHECK_EQ_INT(pat_parse(body, len, &l, NULL), ERR_OK);
+	CHECK_EQ_INT(l.n, 1);
+	CHECK_EQ_INT(l.skipped, 1);
+	if (l.n == 1)
+		CHECK_EQ_STR(l.v[0].name, "valid");
+	pat_list_free(&l);
+}
+
+TEST(sorted_by_id)
+{
+	static const char *const ids[] = { "9", "2", "100", "7", "1", "10", "0" };
+	static const int64_t want[] = { 0, 1, 2, 7, 9, 10, 100 };
+	char body[8192];
+	size_t len = 0;
+	struct fields f = good;
+	struct pat_list l;
+
+	put(body, sizeof(body), &len, "[");
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		f.id = ids[i];
+		put(body, sizeof(body), &len, i ? "," : "");
+		put_token(body, sizeof(body), &len, &f);
+	}
+	put(body, sizeof(body), &len, "]");
+	CHECK_EQ_INT(pat_parse(body, len, &l, NULL), ERR_OK);
+	CHECK_EQ_INT(l.n, 7);
+	for (size_t i = 0; i < l.n && i < 7; i++)
+		CHECK_EQ_INT(l.v[i].id, want[i]);
+	pat_list_free(&l);
+}
+
+/* Many bad tokens: every one is counted, the warnings stay bounded. */
+TEST(many_warnings)
+{
+	size_t cap = 300 * 300, len = 0;
+	char *body = malloc(cap);
+	struct fields f = good;
+	struct pat_list l;
+
+	if (!body) {
+		CHECK(body);
+		return;
+	}
+	put(body, cap, &len, "[");
+	f.name = "17";
+	for (int i = 0; i < 300; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "%d", i);
+		f.id = id;
+		put(body, cap, &len, i ? "," : "");
+		put_token(body, cap, &len, &f);
+	}
+	put(body, cap, &len, "]");
+	CHECK_EQ_INT(pat_parse(body, len, &l, NULL), ERR_OK);
+	CHECK_EQ_INT(l.n, 0);
+	CHECK_EQ_INT(l.skipped, 300);
+	CHECK(strlen(l.warnings) < sizeof(l.warnings));
+	CHECK(strncmp(l.warnings, "token ID 0 ", 11) == 0);
+	pat_list_free(&l);
+	free(body);
+}
+
+TEST(render_one_line)
+{
+	struct pat_list l;
+	char *buf = NULL;
+	size_t cap = 0, n;
+
+	CHECK_EQ_INT(parse(SAMPLE, &l, NULL), ERR_OK);
+	if (l.n != 2) {
+		CHECK_EQ_INT(l.n, 2);
+		pat_list_free(&l);
+		return;
+	}
+	/* The sample is compact already, so rendering gives it back. */
+	n = pat_render(&l.v[0], &buf, &cap);
+	CHECK_EQ_INT(n, strlen(SAMPLE_1) + 1);
+	CHECK_EQ_MEM(buf, n, SAMPLE_1 "\n", strlen(SAMPLE_1) + 1);
+	CHECK(cap > n);
+	CHECK_EQ_INT(buf[n], '\0');
+	/* The buffer is reused for the next token. */
+	n = pat_render(&l.v[1], &buf, &cap);
+	CHECK_EQ_MEM(buf, n, SAMPLE_2 "\n", strlen(SAMPLE_2) + 1);
+	pat_list_free(&l);
+	free(buf);
+}
+
+TEST(render_escapes_and_grows)
+{
+	struct pat_list l;
+	size_t cap = 8, n;
+	char *buf = malloc(cap), *body;
+	size_t blen = 0, bcap = 20000;
+	struct fields f = good;
+	char name[12000];
+
+	body = malloc(bcap);
+	if (!buf || !body) {
+		CHECK(buf && body);
+		free(buf);
+		free(body);
+		return;
+	}
+	/* A name with a newline, a quote and a backslash, and a long one. */
+	memset(name, 'x', sizeof(name));
+	name[0] = '"';
+	name[sizeof(name) - 2] = '"';
+	name[sizeof(name) - 1] = '\0';
+	put(body, bcap, &blen, "[");
+	f.id = "1", f.name = "\"line\\nbreak \\\"quoted\\\" back\\\\slash\"";
+	put_token(body, bcap, &blen, &f);
+	f.id = "2", f.name = name;
+	put(body, bcap, &blen, ",");
+	put_token(body, bcap, &blen, &f);
+	put(body, bcap, &blen, "]");
+
+	CHECK_EQ_INT(pat_parse(body, blen, &l, NULL), ERR_OK);
+	CHECK_EQ_INT(l.n, 2);
+	if (l.n == 2) {
+		CHECK_EQ_STR(l.v[0].name, "line\nbreak \"quoted\" back\\slash");
+		n = pat_render(&l.v[0], &buf, &cap);
+		CHECK(n > 0 && buf[n - 1] == '\n');
+		CHECK(memchr(buf, '\n', n) == buf + n - 1);
+		CHECK(strstr(buf, "\"Name\":\"line\\nbreak \\\"quoted\\\" back\\\\slash\"") != NULL);
+		n = pat_render(&l.v[1], &buf, &cap);
+		CHECK(n > sizeof(name));
+		CHECK(cap > n);
+		CHECK_EQ_INT(strlen(buf), n);
+		CHECK(n > 0 && buf[n - 1] == '\n');
+		CHECK(memchr(buf, '\n', n) == buf + n - 1);
+	}
+	pat_list_free(&l);
+	free(buf);
+	free(body);
+}
+
+TEST(unicode_names)
+{
+	static const char body[] = "[{\"ID\":3,\"Name\":\"Café ☕ Zürich \xf0\x9f\x98\x80\","
+		"\"CreatedOn\":\"2025-06-01T00:00:00Z\",\"Expiry\":\"2025-11-28T00:00:00Z\","
+		"\"ExpiryReminderState\":0,\"UserID\":{\"IDString\":\"1_1\"}},"
+		"{\"ID\":4,\"Name\":\"Caf\\u00e9 \\u2615 \\ud83d\\ude00\","
+		"\"CreatedOn\":\"2025-06-01T00:00:00Z\",\"Expiry\":\"2025-11-28T00:00:00Z\","
+		"\"ExpiryReminderState\":0,\"UserID\":{\"IDString\":\"1_1\"}}]";
+	struct pat_list l;
+	char *buf = NULL;
+	size_t cap = 0, n;
+
+	CHECK_EQ_INT(parse(body, &l, NULL), ERR_OK);
+	CHECK_EQ_INT(l.n, 2);
+	if (l.n == 2) {
+		CHECK_EQ_STR(l.v[0].name, "Café ☕ Zürich \xf0\x9f\x98\x80");
+		CHECK_EQ_STR(l.v[1].name, "Café ☕ \xf0\x9f\x98\x80");
+		n = pat_render(&l.v[0], &buf, &cap);
+		CHECK(n > 0);
+		CHECK(strstr(buf, "\"Name\":\"Café ☕ Zürich \xf0\x9f\x98\x80\"") != NULL);
+	}
+	pat_list_free(&l);
+	free(buf);
+}
+
+TEST(ten_thousand_tokens)
+{
+	const int count = 10000;
+	size_t cap = (size_t)count * 300, len = 0;
+	char *body = malloc(cap);
+	struct pat_list l;
+	struct err e;
+
+	if (!body) {
+		CHECK(body);
+		return;
+	}
+	put(body, cap, &len, "[");
+	for (int i = 0; i < count; i++) {
+		/* 7919 is prime, so this visits every ID 1..count once, shuffled. */
+		int id = (int)(((long)i * 7919) % count) + 1;
+
+		put(body, cap, &len,
+		    "%s{\"UserID\":{\"IDString\":\"%d_1\"},\"CreatedOn\":\"2025-03-14T10:53:38.%03d+08:00\","
+		    "\"Expiry\":\"2025-09-10T10:53:38Z\",\"Name\":\"token %d\","
+		    "\"ExpiryReminderState\":%d,\"ID\":%d}",
+		    i ? "," : "", id % 7, id % 1000, id, id % 3, id);
+	}
+	put(body, cap, &len, "]");
+	CHECK(len < cap - 1);
+
+	CHECK_EQ_INT(pat_parse(body, len, &l, &e), ERR_OK);
+	CHECK_EQ_INT(l.n, count);
+	CHECK_EQ_INT(l.skipped, 0);
+	for (size_t i = 0; i < l.n; i++) {
+		char name[32], user[16];
+		int64_t id = (int64_t)i + 1;
+		const struct pat *p = &l.v[i];
+
+		snprintf(name, sizeof(name), "token %" PRId64, id);
+		snprintf(user, sizeof(user), "%" PRId64 "_1", id % 7);
+		if (p->id != id || strcmp(p->name, name) != 0 || strcmp(p->user_id, user) != 0 ||
+		    p->reminder_state != id % 3 || p->created.tv_sec != 1741920818 ||
+		    p->created.tv_nsec != (id % 1000) * 1000000) {
+			check_fail(__FILE__, __LINE__, "token %zu: ID %" PRId64 ", Name \"%s\"",
+				   i, p->id, p->name);
+			break;
+		}
+	}
+	pat_list_free(&l);
+	free(body);
+}
+
+TEST(null_err_allowed)
+{
+	struct pat_list l;
+
+	CHECK_EQ_INT(parse("{}", &l, NULL), ERR_PROTO);
+	pat_list_free(&l);
+	CHECK_EQ_INT(parse(SAMPLE, &l, NULL), ERR_OK);
+	pat_list_free(&l);
+}
+
+static const struct check_test tests[] = {
+	TEST_CASE(public_sample),
+	TEST_CASE(index_counts_from_zero),
+	TEST_CASE(not_an_array),
+	TEST_CASE(malformed),
+	TEST_CASE(trailing_garbage),
+	TEST_CASE(empty_array),
+	TEST_CASE(non_objects_skipped),
+	TEST_CASE(bad_fields_skipped),
+	TEST_CASE(id_range),
+	TEST_CASE(id_from_2_53_up),
+	TEST_CASE(duplicates_first_wins),
+	TEST_CASE(duplicate_after_invalid),
+	TEST_CASE(sorted_by_id),
+	TEST_CASE(many_warnings),
+	TEST_CASE(render_one_line),
+	TEST_CASE(render_escapes_and_grows),
+	TEST_CASE(unicode_names),
+	TEST_CASE(ten_thousand_tokens),
+	TEST_CASE(null_err_allowed),
+};
+
+CHECK_MAIN(tests)

@@ -1,0 +1,827 @@
+/*
+ * test_tree.c - unit tests for the mount's tree: a snapshot is built from
+ * a JSON body (pat_parse + snap_build) and paths are resolved one
+ * component at a time with tree_lookup() from the root, as the kernel
+ * would; then attributes, listings, link targets and inode numbers are
+ * checked on what was found.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "pat.h"
+#include "snapshot.h"
+#include "tree.h"
+
+/* One token object, keys in the order Synergy sends them. */
+#define TOK(id, name, created, expiry, state, uid)			\
+	"{\"UserID\":{\"_id\":" #uid ",\"_server_id\":1,"		\
+	"\"_server_guid\":\"b993c729-bf98-490c-989d-5621e3b48139\","	\
+	"\"IDString\":\"" #uid "_1\"},\"CreatedOn\":\"" created "\","	\
+	"\"Expiry\":\"" expiry "\",\"Name\":\"" name "\","		\
+	"\"ExpiryReminderState\":" #state ",\"ID\":" #id "}"
+
+#define TOK_1 TOK(1, "Teams integ", "2025-03-14T10:53:38.823+08:00", \
+		  "2025-09-10T10:53:38.67+08:00", 0, 1)
+#define TOK_2 TOK(2, "asddadas", "2025-04-30T13:21:44.467+08:00", \
+		  "2025-05-02T13:21:44.36+08:00", 1, 1)
+
+#define L10 "LLLLLLLLLL"
+#define L100 L10 L10 L10 L10 L10 L10 L10 L10 L10 L10
+#define L300 L100 L100 L100
+
+/* The public sample and the awkward corners, not in ID order. */
+static const char body_all[] = "["
+	TOK_1 "," TOK_2 ","
+	TOK(12, L300, "2025-05-08T08:08:08+08:00", "2026-05-08T08:08:08+08:00", 0, 2) ","
+	TOK(3, "Café ☕ Zürich", "2025-06-01T00:00:00Z", "2025-11-28T00:00:00Z", 0, 1) ","
+	TOK(4, "ci/cd deploy", "2025-01-02T03:04:05.1234567+00:00",
+	    "2025-07-01T03:04:05.1234567+00:00", 0, 1) ","
+	TOK(7, "Backup", "2025-02-04T04:05:06.5-05:00", "2025-08-03T04:05:06.5-05:00", 2, 1) ","
+	TOK(5, "Backup", "2025-02-03T04:05:06-05:00", "2025-08-02T04:05:06-05:00", 0, 1) ","
+	TOK(8, "..", "2025-05-05T05:05:05.05+05:30", "2025-06-05T05:05:05.05+05:30", 0, 1) ","
+	TOK(9, "", "2025-05-06T06:06:06+10:00", "2025-06-06T06:06:06+10:00", 0, 1) ","
+	TOK(10, "back\\\\slash\\ttab", "2025-05-07T07:07:07.7+08:00",
+	    "2025-06-07T07:07:07.7+08:00", 0, 1)
+	"]";
+
+static const int64_t all_ids[] = { 1, 2, 3, 4, 5, 7, 8, 9, 10, 12 };
+#define NTOK (sizeof(all_ids) / sizeof(all_ids[0]))
+
+static const struct timespec fetched = { 1764300000, 123456789 };
+static const struct timespec mount_time = { 1764200000, 5 };
+
+/*
+ * Parse len bytes of json and build a snapshot fetched at `fetched`; the
+ * body is copied into a malloc'd buffer that the snapshot takes over.
+ */
+static struct snapshot *build(const char *json, size_t len)
+{
+	struct pat_list l;
+	struct snapshot *s = NULL;
+	struct err e;
+	char *body;
+
+	if (pat_parse(json, len, &l, &e) != ERR_OK) {
+		check_fail(__FILE__, __LINE__, "pat_parse: %s", e.msg);
+		goto out;
+	}
+	if (l.skipped)
+		check_fail(__FILE__, __LINE__, "tokens skipped: %s", l.warnings);
+	body = malloc(len ? len : 1);
+	if (!body)
+		goto out;
+	memcpy(body, json, len);
+	s = snap_build(&l, body, len, fetched, &e);
+	if (!s)
+		check_fail(__FILE__, __LINE__, "snap_build: %s", e.msg);
+out:
+	pat_list_free(&l);
+	return s;
+}
+
+static struct snapshot *build_all(void)
+{
+	return build(body_all, strlen(body_all));
+}
+
+/*
+ * Resolve a relative path from the root, one component at a time (split
+ * at '/'), as the kernel does.  Returns 0 or the -errno of the first
+ * component that fails.
+ */
+static int resolve(const struct snapshot *s, const char *path, struct tree_node *out)
+{
+	struct tree_node cur;
+	char comp[1024];
+
+	if (!tree_node(s, TREE_INO_ROOT, &cur))
+		return -EIO;
+	while (*path) {
+		size_t n = strcspn(path, "/");
+		int rc;
+
+		if (n >= sizeof(comp))
+			return -ENAMETOOLONG;
+		memcpy(comp, path, n);
+		comp[n] = '\0';
+		rc = tree_lookup(s, &cur, comp, &cur);
+		if (rc)
+			return rc;
+		path += n;
+		if (*path == '/')
+			path++;
+	}
+	*out = cur;
+	return 0;
+}
+
+/* Resolve path to a regular file and compare its body with want. */
+static void check_body(const char *file, int line, const struct snapshot *s,
+		       const char *path, const char *want, size_t want_len)
+{
+	struct tree_node n;
+	const char *b;
+	size_t len = 0;
+	int rc = resolve(s, path, &n);
+
+	if (rc) {
+		check_fail(file, line, "%s: %s", path, strerror(-rc));
+		return;
+	}
+	b = tree_body(s, &n, &len);
+	if (!b) {
+		check_fail(file, line, "%s: no body", path);
+		return;
+	}
+	check_mem(file, line, path, b, len, want, want_len);
+}
+
+#define CHECK_BODY(s, path, want) \
+	check_body(__FILE__, __LINE__, (s), (path), (want), strlen(want))
+
+#define CHECK_ERRNO(s, path, err) do {					\
+	struct tree_node n_;						\
+	int rc_ = resolve((s), (path), &n_);				\
+	if (rc_ != (err))						\
+		check_fail(__FILE__, __LINE__, "%s: got %d (%s), want %s", \
+			   (path), rc_, rc_ ? strerror(-rc_) : "found", #err); \
+} while (0)
+
+TEST(sample_token_files)
+{
+	struct snapshot *s = build_all();
+
+	if (!s)
+		return;
+	CHECK_BODY(s, "tokens/1/expiry", "2025-09-10T10:53:38.67+08:00\n");
+	CHECK_BODY(s, "tokens/1/id", "1\n");
+	CHECK_BODY(s, "tokens/1/name", "Teams integ\n");
+	CHECK_BODY(s, "tokens/1/created_on", "2025-03-14T10:53:38.823+08:00\n");
+	CHECK_BODY(s, "tokens/1/expiry_reminder_state", "0\n");
+	CHECK_BODY(s, "tokens/1/user_id", "1_1\n");
+	CHECK_BODY(s, "tokens/1/token.json", TOK_1 "\n");
+	CHECK_BODY(s, "tokens/2/name", "asddadas\n");
+	CHECK_BODY(s, "tokens/2/expiry_reminder_state", "1\n");
+	CHECK_BODY(s, "tokens/2/token.json", TOK_2 "\n");
+	CHECK_BODY(s, "tokens/3/name", "Café ☕ Zürich\n");
+	CHECK_BODY(s, "tokens/4/name", "ci/cd deploy\n");
+	CHECK_BODY(s, "tokens/9/name", "\n");
+	CHECK_BODY(s, "tokens/10/name", "back\\slash\ttab\n");
+	CHECK_BODY(s, "tokens/12/name", L300 "\n");
+	CHECK_BODY(s, "tokens/12/user_id", "2_1\n");
+	CHECK_BODY(s, "tokens/7/expiry_reminder_state", "2\n");
+	snap_unref(s);
+}
+
+/* Every token file ends in exactly one newline and st_size is its length. */
+TEST(every_file_newline_and_size)
+{
+	struct snapshot *s = build_all();
+	struct tree_owner own = { 0, 0, 022 };
+
+	if (!s)
+		return;
+	for (size_t i = 0; i < NTOK; i++) {
+		for (unsigned f = 0; f < SNAP_NFILES; f++) {
+			char path[64];
+			struct tree_node n;
+			struct stat st;
+			const char *b;
+			size_t len = 0;
+
+			snprintf(path, sizeof(path), "tokens/%" PRId64 "/%s",
+				 all_ids[i], snap_file_names[f]);
+			if (resolve(s, path, &n) != 0) {
+				check_fail(__FILE__, __LINE__, "%s not found", path);
+				continue;
+			}
+			CHECK_EQ_INT(n.kind, TREE_TOKEN_FILE);
+			CHECK_EQ_INT(n.file, f);
+			b = tree_body(s, &n, &len);
+			if (!b || len == 0 || b[len - 1] != '\n' ||
+			    (len >= 2 && b[len - 2] == '\n'))
+				check_fail(__FILE__, __LINE__, "%s does not end in one newline", path);
+			if (f == SNAP_F_JSON && b && memchr(b, '\n', len) != b + len - 1)
+				check_fail(__FILE__, __LINE__, "%s is not one line", path);
+			tree_stat(s, &n, &own, mount_time, &st);
+			CHECK_EQ_INT(st.st_size, len);
+			CHECK_EQ_INT(st.st_blocks, (len + 511) / 512);
+		}
+	}
+	snap_unref(s);
+}
+
+TEST(bad_token_paths)
+{
+	struct snapshot *s = build_all();
+	struct tree_node dir, n;
+
+	if (!s)
+		return;
+	CHECK_ERRNO(s, "tokens/1", 0);
+	CHECK_ERRNO(s, "tokens/01", -ENOENT);
+	CHECK_ERRNO(s, "tokens/+1", -ENOENT);
+	CHECK_ERRNO(s, "tokens/-1", -ENOENT);
+	CHECK_ERRNO(s, "tokens/1 ", -ENOENT);
+	CHECK_ERRNO(s, "tokens/ 1", -ENOENT);
+	CHECK_ERRNO(s, "tokens/1.0", -ENOENT);
+	CHECK_ERRNO(s, "tokens/0x1", -ENOENT);
+	CHECK_ERRNO(s, "tokens/99", -ENOENT);
+	CHECK_ERRNO(s, "tokens/6", -ENOENT);
+	CHECK_ERRNO(s, "tokens/0", -ENOENT);
+	CHECK_ERRNO(s, "tokens/9007199254740992", -ENOENT);
+	CHECK_ERRNO(s, "tokens/9007199254740993", -ENOENT);
+	CHECK_ERRNO(s, "tokens/18446744073709551617", -ENOENT);
+	CHECK_ERRNO(s, "tokens/99999999999999999999999999999", -ENOENT);
+	CHECK_ERRNO(s, "tokens/Teams integ", -ENOENT);
+	CHECK_ERRNO(s, "tokens/1/nope", -ENOENT);
+	CHECK_ERRNO(s, "tokens/1/ID", -ENOENT);
+	CHECK_ERRNO(s, "nope", -ENOENT);
+	CHECK_ERRNO(s, "Tokens", -ENOENT);
+	/* Looking a name up under anything but a folder. */
+	CHECK_ERRNO(s, "tokens/1/expiry/x", -ENOTDIR);
+	CHECK_ERRNO(s, "tokens/1/token.json/x", -ENOTDIR);
+	CHECK_ERRNO(s, "tokens.json/x", -ENOTDIR);
+	CHECK_ERRNO(s, "by-name/Teams integ/id", -ENOTDIR);
+	/* The empty name, looked up directly (resolve() skips it). */
+	if (resolve(s, "tokens", &dir) == 0)
+		CHECK_EQ_INT(tree_lookup(s, &dir, "", &n), -ENOENT);
+	if (resolve(s, "tokens/1", &dir) == 0)
+		CHECK_EQ_INT(tree_lookup(s, &dir, "", &n), -ENOENT);
+	if (tree_node(s, TREE_INO_ROOT, &dir))
+		CHECK_EQ_INT(tree_lookup(s, &dir, "", &n), -ENOENT);
+	snap_unref(s);
+}
+
+/* Resolve by-name/<name> and check it is a link to ../tokens/<id>. */
+static void check_link(const char *file, int line, const struct snapshot *s,
+		       const char *name, int64_t id)
+{
+	char path[512], target[64], want[64];
+	struct tree_node n;
+	struct tree_owner own = { 0, 0, 022 };
+	struct stat st;
+	size_t len;
+	int rc;
+
+	snprintf(path, sizeof(path), "by-name/%s", name);
+	rc = resolve(s, path, &n);
+	if (rc) {
+		check_fail(file, line, "%s: %s", path, strerror(-rc));
+		return;
+	}
+	if (n.kind != TREE_TOKEN_LINK || n.tok->id != id)
+		check_fail(file, line, "%s: kind %d, ID %" PRId64 ", want a link to %" PRId64,
+			   path, n.kind, n.tok ? n.tok->id : -1, id);
+	snprintf(want, sizeof(want), "../tokens/%" PRId64, id);
+	len = tree_readlink(&n, target, sizeof(target));
+	check_mem(file, line, "tree_readlink", target, len, want, strlen(want));
+	tree_stat(s, &n, &own, mount_time, &st);
+	if ((size_t)st.st_size != strlen(want))
+		check_fail(file, line, "%s: st_size %jd", path, (intmax_t)st.st_size);
+}
+
+#define CHECK_LINK(s, name, id) check_link(__FILE__, __LINE__, (s), (name), (id))
+
+TEST(by_name_lookup)
+{
+	struct snapshot *s = build_all();
+	struct tree_node byname, n;
+	char long_name[300];
+
+	if (!s)
+		return;
+	CHECK_LINK(s, "Teams integ", 1);
+	CHECK_LINK(s, "asddadas", 2);
+	CHECK_LINK(s, "Café ☕ Zürich", 3);
+	CHECK_LINK(s, "ci\\x2fcd deploy", 4);
+	CHECK_LINK(s, "Backup~5", 5);
+	CHECK_LINK(s, "Backup~7", 7);
+	CHECK_LINK(s, "\\x2e\\x2e", 8);
+	CHECK_LINK(s, "~9", 9);
+	CHECK_LINK(s, "back\\x5cslash\\x09tab", 10);
+	memset(long_name, 'L', 252);
+	strcpy(long_name + 252, "~12");
+	CHECK_LINK(s, long_name, 12);
+
+	CHECK_ERRNO(s, "by-name/Backup", -ENOENT);
+	CHECK_ERRNO(s, "by-name/Backup~6", -ENOENT);
+	CHECK_ERRNO(s, "by-name/Teams integ~1", -ENOENT);
+	CHECK_ERRNO(s, "by-name/teams integ", -ENOENT);
+	CHECK_ERRNO(s, "by-name/" L300, -ENOENT);
+	CHECK_ERRNO(s, "by-name/back\\slash\ttab", -ENOENT);
+	/* Looked up directly, so that the '/' stays inside the name. */
+	CHECK(tree_node(s, TREE_INO_BYNAME, &byname));
+	CHECK_EQ_INT(tree_lookup(s, &byname, "ci/cd deploy", &n), -ENOENT);
+	CHECK_EQ_INT(tree_lookup(s, &byname, "..", &n), -ENOENT);
+	CHECK_EQ_INT(tree_lookup(s, &byname, ".", &n), -ENOENT);
+	CHECK_EQ_INT(tree_lookup(s, &byname, "", &n), -ENOENT);
+	CHECK_EQ_INT(tree_lookup(s, &byname, "~", &n), -ENOENT);
+	snap_unref(s);
+}
+
+TEST(readlink_buffer)
+{
+	struct snapshot *s = build_all();
+	struct tree_node n;
+	char buf[32];
+
+	if (!s)
+		return;
+	if (resolve(s, "by-name/Backup~7", &n) == 0) {
+		/* "../tokens/7" is 11 bytes and needs room for its NUL. */
+		CHECK_EQ_INT(tree_readlink(&n, buf, 12), 11);
+		CHECK_EQ_STR(buf, "../tokens/7");
+		CHECK_EQ_INT(tree_readlink(&n, buf, 11), 0);
+	} else {
+		CHECK(!"by-name/Backup~7 not found");
+	}
+	if (resolve(s, "tokens/7", &n) == 0)
+		CHECK_EQ_INT(tree_readlink(&n, buf, sizeof(buf)), 0);
+	if (resolve(s, "tokens/7/name", &n) == 0)
+		CHECK_EQ_INT(tree_readlink(&n, buf, sizeof(buf)), 0);
+	snap_unref(s);
+}
+
+/* by-name/ lists one link per token, sorted, each resolvable by its name. */
+TEST(by_name_listing)
+{
+	struct snapshot *s = build_all();
+	struct tree_node dir, child, n;
+	int seen[13] = { 0 };
+	char buf[TREE_NAME_BUF], prev[256] = "";
+	const char *name;
+	size_t i;
+
+	if (!s)
+		return;
+	CHECK(tree_node(s, TREE_INO_BYNAME, &dir));
+	CHECK_EQ_INT(tree_dir_count(s, &dir), 2 + NTOK);
+	for (i = 2; tree_dir_entry(s, &dir, i, buf, &name, &child); i++) {
+		CHECK_EQ_INT(child.kind, TREE_TOKEN_LINK);
+		if (child.kind != TREE_TOKEN_LINK)
+			continue;
+		if (child.tok->id >= 0 && child.tok->id < 13)
+			seen[child.tok->id]++;
+		if (i > 2 && strcmp(prev, name) >= 0)
+			check_fail(__FILE__, __LINE__, "\"%s\" listed after \"%s\"", name, prev);
+		snprintf(prev, sizeof(prev), "%s", name);
+		if (strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+		    strlen(name) > 255)
+			check_fail(__FILE__, __LINE__, "bad entry name \"%s\"", name);
+		CHECK_EQ_INT(tree_lookup(s, &dir, name, &n), 0);
+		CHECK_EQ_INT(n.ino, child.ino);
+	}
+	CHECK_EQ_INT(i, 2 + NTOK);
+	for (size_t k = 0; k < NTOK; k++)
+		CHECK_EQ_INT(seen[all_ids[k]], 1);
+	snap_unref(s);
+}
+
+TEST(tokens_json)
+{
+	static const char with_nl[] = "[" TOK_1 "]\n";
+	static const char without_nl[] = "[" TOK_1 "]";
+	static const char crlf[] = " [" TOK_1 "] \r\n";
+	struct snapshot *s;
+
+	s = build_all();
+	if (s) {
+		char want[sizeof(body_all) + 1];
+
+		memcpy(want, body_all, sizeof(body_all) - 1);
+		want[sizeof(body_all) - 1] = '\n';
+		check_body(__FILE__, __LINE__, s, "tokens.json", want, sizeof(body_all));
+		snap_unref(s);
+	}
+	s = build(with_nl, strlen(with_nl));
+	if (s) {
+		CHECK_BODY(s, "tokens.json", with_nl);
+		snap_unref(s);
+	}
+	s = build(without_nl, strlen(without_nl));
+	if (s) {
+		CHECK_BODY(s, "tokens.json", with_nl);
+		snap_unref(s);
+	}
+	s = build(crlf, strlen(crlf));
+	if (s) {
+		CHECK_BODY(s, "tokens.json", crlf);
+		snap_unref(s);
+	}
+	s = build("[]", 2);
+	if (s) {
+		CHECK_BODY(s, "tokens.json", "[]\n");
+		snap_unref(s);
+	}
+}
+
+/* Check the mode of path with the given umask. */
+static void check_mode(const char *file, int line, const struct snapshot *s,
+		       const char *path, mode_t umask_, mode_t want)
+{
+	struct tree_owner own = { 1234, 5678, umask_ };
+	struct tree_node n;
+	struct stat st;
+
+	if (resolve(s, path, &n) != 0) {
+		check_fail(file, line, "%s not found", path);
+		return;
+	}
+	tree_stat(s, &n, &own, mount_time, &st);
+	if (st.st_mode != want)
+		check_fail(file, line, "%s with umask %03o: mode %06o, want %06o",
+			   path, (unsigned)umask_, (unsigned)st.st_mode, (unsigned)want);
+	if (st.st_uid != 1234 || st.st_gid != 5678)
+		check_fail(file, line, "%s: uid %u gid %u", path,
+			   (unsigned)st.st_uid, (unsigned)st.st_gid);
+	if (st.st_ino != n.ino)
+		check_fail(file, line, "%s: st_ino %ju, node %ju", path,
+			   (uintmax_t)st.st_ino, (uintmax_t)n.ino);
+}
+
+TEST(modes_and_owner)
+{
+	static const mode_t masks[] = { 0, 022, 027, 077, 0777 };
+	struct snapshot *s = build_all();
+
+	if (!s)
+		return;
+	for (size_t i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
+		mode_t m = masks[i], dir = S_IFDIR | (0555 & ~m), reg = S_IFREG | (0444 & ~m);
+
+		check_mode(__FILE__, __LINE__, s, "", m, dir);
+		check_mode(__FILE__, __LINE__, s, "tokens", m, dir);
+		check_mode(__FILE__, __LINE__, s, "by-name", m, dir);
+		check_mode(__FILE__, __LINE__, s, "tokens/1", m, dir);
+		check_mode(__FILE__, __LINE__, s, "tokens.json", m, reg);
+		check_mode(__FILE__, __LINE__, s, "tokens/1/name", m, reg);
+		check_mode(__FILE__, __LINE__, s, "tokens/12/token.json", m, reg);
+		check_mode(__FILE__, __LINE__, s, "by-name/Teams integ", m, S_IFLNK | 0777);
+	}
+	/* Spelled out for the common umask. */
+	check_mode(__FILE__, __LINE__, s, "tokens", 022, S_IFDIR | 0555);
+	check_mode(__FILE__, __LINE__, s, "tokens/1/id", 022, S_IFREG | 0444);
+	check_mode(__FILE__, __LINE__, s, "tokens", 027, S_IFDIR | 0550);
+	check_mode(__FILE__, __LINE__, s, "tokens/1/id", 027, S_IFREG | 0440);
+	snap_unref(s);
+}
+
+/* Check the mtime, ctime and atime of path. */
+static void check_time(const char *file, int line, const struct snapshot *s,
+		       const char *path, time_t sec, long nsec)
+{
+	struct tree_owner own = { 0, 0, 022 };
+	struct tree_node n;
+	struct stat st;
+
+	if (resolve(s, path, &n) != 0) {
+		check_fail(file, line, "%s not found", path);
+		return;
+	}
+	tree_stat(s, &n, &own, mount_time, &st);
+	if (st.st_mtim.tv_sec != sec || st.st_mtim.tv_nsec != nsec)
+		check_fail(file, line, "%s: mtime %jd.%09ld, want %jd.%09ld", path,
+			   (intmax_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (intmax_t)sec, nsec);
+	if (st.st_ctim.tv_sec != sec || st.st_ctim.tv_nsec != nsec)
+		check_fail(file, line, "%s: ctime differs from mtime", path);
+}
+
+#define CHECK_TIME(s, path, sec, nsec) \
+	check_time(__FILE__, __LINE__, (s), (path), (sec), (nsec))
+
+TEST(times)
+{
+	struct snapshot *s = build_all();
+
+	if (!s)
+		return;
+	CHECK_TIME(s, "", fetched.tv_sec, fetched.tv_nsec);
+	CHECK_TIME(s, "tokens", fetched.tv_sec, fetched.tv_nsec);
+	CHECK_TIME(s, "by-name", fetched.tv_sec, fetched.tv_nsec);
+	CHECK_TIME(s, "tokens.json", fetched.tv_sec, fetched.tv_nsec);
+	CHECK_TIME(s, "tokens/1", 1741920818, 823000000);
+	for (unsigned f = 0; f < SNAP_NFILES; f++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "tokens/1/%s", snap_file_names[f]);
+		CHECK_TIME(s, path, 1741920818, 823000000);
+	}
+	CHECK_TIME(s, "tokens/2", 1745990504, 467000000);
+	CHECK_TIME(s, "tokens/2/expiry", 1745990504, 467000000);
+	/* 2025-01-02T03:04:05.1234567Z */
+	CHECK_TIME(s, "tokens/4", 1735787045, 123456700);
+	CHECK_TIME(s, "tokens/4/token.json", 1735787045, 123456700);
+	/* 2025-02-04T04:05:06.5-05:00 */
+	CHECK_TIME(s, "tokens/7/name", 1738659906, 500000000);
+	snap_unref(s);
+}
+
+static void check_nlink(const char *file, int line, const struct snapshot *s,
+			const char *path, nlink_t want)
+{
+	struct tree_owner own = { 0, 0, 022 };
+	struct tree_node n;
+	struct stat st;
+
+	if (resolve(s, path, &n) != 0) {
+		check_fail(file, line, "%s not found", path);
+		return;
+	}
+	tree_stat(s, &n, &own, mount_time, &st);
+	if (st.st_nlink != want)
+		check_fail(file, line, "%s: nlink %ju, want %ju", path,
+			   (uintmax_t)st.st_nlink, (uintmax_t)want);
+}
+
+TEST(link_counts)
+{
+	struct snapshot *s = build_all();
+
+	if (!s)
+		return;
+	check_nlink(__FILE__, __LINE__, s, "", 4);
+	check_nlink(__FILE__, __LINE__, s, "tokens", 2 + NTOK);
+	check_nlink(__FILE__, __LINE__, s, "by-name", 2);
+	check_nlink(__FILE__, __LINE__, s, "tokens/1", 2);
+	check_nlink(__FILE__, __LINE__, s, "tokens/1/name", 1);
+	check_nlink(__FILE__, __LINE__, s, "tokens.json", 1);
+	check_nlink(__FILE__, __LINE__, s, "by-name/Backup~5", 1);
+	snap_unref(s);
+}
+
+/* List dir (resolved from path) and compare the names with want[]. */
+static void check_listing(const char *file, int line, const struct snapshot *s,
+			  const char *path, const char *const *want, size_t nwant,
+			  uint64_t parent_ino)
+{
+	struct tree_node dir, child, n;
+	char buf[TREE_NAME_BUF];
+	const char *name;
+	size_t i;
+
+	if (resolve(s, path, &dir) != 0) {
+		check_fail(file, line, "%s not found", path);
+		return;
+	}
+	if (tree_dir_count(s, &dir) != nwant + 2)
+		check_fail(file, line, "%s: %zu entries, want %zu", path,
+			   tree_dir_count(s, &dir), nwant + 2);
+	for (i = 0; tree_dir_entry(s, &dir, i, buf, &name, &child); i++) {
+		const char *w = i == 0 ? "." : i == 1 ? ".." : i - 2 < nwant ? want[i - 2] : "(end)";
+
+		if (strcmp(name, w) != 0) {
+			check_fail(file, line, "%s entry %zu is \"%s\", want \"%s\"", path, i, name, w);
+			continue;
+		}
+		if (i == 0 && child.ino != dir.ino)
+			check_fail(file, line, "%s: \".\" is inode %ju", path, (uintmax_t)child.ino);
+		if (i == 1 && child.ino != parent_ino)
+			check_fail(file, line, "%s: \"..\" is inode %ju", path, (uintmax_t)child.ino);
+		if (i >= 2 && (tree_lookup(s, &dir, name, &n) != 0 || n.ino != child.ino ||
+			       n.kind != child.kind))
+			check_fail(file, line, "%s: entry \"%s\" differs from its lookup", path, name);
+	}
+	if (i != nwant + 2)
+		check_fail(file, line, "%s: listing stopped after %zu entries", path, i);
+	if (tree_dir_entry(s, &dir, nwant + 2, buf, &name, &child) ||
+	    tree_dir_entry(s, &dir, 1000, buf, &name, &child))
+		check_fail(file, line, "%s: entries past the end", path);
+}
+
+#define CHECK_LISTING(s, path, parent, ...) do {				\
+	static const char *const want_[] = { __VA_ARGS__ };		\
+	check_listing(__FILE__, __LINE__, (s), (path), want_,		\
+		      sizeof(want_) / sizeof(want_[0]), (parent));	\
+} while (0)
+
+TEST(listings)
+{
+	struct snapshot *s = build_all();
+	struct tree_node n, child;
+	char buf[TREE_NAME_BUF];
+	const char *name;
+
+	if (!s)
+		return;
+	CHECK_LISTING(s, "", TREE_INO_ROOT, "tokens", "by-name", "tokens.json");
+	CHECK_LISTING(s, "tokens", TREE_INO_ROOT,
+		      "1", "2", "3", "4", "5", "7", "8", "9", "10", "12");
+	CHECK_LISTING(s, "tokens/10", TREE_INO_TOKENS,
+		      "id", "name", "created_on", "expiry", "expiry_reminder_state",
+		      "user_id", "token.json");
+	/* Files, links and tokens.json are not folders. */
+	if (resolve(s, "tokens/1/id", &n) == 0) {
+		CHECK(!tree_is_dir(&n));
+		CHECK_EQ_INT(tree_dir_count(s, &n), 0);
+		CHECK(!tree_dir_entry(s, &n, 0, buf, &name, &child));
+	}
+	if (resolve(s, "by-name/~9", &n) == 0) {
+		CHECK(!tree_is_dir(&n));
+		CHECK(!tree_dir_entry(s, &n, 0, buf, &name, &child));
+	}
+	if (resolve(s, "tokens.json", &n) == 0)
+		CHECK(!tree_is_dir(&n));
+	snap_unref(s);
+}
+
+/* Every node of s, found by walking the listings from the root. */
+struct walk {
+	struct tree_node v[256];
+	size_t n;
+};
+
+static void walk_dir(const struct snapshot *s, const struct tree_node *dir, struct walk *w)
+{
+	struct tree_node child;
+	char buf[TREE_NAME_BUF];
+	const char *name;
+
+	for (size_t i = 2; tree_dir_entry(s, dir, i, buf, &name, &child); i++) {
+		if (w->n == sizeof(w->v) / sizeof(w->v[0]))
+			return;
+		w->v[w->n++] = child;
+		if (tree_is_dir(&child))
+			walk_dir(s, &child, w);
+	}
+}
+
+static int cmp_ino(const void *a, const void *b)
+{
+	const struct tree_node *x = a, *y = b;
+
+	return (x->ino > y->ino) - (x->ino < y->ino);
+}
+
+TEST(inodes_unique_and_round_trip)
+{
+	struct snapshot *s = build_all();
+	struct walk *w = calloc(1, sizeof(*w));
+	struct tree_node n;
+	/* root + 3 + per token: folder, files, link. */
+	const size_t want = 4 + NTOK * (2 + SNAP_NFILES);
+
+	if (!s || !w)
+		goto out;
+	CHECK(tree_node(s, TREE_INO_ROOT, &w->v[0]));
+	w->n = 1;
+	walk_dir(s, &w->v[0], w);
+	CHECK_EQ_INT(w->n, want);
+	for (size_t i = 0; i < w->n; i++) {
+		const struct tree_node *a = &w->v[i];
+
+		if (!tree_node(s, a->ino, &n)) {
+			check_fail(__FILE__, __LINE__, "inode %ju does not resolve", (uintmax_t)a->ino);
+			continue;
+		}
+		if (n.ino != a->ino || n.kind != a->kind || n.tok != a->tok ||
+		    (a->kind == TREE_TOKEN_FILE && n.file != a->file))
+			check_fail(__FILE__, __LINE__, "inode %ju resolves to another node",
+				   (uintmax_t)a->ino);
+		if (a->ino == 0)
+			check_fail(__FILE__, __LINE__, "inode 0 used");
+	}
+	qsort(w->v, w->n, sizeof(w->v[0]), cmp_ino);
+	for (size_t i = 1; i < w->n; i++)
+		if (w->v[i].ino == w->v[i - 1].ino)
+			check_fail(__FILE__, __LINE__, "inode %ju used twice", (uintmax_t)w->v[i].ino);
+	/* Numbers that name no node. */
+	CHECK(!tree_node(s, 0, &n));
+	for (uint64_t ino = 5; ino < 16; ino++)
+		CHECK(!tree_node(s, ino, &n));
+	if (resolve(s, "tokens/5", &n) == 0) {
+		struct tree_node m;
+		uint64_t base = n.ino;
+
+		for (uint64_t slot = SNAP_NFILES + 1; slot < 15; slot++)
+			CHECK(!tree_node(s, base + slot, &m));
+		/* ID 6 is not in the list. */
+		CHECK(!tree_node(s, base + 16, &m));
+		CHECK(tree_node(s, base + 32, &m));
+	}
+	CHECK(!tree_node(s, UINT64_MAX, &n));
+out:
+	free(w);
+	snap_unref(s);
+}
+
+/* The extremes of the ID range: 0 and 2^53 - 1. */
+TEST(extreme_ids)
+{
+	static const char body[] = "["
+		TOK(0, "zero", "2025-03-14T10:53:38.823+08:00", "2025-09-10T10:53:38.67+08:00", 0, 1) ","
+		TOK(9007199254740991, "max", "2025-03-14T10:53:38.823+08:00",
+		    "2025-09-10T10:53:38.67+08:00", 0, 1) "]";
+	struct snapshot *s = build(body, strlen(body));
+	struct tree_node n, m;
+	char target[64];
+
+	if (!s)
+		return;
+	CHECK_BODY(s, "tokens/0/name", "zero\n");
+	CHECK_BODY(s, "tokens/9007199254740991/name", "max\n");
+	CHECK_BODY(s, "tokens/9007199254740991/id", "9007199254740991\n");
+	CHECK_LISTING(s, "tokens", TREE_INO_ROOT, "0", "9007199254740991");
+	if (resolve(s, "tokens/0", &n) == 0) {
+		CHECK(n.ino > TREE_INO_LIST);
+		CHECK(tree_node(s, n.ino, &m) && m.kind == TREE_TOKEN_DIR && m.tok->id == 0);
+	}
+	if (resolve(s, "by-name/max", &n) == 0) {
+		CHECK(tree_node(s, n.ino, &m) && m.kind == TREE_TOKEN_LINK);
+		CHECK_EQ_INT(tree_readlink(&n, target, sizeof(target)), 26);
+		CHECK_EQ_STR(target, "../tokens/9007199254740991");
+	} else {
+		CHECK(!"by-name/max not found");
+	}
+	snap_unref(s);
+}
+
+/* Before the first fetch only the fixed nodes exist. */
+TEST(no_snapshot)
+{
+	struct tree_owner own = { 1, 2, 022 };
+	struct tree_node root, n, child;
+	struct stat st;
+	char buf[TREE_NAME_BUF];
+	const char *name;
+	size_t len = 99;
+
+	CHECK(tree_node(NULL, TREE_INO_ROOT, &root));
+	CHECK_EQ_INT(root.kind, TREE_ROOT);
+	CHECK(tree_node(NULL, TREE_INO_TOKENS, &n) && n.kind == TREE_TOKENS);
+	CHECK(tree_node(NULL, TREE_INO_BYNAME, &n) && n.kind == TREE_BYNAME);
+	CHECK(tree_node(NULL, TREE_INO_LIST, &n) && n.kind == TREE_LIST);
+	CHECK(!tree_node(NULL, 0, &n));
+	CHECK(!tree_node(NULL, 16, &n));
+	CHECK(!tree_node(NULL, (2 << 4) | 1, &n));
+	CHECK_ERRNO(NULL, "tokens", 0);
+	CHECK_ERRNO(NULL, "by-name", 0);
+	CHECK_ERRNO(NULL, "tokens.json", 0);
+	CHECK_ERRNO(NULL, "tokens/1", -ENOENT);
+	CHECK_ERRNO(NULL, "tokens/0", -ENOENT);
+	CHECK_ERRNO(NULL, "by-name/Teams integ", -ENOENT);
+	CHECK_EQ_INT(tree_dir_count(NULL, &root), 5);
+	if (tree_node(NULL, TREE_INO_TOKENS, &n)) {
+		CHECK_EQ_INT(tree_dir_count(NULL, &n), 2);
+		CHECK(!tree_dir_entry(NULL, &n, 2, buf, &name, &child));
+		tree_stat(NULL, &n, &own, mount_time, &st);
+		CHECK_EQ_INT(st.st_nlink, 2);
+		CHECK_EQ_INT(st.st_mtim.tv_sec, mount_time.tv_sec);
+		CHECK_EQ_INT(st.st_mtim.tv_nsec, mount_time.tv_nsec);
+	}
+	tree_stat(NULL, &root, &own, mount_time, &st);
+	CHECK_EQ_INT(st.st_mode, S_IFDIR | 0555);
+	CHECK_EQ_INT(st.st_uid, 1);
+	CHECK_EQ_INT(st.st_gid, 2);
+	CHECK_EQ_INT(st.st_mtim.tv_sec, mount_time.tv_sec);
+	if (tree_node(NULL, TREE_INO_LIST, &n)) {
+		CHECK(tree_body(NULL, &n, &len) == NULL);
+		tree_stat(NULL, &n, &own, mount_time, &st);
+		CHECK_EQ_INT(st.st_size, 0);
+		CHECK_EQ_INT(st.st_mode, S_IFREG | 0444);
+	}
+}
+
+TEST(refcounts)
+{
+	struct snapshot *s = build_all();
+	struct snapshot *r;
+
+	if (!s)
+		return;
+	CHECK_EQ_INT(atomic_load(&s->refs), 1);
+	r = snap_ref(s);
+	CHECK(r == s);
+	CHECK_EQ_INT(atomic_load(&s->refs), 2);
+	snap_ref(s);
+	CHECK_EQ_INT(atomic_load(&s->refs), 3);
+	snap_unref(s);
+	snap_unref(s);
+	CHECK_EQ_INT(atomic_load(&s->refs), 1);
+	CHECK_EQ_INT(s->n, NTOK);
+	snap_unref(s);  /* the last one frees it: valgrind watches */
+	snap_unref(NULL);
+}
+
+static const struct check_test tests[] = {
+	TEST_CASE(sample_token_files),
+	TEST_CASE(every_file_newline_and_size),
+	TEST_CASE(bad_token_paths),
+	TEST_CASE(by_name_lookup),
+	TEST_CASE(readlink_buffer),
+	TEST_CASE(by_name_listing),
+	TEST_CASE(tokens_json),
+	TEST_CASE(modes_and_owner),
+	TEST_CASE(times),
+	TEST_CASE(link_counts),
+	TEST_CASE(listings),
+	TEST_CASE(inodes_unique_and_round_trip),
+	TEST_CASE(extreme_ids),
+	TEST_CASE(no_snapshot),
+	TEST_CASE(refcounts),
+};
+
+CHECK_MAIN(tests)
