@@ -1,9 +1,15 @@
 """The command line: options, the token, URLs, TLS, signals, help."""
 
+import contextlib
+import errno
 import os
+import shutil
 import signal
+import socket
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -225,3 +231,74 @@ def test_tls_insecure_works_with_a_warning(token, mounter, tls_cert):
         m = mounter(srv.url, "insecure")
         assert "1" in os.listdir(m.p("tokens"))
         assert "insecure" in m.log() and "not verified" in m.log()
+
+
+def test_connect_timeout_bounds_a_silent_listener(mounter):
+
+    # A listener with a full accept queue: further SYNs are dropped, so
+    # connecting hangs until connect_timeout.
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(0)
+    port = lsock.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(("127.0.0.1", port))
+            fillers.append(c)
+        time.sleep(0.2)
+        m = mounter(f"http://127.0.0.1:{port}", "connect_timeout=1", "timeout=30")
+        t0 = time.monotonic()
+        with pytest.raises(OSError) as exc:
+            os.listdir(m.p("tokens"))
+        took = time.monotonic() - t0
+        assert exc.value.errno in (errno.ETIMEDOUT, errno.EIO), exc.value
+        assert took < 10, took
+    finally:
+        for c in fillers:
+            c.close()
+        lsock.close()
+
+
+def test_debug_logs_requests_but_never_headers(server, mounter, token):
+    m = mounter(server.url, extra_args=["-d"])
+    os.listdir(m.p("tokens"))
+    log = m.log()
+    assert "GET /api/v1/auth/getPersonalAccessTokens -> 200" in log
+    assert token not in log and "Authorization" not in log
+
+
+def as_nobody(*cmd):
+    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           *cmd], capture_output=True, text=True)
+
+
+@contextlib.contextmanager
+def public_mount(server, token_file, *opts):
+    """A mount under a folder everyone may traverse (pytest's tmp is 0700)."""
+    base = Path(tempfile.mkdtemp(prefix="synergyfs-pub-"))
+    base.chmod(0o755)
+    m = Mount(server.url, base / "mnt", token_file, list(opts))
+    try:
+        m.wait_mounted()
+        yield m
+    finally:
+        assert m.unmount() == 0
+        m.close()
+        shutil.rmtree(base)
+
+
+def test_other_users_are_kept_out_by_default(server, token_file):
+    with public_mount(server, token_file) as m:
+        assert as_nobody("ls", str(m.path.parent)).returncode == 0  # the way there is open
+        out = as_nobody("ls", str(m.p("tokens")))
+        assert out.returncode != 0 and "Permission denied" in out.stderr
+
+
+def test_allow_other_lets_other_users_read(server, token_file):
+    with public_mount(server, token_file, "allow_other") as m:
+        out = as_nobody("cat", str(m.p("tokens", "1", "name")))
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == "Teams integ\n"
