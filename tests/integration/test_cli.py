@@ -302,3 +302,13 @@ def test_allow_other_lets_other_users_read(server, token_file):
         out = as_nobody("cat", str(m.p("tokens", "1", "name")))
         assert out.returncode == 0, out.stderr
         assert out.stdout == "Teams integ\n"
+
+
+def test_token_file_tilde_is_the_home_folder(server, mounter, tmp_path, token):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "token").write_text(token)
+    (home / "token").chmod(0o600)
+    env = dict(os.environ, HOME=str(home))
+    m = mounter(server.url, "token_file=~/token", token_file=None, env=env)
+    assert "1" in os.listdir(m.p("tokens"))
