@@ -9,17 +9,23 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "log.h"
 #include "synergyfs-config.h"
 
+/* Tries of one idempotent request, and the back-off between them. */
+#define API_MAX_ATTEMPTS 4
+#define API_RETRY_FIRST_MS 250.0
+#define API_RETRY_MAX_MS 4000.0
+
 struct api {
 	pthread_mutex_t lock;
 	CURL *curl;
-	struct curl_slist *headers; /* holds "Authorization: Bearer <token>" */
+	struct curl_slist *headers; /* Accept */
 	char *list_url;
-	char *token;                /* kept only to scrub it from server text */
+	char *token;                /* the bearer token; wiped by api_free */
 	struct api_config cfg;
 	atomic_ulong requests;
 };
@@ -125,10 +131,6 @@ bool api_url_is_loopback(const char *url)
 struct api *api_new(const struct api_config *cfg, struct err *e)
 {
 	struct api *a = calloc(1, sizeof(*a));
-	static const char prefix[] = "Authorization: Bearer ";
-	char *hdr = NULL;
-	size_t tlen = strlen(cfg->token);
-	struct curl_slist *l;
 
 	if (!a)
 		goto nomem;
@@ -140,29 +142,19 @@ struct api *api_new(const struct api_config *cfg, struct err *e)
 	a->curl = curl_easy_init();
 	a->token = strdup(cfg->token);
 	a->list_url = malloc(strlen(cfg->base_url) + sizeof(API_LIST_PATH));
-	hdr = malloc(sizeof(prefix) + tlen);
-	if (!a->curl || !a->token || !a->list_url || !hdr)
+	a->headers = curl_slist_append(NULL, "Accept: application/json");
+	if (!a->curl || !a->token || !a->list_url || !a->headers)
 		goto nomem;
 	strcpy(a->list_url, cfg->base_url);
 	strcat(a->list_url, API_LIST_PATH);
 	if (cfg->cacert && !(a->cfg.cacert = strdup(cfg->cacert)))
 		goto nomem;
-	memcpy(hdr, prefix, sizeof(prefix) - 1);
-	memcpy(hdr + sizeof(prefix) - 1, cfg->token, tlen + 1);
-	l = curl_slist_append(NULL, hdr);
-	explicit_bzero(hdr, sizeof(prefix) + tlen);
-	free(hdr);
-	hdr = NULL;
-	if (!l)
-		goto nomem;
-	a->headers = l;
-	if (!(l = curl_slist_append(a->headers, "Accept: application/json")))
+	/* curl builds "Authorization: Bearer <token>" itself, for this handle only. */
+	if (curl_easy_setopt(a->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER) != CURLE_OK ||
+	    curl_easy_setopt(a->curl, CURLOPT_XOAUTH2_BEARER, a->token) != CURLE_OK)
 		goto nomem;
 	return a;
 nomem:
-	if (hdr)
-		explicit_bzero(hdr, sizeof(prefix) + tlen);
-	free(hdr);
 	api_free(a);
 	err_set(e, ERR_NOMEM, "out of memory");
 	return NULL;
@@ -174,8 +166,6 @@ void api_free(struct api *a)
 		return;
 	if (a->curl)
 		curl_easy_cleanup(a->curl);
-	for (struct curl_slist *l = a->headers; l; l = l->next)
-		explicit_bzero(l->data, strlen(l->data));
 	curl_slist_free_all(a->headers);
 	if (a->token)
 		explicit_bzero(a->token, strlen(a->token));
@@ -315,8 +305,6 @@ static void set_common_options(struct api *a, struct sink *s, char *errbuf)
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, a->headers);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "synergyfs/" SYNERGYFS_VERSION);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, a->cfg.timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, a->cfg.connect_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)a->cfg.max_response);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
@@ -329,41 +317,117 @@ static void set_common_options(struct api *a, struct sink *s, char *errbuf)
 	}
 }
 
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/*
+ * Is this outcome worth another try of an idempotent request?  Overload and
+ * server errors (429, 5xx), and connections that broke mid-answer.  Not a
+ * refused connection (the server is down: say so at once), not a timeout
+ * (the time budget is spent), not a client error.
+ */
+static bool retryable(CURLcode cc, long status)
+{
+	switch (cc) {
+	case CURLE_OK:
+		return status == 429 || (status >= 500 && status <= 599);
+	case CURLE_GOT_NOTHING:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_PARTIAL_FILE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* One GET of the list; *status gets the HTTP status (0 if none). */
+static CURLcode get_once(struct api *a, struct sink *s, char *errbuf, long budget_ms,
+			 long *status)
+{
+	double t0 = mono_ms();
+	CURLcode cc;
+
+	set_common_options(a, s, errbuf);
+	curl_easy_setopt(a->curl, CURLOPT_TIMEOUT_MS, budget_ms);
+	curl_easy_setopt(a->curl, CURLOPT_CONNECTTIMEOUT_MS,
+			 a->cfg.connect_timeout_ms < budget_ms ? a->cfg.connect_timeout_ms : budget_ms);
+	curl_easy_setopt(a->curl, CURLOPT_URL, a->list_url);
+	curl_easy_setopt(a->curl, CURLOPT_HTTPGET, 1L);
+	atomic_fetch_add(&a->requests, 1);
+	cc = curl_easy_perform(a->curl);
+	*status = 0;
+	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, status);
+	log_debug("GET %s -> %ld, %zu bytes, %.0f ms%s%s", API_LIST_PATH, *status, s->len,
+		  mono_ms() - t0, cc == CURLE_OK ? "" : ", ",
+		  cc == CURLE_OK ? "" : curl_easy_strerror(cc));
+	return cc;
+}
+
+static void sleep_ms(double ms)
+{
+	long whole = (long)ms;
+	struct timespec ts = { .tv_sec = whole / 1000, .tv_nsec = (whole % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 enum err_kind api_get_list(struct api *a, char **body, size_t *len, struct err *e)
 {
 	struct sink s = { .max = a->cfg.max_response };
-	char errbuf[CURL_ERROR_SIZE] = "";
-	struct timespec t0, t1;
+	char errbuf[CURL_ERROR_SIZE];
+	double deadline = mono_ms() + (double)a->cfg.timeout_ms, wait_ms = API_RETRY_FIRST_MS;
 	enum err_kind rc = ERR_OK;
 	long status = 0;
+	int attempt;
 	CURLcode cc;
 
 	*body = NULL;
 	*len = 0;
 	pthread_mutex_lock(&a->lock);
-	set_common_options(a, &s, errbuf);
-	curl_easy_setopt(a->curl, CURLOPT_URL, a->list_url);
-	curl_easy_setopt(a->curl, CURLOPT_HTTPGET, 1L);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	atomic_fetch_add(&a->requests, 1);
-	cc = curl_easy_perform(a->curl);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
-	log_debug("GET %s -> %ld, %zu bytes, %.0f ms%s%s", API_LIST_PATH, status, s.len,
-		  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
-		  cc == CURLE_OK ? "" : ", ", cc == CURLE_OK ? "" : curl_easy_strerror(cc));
-	if (cc != CURLE_OK)
-		rc = transport_error(a, cc, errbuf, &s, e);
-	else if (status != 200)
-		rc = status_error(a, status, e);
+	for (attempt = 1;; attempt++) {
+		curl_off_t retry_after = -1;
+		double left = deadline - mono_ms();
+
+		s.len = 0;
+		s.too_big = s.no_mem = false;
+		errbuf[0] = '\0';
+		cc = get_once(a, &s, errbuf, left > 1 ? (long)left : 1, &status);
+		if (cc == CURLE_OK && status == 200)
+			break;
+		rc = cc != CURLE_OK ? transport_error(a, cc, errbuf, &s, e) : status_error(a, status, e);
+		if (attempt >= API_MAX_ATTEMPTS || !retryable(cc, status))
+			break;
+		/* The server's Retry-After, if any, instead of our own back-off. */
+		if (curl_easy_getinfo(a->curl, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
+		    retry_after >= 0)
+			wait_ms = (double)retry_after * 1e3;
+		if (mono_ms() + wait_ms >= deadline) {
+			log_debug("not retrying: waiting %.0f ms would pass the timeout", wait_ms);
+			break;
+		}
+		log_debug("retrying in %.0f ms (attempt %d of %d)", wait_ms, attempt + 1,
+			  API_MAX_ATTEMPTS);
+		sleep_ms(wait_ms);
+		wait_ms = wait_ms * 2 < API_RETRY_MAX_MS ? wait_ms * 2 : API_RETRY_MAX_MS;
+	}
 	pthread_mutex_unlock(&a->lock);
-	if (rc != ERR_OK) {
+	if (cc != CURLE_OK || status != 200) {
+		size_t n = strlen(e->msg);
+
+		if (attempt > 1)
+			snprintf(e->msg + n, sizeof(e->msg) - n, " (after %d attempts)", attempt);
 		free(s.buf);
 		return rc;
 	}
-	if (!s.buf && !(s.buf = malloc(1))) {
+	if (!s.buf && !(s.buf = malloc(1)))
 		return err_set(e, ERR_NOMEM, "out of memory");
-	}
 	*body = s.buf;
 	*len = s.len;
 	return ERR_OK;

@@ -52,8 +52,10 @@ struct api *api_new(const struct api_config *cfg, struct err *e);
 void api_free(struct api *a);
 
 /*
- * GET the token list.  On success *body (malloc'd, caller frees) holds
- * *len bytes.  On failure returns the kind (ERR_AUTH for 401/403,
+ * GET the token list.  A 429, a 5xx or a connection broken mid-answer is
+ * tried again (up to 4 tries, backing off from 250 ms or as Retry-After
+ * says) as long as the whole stays within the timeout.  On success *body
+ * (malloc'd, caller frees) holds *len bytes.  On failure returns the kind (ERR_AUTH for 401/403,
  * ERR_TIMEOUT, ERR_REFUSED, ERR_UNREACHABLE, ERR_TLS, ERR_TOOBIG, ERR_HTTP
  * for other statuses, ERR_NET) with a one-line cause in *e that never
  * contains the token.  Thread-safe; calls are serialised.

@@ -24,7 +24,8 @@
 
 enum { EXIT_USAGE = 1, EXIT_MOUNT = 2 };
 
-enum { KEY_HELP, KEY_VERSION };
+enum { KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS,
+       KEY_NO_DEFAULT_PERMISSIONS };
 
 /* What the command line asked for besides struct config. */
 struct cmdline {
@@ -32,6 +33,8 @@ struct cmdline {
 	int nonopts;      /* positional arguments seen */
 	int show_help;
 	int show_version;
+	int allow_other;
+	int default_permissions; /* given, or refused with no_default_permissions (-1) */
 	char *extra;      /* the first surplus positional argument */
 };
 
@@ -52,6 +55,9 @@ static const struct fuse_opt option_spec[] = {
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
+	FUSE_OPT_KEY("no_default_permissions", KEY_NO_DEFAULT_PERMISSIONS),
 	FUSE_OPT_END
 };
 
@@ -74,6 +80,8 @@ static void usage(const char *prog)
 	       "    -o uid=N               owner of every file (default: the mounting user)\n"
 	       "    -o gid=N               group of every file (default: the mounting group)\n"
 	       "    -o umask=OCTAL         permission bits removed from folders and files (default 0)\n"
+	       "    -o no_default_permissions  with allow_other, do not let the kernel enforce\n"
+	       "                           the modes (default_permissions is on with allow_other)\n"
 	       "    -h   --help            print this help\n"
 	       "    -V   --version         print versions\n"
 	       "\n",
@@ -96,6 +104,15 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *o
 		return 0;
 	case KEY_VERSION:
 		cl->show_version = 1;
+		return 0;
+	case KEY_ALLOW_OTHER:
+		cl->allow_other = 1;
+		return 1;
+	case KEY_DEFAULT_PERMISSIONS:
+		cl->default_permissions = 1;
+		return 1;
+	case KEY_NO_DEFAULT_PERMISSIONS:
+		cl->default_permissions = -1;
 		return 0;
 	case FUSE_OPT_KEY_NONOPT:
 		cl->nonopts++;
@@ -190,7 +207,10 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 	if (!fsname || fuse_opt_add_opt(&d->mount_opts, "subtype=synergyfs,noatime") ||
 	    fuse_opt_add_opt_escaped(&d->mount_opts, fsname) ||
 	    fuse_opt_insert_arg(args, 1, "-o") ||
-	    fuse_opt_insert_arg(args, 2, d->mount_opts)) {
+	    fuse_opt_insert_arg(args, 2, d->mount_opts) ||
+	    /* Shared with other users: let the kernel enforce the modes. */
+	    (d->cl.allow_other && d->cl.default_permissions == 0 &&
+	     fuse_opt_add_arg(args, "-odefault_permissions"))) {
 		free(fsname);
 		log_error("out of memory");
 		return EXIT_MOUNT;

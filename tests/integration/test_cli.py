@@ -312,3 +312,29 @@ def test_token_file_tilde_is_the_home_folder(server, mounter, tmp_path, token):
     env = dict(os.environ, HOME=str(home))
     m = mounter(server.url, "token_file=~/token", token_file=None, env=env)
     assert "1" in os.listdir(m.p("tokens"))
+
+
+def test_allow_other_turns_on_default_permissions(server, token_file):
+    with public_mount(server, token_file, "allow_other", "umask=077") as m:
+        assert "default_permissions" in next(
+            l for l in open("/proc/self/mounts") if l.split()[1] == str(m.path))
+        out = as_nobody("cat", str(m.p("tokens", "1", "name")))
+        assert out.returncode != 0 and "Permission denied" in out.stderr
+        assert m.p("tokens", "1", "name").read_text() == "Teams integ\n"  # the owner
+
+
+def test_no_default_permissions_leaves_modes_unenforced(server, token_file):
+    with public_mount(server, token_file, "allow_other", "umask=077",
+                      "no_default_permissions") as m:
+        out = as_nobody("cat", str(m.p("tokens", "1", "name")))
+        assert out.returncode == 0 and out.stdout == "Teams integ\n"
+
+
+def test_token_file_of_another_user_is_refused(tmp_path, token):
+    f = tmp_path / "tok"
+    f.write_text(token)
+    f.chmod(0o600)
+    os.chown(f, 65534, 65534)
+    out = start_fail(["http://127.0.0.1:9", str(tmp_path), "-o", f"token_file={f}"])
+    assert out.returncode == 1
+    assert "belongs to uid 65534" in out.stderr and token not in out.stderr
