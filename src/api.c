@@ -160,6 +160,22 @@ nomem:
 	return NULL;
 }
 
+enum err_kind api_set_token(struct api *a, const char *token, struct err *e)
+{
+	char *copy = strdup(token), *old;
+
+	if (!copy)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	pthread_mutex_lock(&a->lock);
+	old = a->token;
+	a->token = copy;
+	curl_easy_setopt(a->curl, CURLOPT_XOAUTH2_BEARER, a->token);
+	pthread_mutex_unlock(&a->lock);
+	explicit_bzero(old, strlen(old));
+	free(old);
+	return ERR_OK;
+}
+
 void api_free(struct api *a)
 {
 	if (!a)

@@ -48,6 +48,12 @@ bool api_url_is_loopback(const char *url);
  */
 struct api *api_new(const struct api_config *cfg, struct err *e);
 
+/*
+ * Use token from the next request on (token rotation); the old one is
+ * wiped.  Returns ERR_NOMEM (keeping the old token) on failure.
+ */
+enum err_kind api_set_token(struct api *a, const char *token, struct err *e);
+
 /* Free a, wiping the token.  a may be NULL. */
 void api_free(struct api *a);
 

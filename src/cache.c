@@ -101,8 +101,8 @@ static void log_outcome(struct cache *c, enum err_kind rc)
 		 c->last_error.msg, when);
 }
 
-/* Run one fetch with the lock released and install its outcome. */
-static void refresh_locked(struct cache *c)
+/* Run one fetch with the lock released and install its outcome; returns its kind. */
+static enum err_kind refresh_locked(struct cache *c)
 {
 	struct snapshot *snap = NULL, *old = NULL;
 	struct err e;
@@ -113,7 +113,10 @@ static void refresh_locked(struct cache *c)
 	err_clear(&e);
 	rc = c->fetch(c->ctx, &snap, &e);
 	pthread_mutex_lock(&c->lock);
+	clock_gettime(CLOCK_REALTIME, &c->stats.last_attempt);
+	c->stats.last_result = e;
 	if (rc == ERR_OK) {
+		c->stats.last_success = c->stats.last_attempt;
 		old = c->cur;
 		c->cur = snap;
 		c->fresh_until = now_mono() + c->ttl;
@@ -140,6 +143,7 @@ static void refresh_locked(struct cache *c)
 		snap_unref(old);
 		pthread_mutex_lock(&c->lock);
 	}
+	return rc;
 }
 
 struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e)
@@ -183,6 +187,31 @@ struct snapshot *cache_peek(struct cache *c, double *valid_for)
 	if (valid_for)
 		*valid_for = left > 0 ? left : 0;
 	return s;
+}
+
+enum err_kind cache_refresh(struct cache *c, struct err *e)
+{
+	enum err_kind rc;
+
+	pthread_mutex_lock(&c->lock);
+	while (c->fetching) {
+		uint64_t gen = c->generation;
+
+		while (c->generation == gen)
+			pthread_cond_wait(&c->done, &c->lock);
+	}
+	rc = refresh_locked(c);
+	if (rc != ERR_OK && e)
+		*e = c->last_error;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+void cache_expire(struct cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->fresh_until = 0;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void cache_stats(struct cache *c, struct cache_stats *st)

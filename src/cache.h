@@ -27,6 +27,9 @@ struct cache_stats {
 	uint64_t fetches_failed;
 	int stale;                /* the last attempt failed; older data is served */
 	struct err last_error;    /* the last failure (kind ERR_OK if none yet) */
+	struct err last_result;   /* the outcome of the last attempt (ERR_OK: success) */
+	struct timespec last_attempt; /* wall-clock end of the last attempt (0 if none) */
+	struct timespec last_success; /* wall-clock end of the last success (0 if none) */
 };
 
 /*
@@ -53,6 +56,19 @@ struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e);
  * for a refresh (0 when it is due or there is none).
  */
 struct snapshot *cache_peek(struct cache *c, double *valid_for);
+
+/*
+ * Fetch now, whatever the TTL: after the fetch in flight (if any) ends, one
+ * more.  On success the new snapshot is served from then on; on failure
+ * the kind is returned with *e set, and the cache keeps what it had.
+ */
+enum err_kind cache_refresh(struct cache *c, struct err *e);
+
+/*
+ * Make the current snapshot due: the next access fetches.  It is kept to
+ * serve stale if that fetch fails.
+ */
+void cache_expire(struct cache *c);
 
 /* Copy the counters into *st. */
 void cache_stats(struct cache *c, struct cache_stats *st);

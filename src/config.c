@@ -43,6 +43,7 @@ enum err_kind config_validate(struct config *c, struct err *e)
 	c->timeout = CONFIG_DEFAULT_TIMEOUT;
 	c->connect_timeout = CONFIG_DEFAULT_CONNECT_TIMEOUT;
 	c->max_response = CONFIG_DEFAULT_MAX_RESPONSE;
+	c->expiring_days = CONFIG_DEFAULT_EXPIRING_DAYS;
 	c->uid = getuid();
 	c->gid = getgid();
 	c->umask = 0;
@@ -52,7 +53,9 @@ enum err_kind config_validate(struct config *c, struct err *e)
 	    (c->s_connect_timeout && parse_num("connect_timeout", c->s_connect_timeout, 10, 1, 3600,
 					       &c->connect_timeout, e)) ||
 	    (c->s_max_response && parse_num("max_response", c->s_max_response, 10, 2, 1ul << 31,
-					    &c->max_response, e)))
+					    &c->max_response, e)) ||
+	    (c->s_expiring_days && parse_num("expiring_days", c->s_expiring_days, 10, 0, 3650,
+					     &c->expiring_days, e)))
 		return e->kind;
 	if (c->s_uid) {
 		if (parse_num("uid", c->s_uid, 10, 0, UINT_MAX - 1, &v, e))
@@ -215,5 +218,6 @@ void config_free(struct config *c)
 	free(c->s_uid);
 	free(c->s_gid);
 	free(c->s_umask);
+	free(c->s_expiring_days);
 	c->token = NULL;
 }

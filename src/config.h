@@ -16,6 +16,7 @@
 #define CONFIG_DEFAULT_TIMEOUT 30
 #define CONFIG_DEFAULT_CONNECT_TIMEOUT 10
 #define CONFIG_DEFAULT_MAX_RESPONSE (16u << 20)
+#define CONFIG_DEFAULT_EXPIRING_DAYS 7
 
 /*
  * The options.  The s_* strings are the raw option values as fuse_opt
@@ -27,9 +28,9 @@ struct config {
 	char *cacert;
 	int insecure;
 	char *s_cache_ttl, *s_timeout, *s_connect_timeout, *s_max_response;
-	char *s_uid, *s_gid, *s_umask;
+	char *s_uid, *s_gid, *s_umask, *s_expiring_days;
 
-	unsigned long cache_ttl, timeout, connect_timeout, max_response;
+	unsigned long cache_ttl, timeout, connect_timeout, max_response, expiring_days;
 	uid_t uid;
 	gid_t gid;
 	mode_t umask;

@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence starting at s (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t esc_utf8_len(const unsigned char *s, size_t n)
 {
 	unsigned char c = s[0];
 	size_t len;
@@ -67,7 +66,7 @@ size_t esc_name(const char *name, size_t len, char *out)
 	}
 	for (size_t i = 0; i < len;) {
 		unsigned char c = s[i];
-		size_t u = utf8_len(s + i, len - i);
+		size_t u = esc_utf8_len(s + i, len - i);
 
 		if (u == 0 || c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '~') {
 			o += put_hex(out + o, c);
@@ -89,7 +88,7 @@ static size_t unit_len(const char *s, size_t i, size_t n)
 
 	if (s[i] == '\\' && i + 4 <= n)
 		return 4;
-	u = utf8_len((const unsigned char *)s + i, n - i);
+	u = esc_utf8_len((const unsigned char *)s + i, n - i);
 	return u ? u : 1;
 }
 

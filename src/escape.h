@@ -36,6 +36,12 @@ size_t esc_entry(const char *escaped, size_t len, int64_t id, int with_suffix,
 		 char *out);
 
 /*
+ * Length of the valid UTF-8 character at s (n bytes available, n > 0), or
+ * 0 if the bytes there are not valid UTF-8.
+ */
+size_t esc_utf8_len(const unsigned char *s, size_t n);
+
+/*
  * Undo esc_name on s (a name, without any "~<id>" suffix) into out, which
  * must hold strlen(s) + 1 bytes.  Returns the decoded length.
  */

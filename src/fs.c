@@ -9,6 +9,7 @@
 #include "fs.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "report.h"
 
 int fs_errno(enum err_kind kind)
 {
@@ -42,12 +44,18 @@ int fs_errno(enum err_kind kind)
 
 /*
  * An open file or folder: the snapshot it was opened on (NULL only for the
- * root folder before the first fetch) and the node it is.
+ * root folder, status and metrics.prom before the first fetch), the node
+ * it is, and what was judged at the moment of opening: the body of a
+ * dynamic file, the members of a view.
  */
 struct handle {
 	struct snapshot *snap;
 	struct tree_node node;
 	double valid_for;
+	char *body;          /* dynamic files: rendered at open */
+	size_t body_len;
+	uint32_t *members;   /* views and by-name/: indexes into snap->tok */
+	size_t n_members;
 };
 
 static struct fs *fs_of(fuse_req_t req)
@@ -64,13 +72,32 @@ static void handle_free(struct handle *h)
 {
 	if (h) {
 		snap_unref(h->snap);
+		free(h->body);
+		free(h->members);
 		free(h);
 	}
 }
 
+/* The moment of this request, for the files and views that depend on it. */
+static struct tree_clock clock_now(const struct fs *fs)
+{
+	struct tree_clock clk = { .expiring_days = fs->expiring_days };
+
+	clock_gettime(CLOCK_REALTIME, &clk.now);
+	return clk;
+}
+
+/* Is the body of n independent of the server's answers (status, metrics)? */
+static bool always_readable(const struct tree_node *n)
+{
+	return n->kind == TREE_ROOT || n->kind == TREE_STATUS || n->kind == TREE_METRICS;
+}
+
 /*
  * The snapshot for a request (fetching if due) and the node ino names in it.
- * Returns 0 with *snap referenced, or an errno with *snap NULL.
+ * Returns 0 with *snap referenced, or an errno with *snap NULL.  The mount's
+ * own files (status, metrics.prom) and the root resolve even when the fetch
+ * fails: they are about the mount, and say what went wrong.
  */
 static int resolve(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
 		   double *valid_for, struct tree_node *node)
@@ -80,6 +107,12 @@ static int resolve(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
 
 	err_clear(&e);
 	*snap = cache_get(fs->cache, valid_for, &e);
+	if (!*snap && e.kind != ERR_NOMEM && tree_node(NULL, ino, node) &&
+	    always_readable(node)) {
+		*snap = cache_peek(fs->cache, NULL);
+		*valid_for = 0;
+		return 0;
+	}
 	if (!*snap)
 		return fs_errno(e.kind);
 	if (!tree_node(*snap, ino, node)) {
@@ -90,50 +123,113 @@ static int resolve(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
 	return 0;
 }
 
-static void fill_entry(struct fs *fs, const struct snapshot *s, const struct tree_node *n,
-		       double valid_for, struct fuse_entry_param *e)
+/*
+ * Render dynamic node n (a clock file, status or metrics.prom) into a
+ * malloc'd body.  Returns NULL when memory runs out.
+ */
+static char *render(struct fs *fs, const struct snapshot *s, const struct tree_node *n,
+		    size_t *len)
+{
+	struct tree_clock clk = clock_now(fs);
+	struct report_info ri;
+	char *body;
+
+	if (n->kind == TREE_TOKEN_CLOCK) {
+		body = malloc(32);
+		if (body)
+			*len = tree_clock_body(n, &clk, body, 32);
+		return body;
+	}
+	ri = (struct report_info){
+		.url = fs->url,
+		.cache_ttl = fs->cache_ttl,
+		.expiring_days = fs->expiring_days,
+		.now = clk.now,
+		.requests = api_requests(fs->api),
+	};
+	cache_stats(fs->cache, &ri.stats);
+	if (n->kind == TREE_STATUS)
+		return report_status(s, &ri, len);
+	return report_metrics(s, &ri, len);
+}
+
+/*
+ * Attributes of n.  A dynamic file's size is the length of its body now,
+ * and the kernel must ask again next time (attr timeout 0).
+ */
+static int node_attr(struct fs *fs, const struct snapshot *s, const struct tree_node *n,
+		     struct stat *st, double *attr_timeout)
+{
+	size_t len = 0;
+	char *body;
+
+	tree_stat(s, n, &fs->owner, fs->mount_time, st);
+	if (!tree_is_dynamic(n))
+		return 0;
+	body = render(fs, s, n, &len);
+	if (!body)
+		return ENOMEM;
+	free(body);
+	st->st_size = (off_t)len;
+	st->st_blocks = (blkcnt_t)((len + 511) / 512);
+	*attr_timeout = 0;
+	return 0;
+}
+
+static int fill_entry(struct fs *fs, const struct snapshot *s, const struct tree_node *n,
+		      double valid_for, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = n->ino;
 	e->generation = 1;
 	e->attr_timeout = valid_for;
 	e->entry_timeout = valid_for;
-	tree_stat(s, n, &fs->owner, fs->mount_time, &e->attr);
+	return node_attr(fs, s, n, &e->attr, &e->attr_timeout);
 }
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct fs *fs = fs_of(req);
+	struct tree_clock clk = clock_now(fs);
 	struct fuse_entry_param e;
 	struct tree_node dir, child;
 	struct snapshot *s;
 	double valid;
-	int rc = resolve(req, parent, &s, &valid, &dir);
+	int rc;
 
-	if (rc && parent == FUSE_ROOT_ID && rc != ENOMEM) {
+	if (parent == FUSE_ROOT_ID) {
 		/*
-		 * The root's entries exist whatever the server says: answer from
-		 * what there is, and let the access below report the failure.
+		 * The root's entries exist whatever the server says: answer
+		 * from what there is, and let the access below the entry fetch.
 		 */
-		s = cache_peek(fs_of(req)->cache, NULL);
-		valid = 0;
-		rc = tree_node(s, parent, &dir) ? 0 : ENOENT;
+		s = cache_peek(fs->cache, &valid);
+		tree_node(s, parent, &dir);
+		rc = 0;
+	} else {
+		rc = resolve(req, parent, &s, &valid, &dir);
 	}
 	if (rc) {
 		fuse_reply_err(req, rc);
 		return;
 	}
-	rc = tree_lookup(s, &dir, name, &child);
-	if (rc == -ENOENT) {
+	rc = tree_lookup(s, &clk, &dir, name, &child);
+	if (rc == -ENOENT && (dir.kind == TREE_EXPIRING || dir.kind == TREE_EXPIRED)) {
+		/* View membership changes with the clock: no negative caching. */
+		fuse_reply_err(req, ENOENT);
+	} else if (rc == -ENOENT) {
 		/* A negative entry, cached no longer than the snapshot is served. */
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = valid;
 		fuse_reply_entry(req, &e);
 	} else if (rc) {
 		fuse_reply_err(req, -rc);
+	} else if ((rc = fill_entry(fs, s, &child, valid, &e)) != 0) {
+		fuse_reply_err(req, rc);
 	} else {
-		fill_entry(fs_of(req), s, &child, valid, &e);
 		if (parent == FUSE_ROOT_ID)
 			e.entry_timeout = FIXED_ENTRY_TIMEOUT;
+		else if (dir.kind == TREE_EXPIRING || dir.kind == TREE_EXPIRED)
+			e.entry_timeout = 0;
 		fuse_reply_entry(req, &e);
 	}
 	snap_unref(s);
@@ -164,11 +260,15 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	int rc;
 
 	if (fi && fi->fh) {
-		/* fstat of an open file: the snapshot it was opened on. */
+		/* fstat of an open file: the snapshot and body it was opened on. */
 		struct handle *h = handle_of(fi);
 
 		tree_stat(h->snap, &h->node, &fs->owner, fs->mount_time, &st);
-		fuse_reply_attr(req, &st, h->valid_for);
+		if (h->body) {
+			st.st_size = (off_t)h->body_len;
+			st.st_blocks = (blkcnt_t)((h->body_len + 511) / 512);
+		}
+		fuse_reply_attr(req, &st, h->body ? 0 : h->valid_for);
 		return;
 	}
 	if (ino == FUSE_ROOT_ID) {
@@ -181,12 +281,12 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	rc = resolve(req, ino, &s, &valid, &n);
-	if (rc) {
+	if (rc == 0)
+		rc = node_attr(fs, s, &n, &st, &valid);
+	if (rc)
 		fuse_reply_err(req, rc);
-		return;
-	}
-	tree_stat(s, &n, &fs->owner, fs->mount_time, &st);
-	fuse_reply_attr(req, &st, valid);
+	else
+		fuse_reply_attr(req, &st, valid);
 	snap_unref(s);
 }
 
@@ -209,51 +309,99 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	snap_unref(s);
 }
 
-/* Reply to an open with a new handle on (s, n); takes the reference on s. */
-static void reply_open(fuse_req_t req, struct fuse_file_info *fi, struct snapshot *s,
-		       const struct tree_node *n, double valid_for)
+/* Reply to an open with handle h (filled but for fi); frees h on failure. */
+static void reply_open(fuse_req_t req, struct fuse_file_info *fi, struct handle *h)
 {
-	struct handle *h = malloc(sizeof(*h));
-
-	if (!h) {
-		snap_unref(s);
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	*h = (struct handle){ .snap = s, .node = *n, .valid_for = valid_for };
 	fi->fh = (uintptr_t)h;
 	if (fuse_reply_open(req, fi) != 0)
 		handle_free(h);
 }
 
+/* A new handle on (s, n), taking the reference on s; NULL (s released) on ENOMEM. */
+static struct handle *handle_new(struct snapshot *s, const struct tree_node *n, double valid)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+
+	if (!h) {
+		snap_unref(s);
+		return NULL;
+	}
+	h->snap = s;
+	h->node = *n;
+	h->valid_for = valid;
+	return h;
+}
+
+/* Which opens does node n accept?  Returns 0 or an errno. */
+static int open_allowed(const struct tree_node *n, int flags)
+{
+	int acc = flags & O_ACCMODE;
+
+	if (tree_is_dir(n))
+		return EISDIR;
+	if (n->kind == TREE_REFRESH)
+		return 0; /* reads see nothing; each write fetches */
+	if (acc != O_RDONLY || (flags & O_TRUNC))
+		return EROFS;
+	return 0;
+}
+
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
 	struct tree_node n;
-	struct snapshot *s;
+	struct snapshot *s = NULL;
+	struct handle *h;
 	double valid;
 	int rc;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		fuse_reply_err(req, EROFS);
-		return;
+	if (ino == TREE_INO_REFRESH) {
+		/* Opening refresh fetches nothing: each write fetches once. */
+		s = cache_peek(fs->cache, &valid);
+		tree_node(s, ino, &n);
+		rc = 0;
+	} else if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		rc = EROFS; /* known without asking the server */
+	} else {
+		rc = resolve(req, ino, &s, &valid, &n);
 	}
-	rc = resolve(req, ino, &s, &valid, &n);
-	if (rc == 0 && tree_is_dir(&n))
-		rc = EISDIR;
+	if (rc == 0)
+		rc = open_allowed(&n, fi->flags);
 	if (rc) {
 		snap_unref(s);
 		fuse_reply_err(req, rc);
 		return;
 	}
-	reply_open(req, fi, s, &n, valid);
+	h = handle_new(s, &n, valid);
+	if (h && tree_is_dynamic(&n)) {
+		/* Rendered once per open: size and bytes agree for this reader. */
+		h->body = render(fs, s, &n, &h->body_len);
+		fi->direct_io = 1;
+		if (!h->body) {
+			handle_free(h);
+			h = NULL;
+		}
+	}
+	if (n.kind == TREE_REFRESH) {
+		fi->direct_io = 1;
+		fi->nonseekable = 1;
+	}
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	reply_open(req, fi, h);
 }
 
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
-	size_t len = 0;
-	const char *body = tree_body(h->snap, &h->node, &len);
+	size_t len = h->body_len;
+	const char *body = h->body ? h->body : tree_body(h->snap, &h->node, &len);
+
+	if (h->node.kind == TREE_REFRESH)
+		body = ""; /* write-only: nothing to read */
 
 	(void)ino;
 	if (!body) {
@@ -266,6 +414,27 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, body + off, len - (size_t)off < size ? len - (size_t)off : size);
 }
 
+/* A write to refresh: fetch now, and succeed only if the fetch does. */
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+		     off_t off, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct err e;
+
+	(void)ino;
+	(void)buf;
+	(void)off;
+	if (h->node.kind != TREE_REFRESH) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	err_clear(&e);
+	if (cache_refresh(fs_of(req)->cache, &e) != ERR_OK)
+		fuse_reply_err(req, fs_errno(e.kind));
+	else
+		fuse_reply_write(req, size);
+}
+
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
@@ -275,27 +444,57 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
+	struct tree_clock clk = clock_now(fs);
 	struct tree_node n;
 	struct snapshot *s;
+	struct handle *h;
 	double valid;
 	int rc;
 
 	if (ino == FUSE_ROOT_ID) {
 		/* Its entries are fixed: listing the root (df does) costs no request. */
-		s = cache_peek(fs_of(req)->cache, &valid);
+		s = cache_peek(fs->cache, &valid);
 		tree_node(s, ino, &n);
-		reply_open(req, fi, s, &n, valid);
-		return;
+		rc = 0;
+	} else {
+		rc = resolve(req, ino, &s, &valid, &n);
+		if (rc == 0 && !tree_is_dir(&n))
+			rc = ENOTDIR;
 	}
-	rc = resolve(req, ino, &s, &valid, &n);
-	if (rc == 0 && !tree_is_dir(&n))
-		rc = ENOTDIR;
 	if (rc) {
 		snap_unref(s);
 		fuse_reply_err(req, rc);
 		return;
 	}
-	reply_open(req, fi, s, &n, valid);
+	h = handle_new(s, &n, valid);
+	if (h && (n.kind == TREE_EXPIRING || n.kind == TREE_EXPIRED)) {
+		/* Membership is judged now, once for the whole listing. */
+		h->members = malloc((s->n ? s->n : 1) * sizeof(*h->members));
+		if (h->members) {
+			h->n_members = tree_view_members(s, &clk, &n, h->members);
+		} else {
+			handle_free(h);
+			h = NULL;
+		}
+	}
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	reply_open(req, fi, h);
+}
+
+/* Entry i of the open folder d: from its members for a view, else from the tree. */
+static bool handle_entry(struct handle *d, size_t i, char *namebuf, const char **name,
+			 struct tree_node *child)
+{
+	if (!d->members || i < 2)
+		return tree_dir_entry(d->snap, &d->node, i, namebuf, name, child);
+	if (i - 2 >= d->n_members)
+		return false;
+	tree_view_entry(d->snap, &d->node, d->members[i - 2], name, child);
+	return true;
 }
 
 static void list_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi,
@@ -316,17 +515,22 @@ static void list_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_in
 		const char *name;
 		size_t need;
 
-		if (!tree_dir_entry(d->snap, &d->node, i, namebuf, &name, &child))
+		if (!handle_entry(d, i, namebuf, &name, &child))
 			break;
-		fill_entry(fs, d->snap, &child, d->valid_for, &e);
-		if (d->node.kind == TREE_ROOT && i >= 2)
-			e.entry_timeout = FIXED_ENTRY_TIMEOUT;
-		if (plus)
+		if (plus) {
+			if (fill_entry(fs, d->snap, &child, d->valid_for, &e) != 0)
+				break;
+			if (d->node.kind == TREE_ROOT && i >= 2)
+				e.entry_timeout = FIXED_ENTRY_TIMEOUT;
+			else if (d->members)
+				e.entry_timeout = 0;
 			need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
 						      (off_t)(i + 1));
-		else
+		} else {
+			tree_stat(d->snap, &child, &fs->owner, fs->mount_time, &e.attr);
 			need = fuse_add_direntry(req, buf + used, size - used, name, &e.attr,
 						 (off_t)(i + 1));
+		}
 		if (need > size - used)
 			break;
 		used += need;
@@ -366,25 +570,35 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_bsize = 4096;
 	sv.f_frsize = 4096;
 	sv.f_namemax = ESC_NAME_MAX;
-	sv.f_files = s ? 4 + s->n * (SNAP_NFILES + 2) : 4;
+	sv.f_files = s ? 16 + s->n * 16 : 16;
 	snap_unref(s);
 	fuse_reply_statfs(req, &sv);
 }
 
 static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	(void)ino;
-	fuse_reply_err(req, (mask & W_OK) ? EROFS : 0);
+	fuse_reply_err(req, (mask & W_OK) && ino != TREE_INO_REFRESH ? EROFS : 0);
+}
+
+/* Truncating refresh (as `echo 1 > refresh` does) is allowed and changes nothing. */
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct tree_node n;
+	struct stat st;
+
+	(void)fi;
+	if (ino != TREE_INO_REFRESH || to_set != FUSE_SET_ATTR_SIZE || attr->st_size != 0) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	tree_node(NULL, ino, &n);
+	tree_stat(NULL, &n, &fs->owner, fs->mount_time, &st);
+	fuse_reply_attr(req, &st, 0);
 }
 
 /* Every operation that would change something: the tree is read-only. */
-static void ro_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct fuse_file_info *fi)
-{
-	(void)ino; (void)attr; (void)to_set; (void)fi;
-	fuse_reply_err(req, EROFS);
-}
-
 static void ro_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		     dev_t rdev)
 {
@@ -465,7 +679,8 @@ static const struct fuse_lowlevel_ops ops = {
 	.releasedir = fs_releasedir,
 	.statfs = fs_statfs,
 	.access = fs_access,
-	.setattr = ro_setattr,
+	.setattr = fs_setattr,
+	.write = fs_write,
 	.mknod = ro_mknod,
 	.mkdir = ro_mkdir,
 	.unlink = ro_unlink,

@@ -9,6 +9,7 @@
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 #include <fuse_lowlevel.h>
 
+#include "api.h"
 #include "cache.h"
 #include "err.h"
 #include "tree.h"
@@ -16,6 +17,10 @@
 /* Everything the operations need; the session's userdata. */
 struct fs {
 	struct cache *cache;
+	struct api *api;            /* for the request count in status */
+	const char *url;            /* the server, for status */
+	unsigned long cache_ttl;
+	long expiring_days;
 	struct tree_owner owner;
 	struct timespec mount_time; /* stands in for the fetch time before the first fetch */
 };

@@ -7,7 +7,10 @@
  * non-zero exit), wires the modules together and runs the FUSE session.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +54,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("uid=%s", s_uid),
 	OPT("gid=%s", s_gid),
 	OPT("umask=%s", s_umask),
+	OPT("expiring_days=%s", s_expiring_days),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -77,6 +81,7 @@ static void usage(const char *prog)
 	       "    -o cacert=PATH         extra CA certificates (PEM) for https\n"
 	       "    -o insecure            do not verify the server's TLS certificate (unsafe)\n"
 	       "    -o max_response=BYTES  largest list accepted (default %u)\n"
+	       "    -o expiring_days=N     expiring/ lists tokens expiring within N days (default %d)\n"
 	       "    -o uid=N               owner of every file (default: the mounting user)\n"
 	       "    -o gid=N               group of every file (default: the mounting group)\n"
 	       "    -o umask=OCTAL         permission bits removed from folders and files (default 0)\n"
@@ -86,7 +91,7 @@ static void usage(const char *prog)
 	       "    -V   --version         print versions\n"
 	       "\n",
 	       prog, CONFIG_DEFAULT_TTL, CONFIG_DEFAULT_TIMEOUT, CONFIG_DEFAULT_CONNECT_TIMEOUT,
-	       CONFIG_DEFAULT_MAX_RESPONSE);
+	       CONFIG_DEFAULT_MAX_RESPONSE, CONFIG_DEFAULT_EXPIRING_DAYS);
 	printf("FUSE options:\n");
 	fflush(stdout);
 	fuse_cmdline_help();
@@ -141,7 +146,55 @@ struct daemon {
 	struct fs fs;
 	struct fuse_session *se;
 	char *mount_opts;
+	pthread_t reloader;     /* waits for SIGHUP */
+	atomic_bool stopping;
 };
+
+/*
+ * SIGHUP: read the token file again (token rotation without remounting)
+ * and make the cached list due, so that the next access fetches with it.
+ */
+static void reload(struct daemon *d)
+{
+	struct config *c = &d->cl.conf;
+	struct err e;
+
+	err_clear(&e);
+	if (!c->token_file) {
+		log_warn("SIGHUP: the token came from SYNERGY_TOKEN and cannot be read again; "
+			 "the cached list is dropped");
+		cache_expire(d->cache);
+		return;
+	}
+	if (c->token) {
+		explicit_bzero(c->token, strlen(c->token));
+		free(c->token);
+		c->token = NULL;
+	}
+	if (config_load_token(c, &e) != ERR_OK || api_set_token(d->api, c->token, &e) != ERR_OK) {
+		log_error("SIGHUP: keeping the old token: %s", e.msg);
+	} else {
+		log_info("SIGHUP: token read again from %s; the list will be fetched anew",
+			 c->token_file);
+	}
+	if (c->token)
+		explicit_bzero(c->token, strlen(c->token));
+	cache_expire(d->cache);
+}
+
+/* The thread that takes SIGHUP (blocked in every other thread). */
+static void *reload_loop(void *arg)
+{
+	struct daemon *d = arg;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	while (sigwait(&set, &sig) == 0 && !atomic_load(&d->stopping))
+		reload(d);
+	return NULL;
+}
 
 /* Check the options and build api, cache and fs.  Returns an exit code, 0 if all is well. */
 static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
@@ -195,6 +248,10 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 		return EXIT_MOUNT;
 	}
 	d->fs.cache = d->cache;
+	d->fs.api = d->api;
+	d->fs.url = d->base_url;
+	d->fs.cache_ttl = c->cache_ttl;
+	d->fs.expiring_days = (long)c->expiring_days;
 	d->fs.owner = (struct tree_owner){ c->uid, c->gid, c->umask };
 	clock_gettime(CLOCK_REALTIME, &d->fs.mount_time);
 	/*
@@ -223,7 +280,8 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 static int serve(struct daemon *d, struct fuse_args *args)
 {
 	struct fuse_loop_config *lc = NULL;
-	int rc, mounted = 0, handlers = 0;
+	int rc, mounted = 0, handlers = 0, reloading = 0;
+	sigset_t hup;
 
 	d->se = fuse_session_new(args, fs_operations(), sizeof(*fs_operations()), &d->fs);
 	if (!d->se)
@@ -244,6 +302,16 @@ static int serve(struct daemon *d, struct fuse_args *args)
 	}
 	if (!d->fopts.foreground)
 		log_use_syslog();
+	/* SIGHUP goes to the reload thread only; the FUSE workers inherit the mask. */
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &hup, NULL) != 0 ||
+	    pthread_create(&d->reloader, NULL, reload_loop, d) != 0) {
+		log_error("cannot start the SIGHUP thread");
+		rc = EXIT_MOUNT;
+		goto out;
+	}
+	reloading = 1;
 	if (d->fopts.singlethread) {
 		rc = fuse_session_loop(d->se);
 	} else {
@@ -258,14 +326,19 @@ static int serve(struct daemon *d, struct fuse_args *args)
 			fuse_loop_cfg_set_max_threads(lc, d->fopts.max_threads);
 		rc = fuse_session_loop_mt(d->se, lc);
 	}
-	/* Ended by unmount (0) or by SIGINT/SIGTERM/SIGHUP (the signal): both are clean. */
-	if (rc != 0 && rc != SIGINT && rc != SIGTERM && rc != SIGHUP) {
+	/* Ended by unmount (0) or by SIGINT/SIGTERM (the signal): both are clean. */
+	if (rc != 0 && rc != SIGINT && rc != SIGTERM) {
 		log_error("the FUSE session ended with an error (%d)", rc);
 		rc = EXIT_MOUNT;
 	} else {
 		rc = 0;
 	}
 out:
+	if (reloading) {
+		atomic_store(&d->stopping, true);
+		pthread_kill(d->reloader, SIGHUP);
+		pthread_join(d->reloader, NULL);
+	}
 	fuse_loop_cfg_destroy(lc);
 	if (mounted)
 		fuse_session_unmount(d->se);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "escape.h"
 
 const char *const snap_file_names[SNAP_NFILES] = {
@@ -18,58 +19,27 @@ const char *const snap_file_names[SNAP_NFILES] = {
 	[SNAP_F_REMINDER] = "expiry_reminder_state",
 	[SNAP_F_USER_ID] = "user_id",
 	[SNAP_F_JSON] = "token.json",
+	[SNAP_F_EXPIRY_EPOCH] = "expiry_epoch",
 };
-
-/* A growable byte buffer that remembers whether it ever failed. */
-struct arena {
-	char *buf;
-	size_t len, cap;
-	int failed;
-};
-
-static size_t arena_reserve(struct arena *a, size_t n)
-{
-	if (a->failed)
-		return 0;
-	if (a->len + n > a->cap) {
-		size_t cap = a->cap ? a->cap : 4096;
-		char *nb;
-
-		while (cap < a->len + n)
-			cap *= 2;
-		nb = realloc(a->buf, cap);
-		if (!nb) {
-			a->failed = 1;
-			return 0;
-		}
-		a->buf = nb;
-		a->cap = cap;
-	}
-	return 1;
-}
 
 /* Append n bytes, then a newline if nl; return the offset they start at. */
-static size_t arena_put(struct arena *a, const char *p, size_t n, int nl)
+static size_t arena_put(struct buf *a, const char *p, size_t n, int nl)
 {
-	size_t off = a->len;
+	size_t off = buf_add(a, p, n);
 
-	if (!arena_reserve(a, n + 1))
-		return 0;
-	memcpy(a->buf + a->len, p, n);
-	a->len += n;
 	if (nl)
-		a->buf[a->len++] = '\n';
+		buf_add(a, "\n", 1);
 	return off;
 }
 
-static void set_body(struct arena *a, struct snap_token *t, enum snap_file f,
+static void set_body(struct buf *a, struct snap_token *t, enum snap_file f,
 		     const char *p, size_t n, int nl)
 {
 	t->body_off[f] = arena_put(a, p, n, nl);
 	t->body_len[f] = (uint32_t)(n + (nl ? 1 : 0));
 }
 
-static void render_token(struct arena *a, const struct pat *p, struct snap_token *t,
+static void render_token(struct buf *a, const struct pat *p, struct snap_token *t,
 			 char **json, size_t *json_cap)
 {
 	char num[32];
@@ -86,9 +56,11 @@ static void render_token(struct arena *a, const struct pat *p, struct snap_token
 	n = (size_t)snprintf(num, sizeof(num), "%" PRId64, p->reminder_state);
 	set_body(a, t, SNAP_F_REMINDER, num, n, 1);
 	set_body(a, t, SNAP_F_USER_ID, p->user_id, strlen(p->user_id), 1);
+	n = (size_t)snprintf(num, sizeof(num), "%lld", (long long)p->expires.tv_sec);
+	set_body(a, t, SNAP_F_EXPIRY_EPOCH, num, n, 1);
 	n = pat_render(p, json, json_cap);
 	if (n == 0)
-		a->failed = 1;
+		a->failed = true;
 	else
 		set_body(a, t, SNAP_F_JSON, *json, n, 0);
 }
@@ -111,7 +83,7 @@ static int cmp_keyed(const void *a, const void *b)
  * Give every token its by-name entry: names that occur more than once get
  * a "~<ID>" suffix on every copy.  Fills s->by_name sorted by entry name.
  */
-static int build_by_name(struct snapshot *s, const struct pat_list *l, struct arena *a)
+static int build_by_name(struct snapshot *s, const struct pat_list *l, struct buf *a)
 {
 	struct keyed *k = malloc((s->n ? s->n : 1) * sizeof(*k));
 	char *esc = NULL, entry[ESC_NAME_MAX + 1];
@@ -147,7 +119,7 @@ static int build_by_name(struct snapshot *s, const struct pat_list *l, struct ar
 		goto out;
 	/* Entry names are final now: sort by them. */
 	for (size_t i = 0; i < s->n; i++)
-		k[i] = (struct keyed){ a->buf + s->tok[i].link_off, (uint32_t)i };
+		k[i] = (struct keyed){ a->p + s->tok[i].link_off, (uint32_t)i };
 	qsort(k, s->n, sizeof(*k), cmp_keyed);
 	for (size_t i = 0; i < s->n; i++)
 		s->by_name[i] = k[i].idx;
@@ -162,7 +134,7 @@ struct snapshot *snap_build(const struct pat_list *l, char *body, size_t len,
 			    struct timespec fetched, struct err *e)
 {
 	struct snapshot *s = calloc(1, sizeof(*s));
-	struct arena a = { 0 };
+	struct buf a = { 0 };
 	char *json = NULL;
 	size_t json_cap = 0;
 
@@ -191,13 +163,13 @@ struct snapshot *snap_build(const struct pat_list *l, char *body, size_t len,
 		render_token(&a, &l->v[i], &s->tok[i], &json, &json_cap);
 	if (a.failed || !build_by_name(s, l, &a))
 		goto fail;
-	s->arena = a.buf;
+	s->arena = a.p;
 	s->arena_len = a.len;
 	free(json);
 	return s;
 fail:
 	free(json);
-	free(a.buf);
+	free(a.p);
 	free(body);
 	if (s) {
 		free(s->tok);

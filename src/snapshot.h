@@ -24,6 +24,7 @@ enum snap_file {
 	SNAP_F_REMINDER,
 	SNAP_F_USER_ID,
 	SNAP_F_JSON,
+	SNAP_F_EXPIRY_EPOCH,
 	SNAP_NFILES
 };
 

@@ -11,7 +11,38 @@
 
 #define SLOT_BITS 4
 #define SLOT_DIR 0
-#define SLOT_LINK 15 /* slots 1..SNAP_NFILES are the files */
+/* Slots 1..SNAP_NFILES are the snapshot's files; the clock files follow. */
+#define SLOT_CLOCK (SNAP_NFILES + 1)
+#define SLOT_EXPIRING_LINK 13
+#define SLOT_EXPIRED_LINK 14
+#define SLOT_BYNAME_LINK 15
+
+_Static_assert(SLOT_CLOCK + TREE_NCLOCK <= SLOT_EXPIRING_LINK, "too many files per token");
+
+static const char *const clock_names[TREE_NCLOCK] = {
+	[TREE_CLOCK_DAYS_LEFT] = "days_left",
+	[TREE_CLOCK_EXPIRED] = "expired",
+};
+
+/* The root's entries after "." and "..", in listing order. */
+static const struct {
+	const char *name;
+	uint64_t ino;
+	enum tree_kind kind;
+} root_entries[] = {
+	{ "tokens", TREE_INO_TOKENS, TREE_TOKENS },
+	{ "by-name", TREE_INO_BYNAME, TREE_BYNAME },
+	{ "expiring", TREE_INO_EXPIRING, TREE_EXPIRING },
+	{ "expired", TREE_INO_EXPIRED, TREE_EXPIRED },
+	{ "tokens.json", TREE_INO_LIST, TREE_LIST },
+	{ "metrics.prom", TREE_INO_METRICS, TREE_METRICS },
+	{ "status", TREE_INO_STATUS, TREE_STATUS },
+	{ "refresh", TREE_INO_REFRESH, TREE_REFRESH },
+};
+#define NROOT (sizeof(root_entries) / sizeof(root_entries[0]))
+
+/* Files of a token folder after "." and "..": the snapshot's, then the clock's. */
+#define NTOKEN_FILES (SNAP_NFILES + TREE_NCLOCK)
 
 static uint64_t token_ino(int64_t id, unsigned slot)
 {
@@ -25,17 +56,27 @@ static void fixed(struct tree_node *n, uint64_t ino, enum tree_kind kind)
 
 static void token_node(struct tree_node *n, const struct snap_token *t, unsigned slot)
 {
-	n->ino = token_ino(t->id, slot);
-	n->tok = t;
-	n->file = SNAP_F_ID;
+	*n = (struct tree_node){ .ino = token_ino(t->id, slot), .tok = t };
 	if (slot == SLOT_DIR) {
 		n->kind = TREE_TOKEN_DIR;
-	} else if (slot == SLOT_LINK) {
+	} else if (slot == SLOT_BYNAME_LINK || slot == SLOT_EXPIRING_LINK ||
+		   slot == SLOT_EXPIRED_LINK) {
 		n->kind = TREE_TOKEN_LINK;
+		n->view = slot == SLOT_BYNAME_LINK ? TREE_BYNAME :
+			  slot == SLOT_EXPIRING_LINK ? TREE_EXPIRING : TREE_EXPIRED;
+	} else if (slot >= SLOT_CLOCK) {
+		n->kind = TREE_TOKEN_CLOCK;
+		n->clock = (enum tree_clock_file)(slot - SLOT_CLOCK);
 	} else {
 		n->kind = TREE_TOKEN_FILE;
 		n->file = (enum snap_file)(slot - 1);
 	}
+}
+
+static bool slot_exists(unsigned slot)
+{
+	return slot < SLOT_CLOCK + TREE_NCLOCK || slot == SLOT_EXPIRING_LINK ||
+	       slot == SLOT_EXPIRED_LINK || slot == SLOT_BYNAME_LINK;
 }
 
 bool tree_node(const struct snapshot *s, uint64_t ino, struct tree_node *out)
@@ -43,13 +84,17 @@ bool tree_node(const struct snapshot *s, uint64_t ino, struct tree_node *out)
 	const struct snap_token *t;
 	unsigned slot = ino & ((1u << SLOT_BITS) - 1);
 
-	switch (ino) {
-	case TREE_INO_ROOT:   fixed(out, ino, TREE_ROOT); return true;
-	case TREE_INO_TOKENS: fixed(out, ino, TREE_TOKENS); return true;
-	case TREE_INO_BYNAME: fixed(out, ino, TREE_BYNAME); return true;
-	case TREE_INO_LIST:   fixed(out, ino, TREE_LIST); return true;
+	if (ino == TREE_INO_ROOT) {
+		fixed(out, ino, TREE_ROOT);
+		return true;
 	}
-	if (!s || ino < (1u << SLOT_BITS) || (slot > SNAP_NFILES && slot != SLOT_LINK))
+	for (size_t i = 0; i < NROOT; i++) {
+		if (root_entries[i].ino == ino) {
+			fixed(out, ino, root_entries[i].kind);
+			return true;
+		}
+	}
+	if (!s || ino < (1u << SLOT_BITS) || !slot_exists(slot))
 		return false;
 	t = snap_find_id(s, (int64_t)(ino >> SLOT_BITS) - 1);
 	if (!t)
@@ -74,23 +119,49 @@ static bool parse_id(const char *name, int64_t *id)
 	return v <= PAT_ID_MAX;
 }
 
-int tree_lookup(const struct snapshot *s, const struct tree_node *parent,
-		const char *name, struct tree_node *out)
+/* Has t expired at the moment clk? */
+static bool is_expired(const struct snap_token *t, const struct tree_clock *clk)
+{
+	return clk->now.tv_sec > t->expires.tv_sec ||
+	       (clk->now.tv_sec == t->expires.tv_sec && clk->now.tv_nsec >= t->expires.tv_nsec);
+}
+
+/* Does t belong in view (expiring/ or expired/) at the moment clk? */
+static bool in_view(const struct snap_token *t, enum tree_kind view,
+		    const struct tree_clock *clk)
+{
+	struct tree_clock until = *clk;
+
+	if (view == TREE_EXPIRED)
+		return is_expired(t, clk);
+	if (is_expired(t, clk))
+		return false;
+	/* Expiring: the expiry comes no later than expiring_days from now. */
+	until.now.tv_sec += (time_t)clk->expiring_days * 86400;
+	return is_expired(t, &until);
+}
+
+static unsigned link_slot(enum tree_kind view)
+{
+	return view == TREE_EXPIRING ? SLOT_EXPIRING_LINK :
+	       view == TREE_EXPIRED ? SLOT_EXPIRED_LINK : SLOT_BYNAME_LINK;
+}
+
+int tree_lookup(const struct snapshot *s, const struct tree_clock *clk,
+		const struct tree_node *parent, const char *name, struct tree_node *out)
 {
 	const struct snap_token *t = NULL;
 	int64_t id;
 
 	switch (parent->kind) {
 	case TREE_ROOT:
-		if (strcmp(name, "tokens") == 0)
-			fixed(out, TREE_INO_TOKENS, TREE_TOKENS);
-		else if (strcmp(name, "by-name") == 0)
-			fixed(out, TREE_INO_BYNAME, TREE_BYNAME);
-		else if (strcmp(name, "tokens.json") == 0)
-			fixed(out, TREE_INO_LIST, TREE_LIST);
-		else
-			return -ENOENT;
-		return 0;
+		for (size_t i = 0; i < NROOT; i++) {
+			if (strcmp(name, root_entries[i].name) == 0) {
+				fixed(out, root_entries[i].ino, root_entries[i].kind);
+				return 0;
+			}
+		}
+		return -ENOENT;
 	case TREE_TOKENS:
 		if (s && parse_id(name, &id))
 			t = snap_find_id(s, id);
@@ -99,16 +170,24 @@ int tree_lookup(const struct snapshot *s, const struct tree_node *parent,
 		token_node(out, t, SLOT_DIR);
 		return 0;
 	case TREE_BYNAME:
+	case TREE_EXPIRING:
+	case TREE_EXPIRED:
 		if (s)
 			t = snap_find_name(s, name);
-		if (!t)
+		if (!t || (parent->kind != TREE_BYNAME && (!clk || !in_view(t, parent->kind, clk))))
 			return -ENOENT;
-		token_node(out, t, SLOT_LINK);
+		token_node(out, t, link_slot(parent->kind));
 		return 0;
 	case TREE_TOKEN_DIR:
 		for (unsigned f = 0; f < SNAP_NFILES; f++) {
 			if (strcmp(name, snap_file_names[f]) == 0) {
 				token_node(out, parent->tok, f + 1);
+				return 0;
+			}
+		}
+		for (unsigned c = 0; c < TREE_NCLOCK; c++) {
+			if (strcmp(name, clock_names[c]) == 0) {
+				token_node(out, parent->tok, SLOT_CLOCK + c);
 				return 0;
 			}
 		}
@@ -120,8 +199,14 @@ int tree_lookup(const struct snapshot *s, const struct tree_node *parent,
 
 bool tree_is_dir(const struct tree_node *n)
 {
-	return n->kind == TREE_ROOT || n->kind == TREE_TOKENS ||
-	       n->kind == TREE_BYNAME || n->kind == TREE_TOKEN_DIR;
+	return n->kind == TREE_ROOT || n->kind == TREE_TOKENS || n->kind == TREE_BYNAME ||
+	       n->kind == TREE_EXPIRING || n->kind == TREE_EXPIRED ||
+	       n->kind == TREE_TOKEN_DIR;
+}
+
+bool tree_is_dynamic(const struct tree_node *n)
+{
+	return n->kind == TREE_TOKEN_CLOCK || n->kind == TREE_METRICS || n->kind == TREE_STATUS;
 }
 
 const char *tree_body(const struct snapshot *s, const struct tree_node *n, size_t *len)
@@ -133,6 +218,36 @@ const char *tree_body(const struct snapshot *s, const struct tree_node *n, size_
 	if (n->kind == TREE_TOKEN_FILE)
 		return snap_body(s, n->tok, n->file, len);
 	return NULL;
+}
+
+/* floor(a / b) for b > 0. */
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b < 0);
+}
+
+size_t tree_clock_body(const struct tree_node *n, const struct tree_clock *clk,
+		       char *buf, size_t cap)
+{
+	const struct snap_token *t = n->tok;
+	int64_t secs, days;
+	int len;
+
+	if (n->kind != TREE_TOKEN_CLOCK)
+		return 0;
+	if (n->clock == TREE_CLOCK_EXPIRED) {
+		len = snprintf(buf, cap, "%d\n", is_expired(t, clk) ? 1 : 0);
+	} else {
+		/* Whole seconds left, rounded down: the fraction never reaches a day. */
+		secs = (int64_t)t->expires.tv_sec - (int64_t)clk->now.tv_sec -
+		       (t->expires.tv_nsec < clk->now.tv_nsec);
+		days = floor_div(secs, 86400);
+		/* At the very moment of expiry no time is left, and it is expired. */
+		if (days >= 0 && is_expired(t, clk))
+			days = -1;
+		len = snprintf(buf, cap, "%" PRId64 "\n", days);
+	}
+	return len > 0 && (size_t)len < cap ? (size_t)len : 0;
 }
 
 size_t tree_readlink(const struct tree_node *n, char *buf, size_t cap)
@@ -164,7 +279,7 @@ void tree_stat(const struct snapshot *s, const struct tree_node *n,
 		st->st_mode = S_IFDIR | (0555 & ~own->umask);
 		st->st_nlink = 2;
 		if (n->kind == TREE_ROOT)
-			st->st_nlink = 4;
+			st->st_nlink = 6;
 		else if (n->kind == TREE_TOKENS && s)
 			st->st_nlink = 2 + s->n;
 	} else if (n->kind == TREE_TOKEN_LINK) {
@@ -172,7 +287,7 @@ void tree_stat(const struct snapshot *s, const struct tree_node *n,
 		st->st_nlink = 1;
 		st->st_size = (off_t)tree_readlink(n, link, sizeof(link));
 	} else {
-		st->st_mode = S_IFREG | (0444 & ~own->umask);
+		st->st_mode = S_IFREG | ((n->kind == TREE_REFRESH ? 0200 : 0444) & ~own->umask);
 		st->st_nlink = 1;
 		if (!tree_body(s, n, &len))
 			len = 0;
@@ -185,10 +300,12 @@ void tree_stat(const struct snapshot *s, const struct tree_node *n,
 size_t tree_dir_count(const struct snapshot *s, const struct tree_node *dir)
 {
 	switch (dir->kind) {
-	case TREE_ROOT:      return 5;
+	case TREE_ROOT:      return 2 + NROOT;
 	case TREE_TOKENS:
 	case TREE_BYNAME:    return 2 + (s ? s->n : 0);
-	case TREE_TOKEN_DIR: return 2 + SNAP_NFILES;
+	case TREE_EXPIRING:
+	case TREE_EXPIRED:   return 2;
+	case TREE_TOKEN_DIR: return 2 + NTOKEN_FILES;
 	default:             return 0;
 	}
 }
@@ -205,8 +322,6 @@ static void parent_of(const struct tree_node *dir, struct tree_node *out)
 bool tree_dir_entry(const struct snapshot *s, const struct tree_node *dir, size_t i,
 		    char *buf, const char **name, struct tree_node *child)
 {
-	static const char *const root_names[] = { "tokens", "by-name", "tokens.json" };
-
 	if (i >= tree_dir_count(s, dir))
 		return false;
 	if (i == 0) {
@@ -222,22 +337,50 @@ bool tree_dir_entry(const struct snapshot *s, const struct tree_node *dir, size_
 	i -= 2;
 	switch (dir->kind) {
 	case TREE_ROOT:
-		*name = root_names[i];
-		return tree_lookup(s, dir, root_names[i], child) == 0;
+		*name = root_entries[i].name;
+		fixed(child, root_entries[i].ino, root_entries[i].kind);
+		return true;
 	case TREE_TOKENS:
 		snprintf(buf, TREE_NAME_BUF, "%" PRId64, s->tok[i].id);
 		*name = buf;
 		token_node(child, &s->tok[i], SLOT_DIR);
 		return true;
 	case TREE_BYNAME:
-		token_node(child, &s->tok[s->by_name[i]], SLOT_LINK);
-		*name = snap_link_name(s, child->tok);
+		tree_view_entry(s, dir, s->by_name[i], name, child);
 		return true;
 	case TREE_TOKEN_DIR:
-		*name = snap_file_names[i];
-		token_node(child, dir->tok, (unsigned)i + 1);
+		if (i < SNAP_NFILES) {
+			*name = snap_file_names[i];
+			token_node(child, dir->tok, (unsigned)i + 1);
+		} else {
+			*name = clock_names[i - SNAP_NFILES];
+			token_node(child, dir->tok, SLOT_CLOCK + (unsigned)(i - SNAP_NFILES));
+		}
 		return true;
 	default:
 		return false;
 	}
+}
+
+size_t tree_view_members(const struct snapshot *s, const struct tree_clock *clk,
+			 const struct tree_node *view, uint32_t *out)
+{
+	size_t n = 0;
+
+	if (!s)
+		return 0;
+	for (size_t i = 0; i < s->n; i++) {
+		uint32_t idx = s->by_name[i];
+
+		if (view->kind == TREE_BYNAME || in_view(&s->tok[idx], view->kind, clk))
+			out[n++] = idx;
+	}
+	return n;
+}
+
+void tree_view_entry(const struct snapshot *s, const struct tree_node *view, uint32_t idx,
+		     const char **name, struct tree_node *child)
+{
+	token_node(child, &s->tok[idx], link_slot(view->kind));
+	*name = snap_link_name(s, child->tok);
 }

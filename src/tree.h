@@ -4,8 +4,13 @@
  * nothing of FUSE, so it can be tested on its own.
  *
  * Inode numbers are computed, not stored: the fixed nodes have small
- * numbers, and a token's folder, files and by-name link are
+ * numbers, and a token's folder, files and links are
  * ((ID + 1) << 4) | slot, so no table of looked-up nodes is ever kept.
+ *
+ * Some nodes depend on the clock (days_left, expired, the members of
+ * expiring/ and expired/): those take a struct tree_clock, the moment of
+ * the request.  Some are rendered from more than the snapshot (status,
+ * metrics.prom): the tree only places them; see report.h.
  */
 #ifndef SYNERGYFS_TREE_H
 #define SYNERGYFS_TREE_H
@@ -21,25 +26,41 @@ enum {
 	TREE_INO_ROOT = 1,
 	TREE_INO_TOKENS = 2,
 	TREE_INO_BYNAME = 3,
-	TREE_INO_LIST = 4, /* tokens.json */
+	TREE_INO_LIST = 4,     /* tokens.json */
+	TREE_INO_EXPIRING = 5,
+	TREE_INO_EXPIRED = 6,
+	TREE_INO_METRICS = 7,  /* metrics.prom */
+	TREE_INO_STATUS = 8,
+	TREE_INO_REFRESH = 9,
 };
 
 enum tree_kind {
 	TREE_ROOT,
 	TREE_TOKENS,      /* tokens/ */
 	TREE_BYNAME,      /* by-name/ */
+	TREE_EXPIRING,    /* expiring/ */
+	TREE_EXPIRED,     /* expired/ */
 	TREE_LIST,        /* tokens.json */
+	TREE_METRICS,     /* metrics.prom */
+	TREE_STATUS,      /* status */
+	TREE_REFRESH,     /* refresh (write-only) */
 	TREE_TOKEN_DIR,   /* tokens/<ID>/ */
-	TREE_TOKEN_FILE,  /* tokens/<ID>/<file> */
-	TREE_TOKEN_LINK,  /* by-name/<name> */
+	TREE_TOKEN_FILE,  /* tokens/<ID>/<file>, rendered in the snapshot */
+	TREE_TOKEN_CLOCK, /* tokens/<ID>/days_left or expired: depend on the clock */
+	TREE_TOKEN_LINK,  /* by-name/<name>, expiring/<name> or expired/<name> */
 };
+
+/* The files of a token's folder that depend on the clock. */
+enum tree_clock_file { TREE_CLOCK_DAYS_LEFT, TREE_CLOCK_EXPIRED, TREE_NCLOCK };
 
 /* A node resolved in one snapshot; tok points into that snapshot. */
 struct tree_node {
 	uint64_t ino;
 	enum tree_kind kind;
 	const struct snap_token *tok; /* token nodes only */
-	enum snap_file file;          /* TREE_TOKEN_FILE only */
+	enum snap_file file;          /* TREE_TOKEN_FILE */
+	enum tree_clock_file clock;   /* TREE_TOKEN_CLOCK */
+	enum tree_kind view;          /* TREE_TOKEN_LINK: the folder it is in */
 };
 
 /* Ownership and permission bits applied to every node. */
@@ -49,21 +70,32 @@ struct tree_owner {
 	mode_t umask;  /* applied to folders and files, not links */
 };
 
+/* The moment a request is answered at, and what "expiring" means then. */
+struct tree_clock {
+	struct timespec now;
+	long expiring_days;  /* expiring/ holds tokens expiring within this many days */
+};
+
 /*
  * Resolve an inode number in snapshot s (which may be NULL before the
  * first fetch: then only the fixed nodes exist).  Returns false when the
- * node does not exist in s.
+ * node does not exist in s.  A link in expiring/ or expired/ resolves
+ * whether or not its token is in that view now.
  */
 bool tree_node(const struct snapshot *s, uint64_t ino, struct tree_node *out);
 
 /*
- * Look name up in the folder parent.  Returns 0, -ENOENT, or -ENOTDIR when
- * parent is not a folder.
+ * Look name up in the folder parent at the moment clk.  Returns 0,
+ * -ENOENT, or -ENOTDIR when parent is not a folder.
  */
-int tree_lookup(const struct snapshot *s, const struct tree_node *parent,
-		const char *name, struct tree_node *out);
+int tree_lookup(const struct snapshot *s, const struct tree_clock *clk,
+		const struct tree_node *parent, const char *name, struct tree_node *out);
 
-/* Fill st for node n; mount_time stands in for the fetch time when s is NULL. */
+/*
+ * Fill st for node n; mount_time stands in for the fetch time when s is
+ * NULL.  The size of a clock file, status and metrics.prom is left 0: it
+ * is the length of what the caller renders.
+ */
 void tree_stat(const struct snapshot *s, const struct tree_node *n,
 	       const struct tree_owner *own, struct timespec mount_time,
 	       struct stat *st);
@@ -71,7 +103,14 @@ void tree_stat(const struct snapshot *s, const struct tree_node *n,
 /* Is n a folder? */
 bool tree_is_dir(const struct tree_node *n);
 
-/* Number of entries of folder dir, "." and ".." included. */
+/* Is n a file whose body changes without a fetch (clock files, status, metrics)? */
+bool tree_is_dynamic(const struct tree_node *n);
+
+/*
+ * Number of entries of folder dir, "." and ".." included.  A view
+ * (expiring/, expired/) counts only "." and "..": list its members with
+ * tree_view_members.
+ */
 size_t tree_dir_count(const struct snapshot *s, const struct tree_node *dir);
 
 /* Room for a token folder's name: a decimal ID. */
@@ -86,8 +125,27 @@ size_t tree_dir_count(const struct snapshot *s, const struct tree_node *dir);
 bool tree_dir_entry(const struct snapshot *s, const struct tree_node *dir, size_t i,
 		    char *buf, const char **name, struct tree_node *child);
 
-/* Bytes of file n (length in *len), or NULL if n is not a regular file. */
+/*
+ * The members of view (an expiring/ or expired/ node) at the moment clk:
+ * indexes into s->tok, in entry-name order, written to out (which must hold
+ * s->n entries).  Returns how many.  O(n).
+ */
+size_t tree_view_members(const struct snapshot *s, const struct tree_clock *clk,
+			 const struct tree_node *view, uint32_t *out);
+
+/* The link node and entry name of member idx (from tree_view_members) of view. */
+void tree_view_entry(const struct snapshot *s, const struct tree_node *view, uint32_t idx,
+		     const char **name, struct tree_node *child);
+
+/* Bytes of file n from the snapshot (length in *len), or NULL if n is not such a file. */
 const char *tree_body(const struct snapshot *s, const struct tree_node *n, size_t *len);
+
+/*
+ * Render clock file n at the moment clk into buf of size cap ("12\n",
+ * "0\n").  Returns the length, or 0 if n is not a clock file.
+ */
+size_t tree_clock_body(const struct tree_node *n, const struct tree_clock *clk,
+		       char *buf, size_t cap);
 
 /*
  * Write the target of link n ("../tokens/<ID>") into buf of size cap.

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from standin import StandIn
+from test_tree import ROOT_ENTRIES
 
 
 def errno_of(fn, *args):
@@ -17,7 +18,7 @@ def errno_of(fn, *args):
 
 
 def assert_alive(m):
-    assert sorted(os.listdir(m.path)) == ["by-name", "tokens", "tokens.json"]
+    assert sorted(os.listdir(m.path)) == ROOT_ENTRIES
 
 
 def test_rejected_token_is_eacces(server, mounter, token):

@@ -12,8 +12,11 @@ import pytest
 
 from standin import DEFAULT_TOKENS
 
-FILES = ["created_on", "expiry", "expiry_reminder_state", "id", "name", "token.json",
-         "user_id"]
+FILES = ["created_on", "days_left", "expired", "expiry", "expiry_epoch",
+         "expiry_reminder_state", "id", "name", "token.json", "user_id"]
+ROOT_ENTRIES = ["by-name", "expired", "expiring", "metrics.prom", "refresh", "status",
+                "tokens", "tokens.json"]
+ROOT_FILES = ["metrics.prom", "refresh", "status", "tokens.json"]
 
 EXPECTED_BY_NAME = {
     "Teams integ": 1,
@@ -40,7 +43,7 @@ def test_ls_tokens_lists_every_id(mount):
 
 
 def test_root_has_the_documented_entries(mount):
-    assert sorted(os.listdir(mount.path)) == ["by-name", "tokens", "tokens.json"]
+    assert sorted(os.listdir(mount.path)) == ROOT_ENTRIES
     assert sorted(os.listdir(mount.p("tokens", "1"))) == FILES
 
 
@@ -102,9 +105,9 @@ def test_stat_size_equals_bytes_read_everywhere(mount):
             path = os.path.join(dirpath, f)
             data = open(path, "rb").read()
             assert os.stat(path).st_size == len(data), path
-            assert data.endswith(b"\n"), path
+            assert data.endswith(b"\n") or f == "refresh", path
             seen += 1
-    assert seen == 1 + len(FILES) * len(DEFAULT_TOKENS)
+    assert seen == len(ROOT_FILES) + len(FILES) * len(DEFAULT_TOKENS)
     out = run("wc", "-c", str(mount.p("tokens", "1", "expiry")))
     assert out.stdout.split()[0] == str(len("2025-09-10T10:53:38.67+08:00\n"))
 
@@ -145,6 +148,7 @@ def test_top_folders_carry_the_fetch_time(mount):
 
 def test_modes_and_owner(mount):
     assert stat.S_IMODE(os.stat(mount.path).st_mode) == 0o555
+    assert stat.S_IMODE(os.stat(mount.p("refresh")).st_mode) == 0o200
     assert stat.S_IMODE(os.stat(mount.p("tokens", "1")).st_mode) == 0o555
     st = os.stat(mount.p("tokens", "1", "name"))
     assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o444
@@ -164,7 +168,7 @@ def test_uid_gid_umask_options(server, mounter):
 
 def test_find_and_grep(mount):
     out = run("find", str(mount.path), "-type", "f")
-    assert len(out.stdout.split("\n")) - 1 == 1 + len(FILES) * len(DEFAULT_TOKENS)
+    assert len(out.stdout.split("\n")) - 1 == len(ROOT_FILES) + len(FILES) * len(DEFAULT_TOKENS)
     out = run("grep", "-rl", "Teams integ", str(mount.p("tokens")))
     assert sorted(out.stdout.split()) == sorted(
         str(mount.p("tokens", "1", f)) for f in ("name", "token.json"))

@@ -576,6 +576,58 @@ TEST(reference_outlives_cache)
 	pthread_mutex_destroy(&f.lock);
 }
 
+/* refresh fetches now whatever the TTL; expire makes the next access fetch. */
+TEST(refresh_and_expire)
+{
+	struct fake f;
+	struct cache *c;
+	struct cache_stats st;
+	struct snapshot *s;
+	struct err e;
+	double v;
+
+	fake_init(&f);
+	c = cache_new(60, fake_fetch, &f);
+	if (!c) {
+		CHECK(c);
+		return;
+	}
+	s = cache_get(c, &v, NULL);
+	snap_unref(s);
+	CHECK_EQ_INT(fake_calls(&f), 1);
+	CHECK_EQ_INT(cache_refresh(c, &e), ERR_OK);
+	CHECK_EQ_INT(fake_calls(&f), 2);
+	s = cache_get(c, &v, NULL);
+	CHECK_EQ_INT(fetch_no(s), 2);
+	CHECK_EQ_INT(fake_calls(&f), 2);
+	snap_unref(s);
+	/* A failing refresh reports its error and keeps serving what there was. */
+	fake_set(&f, ERR_AUTH, 0);
+	err_clear(&e);
+	CHECK_EQ_INT(cache_refresh(c, &e), ERR_AUTH);
+	CHECK_EQ_INT(e.kind, ERR_AUTH);
+	CHECK_EQ_INT(fake_calls(&f), 3);
+	s = cache_get(c, &v, NULL);
+	CHECK(s && fetch_no(s) == 2);
+	snap_unref(s);
+	cache_stats(c, &st);
+	CHECK_EQ_INT(st.last_result.kind, ERR_AUTH);
+	CHECK(st.last_attempt.tv_sec > 0 && st.last_success.tv_sec > 0);
+	/* Expire: the next access fetches again. */
+	fake_set(&f, ERR_OK, 0);
+	cache_expire(c);
+	s = cache_get(c, &v, NULL);
+	CHECK_EQ_INT(fake_calls(&f), 4);
+	CHECK(s && fetch_no(s) == 4);
+	snap_unref(s);
+	cache_stats(c, &st);
+	CHECK_EQ_INT(st.last_result.kind, ERR_OK);
+	CHECK_EQ_INT(st.fetches_ok, 3);
+	CHECK_EQ_INT(st.fetches_failed, 1);
+	cache_free(c);
+	pthread_mutex_destroy(&f.lock);
+}
+
 static const struct check_test tests[] = {
 	TEST_CASE(first_get_fetches_once),
 	TEST_CASE(refetch_after_ttl),
@@ -587,6 +639,7 @@ static const struct check_test tests[] = {
 	TEST_CASE(stale_if_error),
 	TEST_CASE(valid_for_bounds),
 	TEST_CASE(peek_never_fetches),
+	TEST_CASE(refresh_and_expire),
 	TEST_CASE(reference_outlives_cache),
 };
 

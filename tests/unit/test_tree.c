@@ -52,6 +52,8 @@ static const int64_t all_ids[] = { 1, 2, 3, 4, 5, 7, 8, 9, 10, 12 };
 
 static const struct timespec fetched = { 1764300000, 123456789 };
 static const struct timespec mount_time = { 1764200000, 5 };
+/* The moment lookups are made at: 2025-10-01T00:00:00Z, expiring within 7 days. */
+static const struct tree_clock test_clock = { { 1759276800, 0 }, 7 };
 
 /*
  * Parse len bytes of json and build a snapshot fetched at `fetched`; the
@@ -107,7 +109,7 @@ static int resolve(const struct snapshot *s, const char *path, struct tree_node 
 			return -ENAMETOOLONG;
 		memcpy(comp, path, n);
 		comp[n] = '\0';
-		rc = tree_lookup(s, &cur, comp, &cur);
+		rc = tree_lookup(s, &test_clock, &cur, comp, &cur);
 		if (rc)
 			return rc;
 		path += n;
@@ -248,11 +250,11 @@ TEST(bad_token_paths)
 	CHECK_ERRNO(s, "by-name/Teams integ/id", -ENOTDIR);
 	/* The empty name, looked up directly (resolve() skips it). */
 	if (resolve(s, "tokens", &dir) == 0)
-		CHECK_EQ_INT(tree_lookup(s, &dir, "", &n), -ENOENT);
+		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, "", &n), -ENOENT);
 	if (resolve(s, "tokens/1", &dir) == 0)
-		CHECK_EQ_INT(tree_lookup(s, &dir, "", &n), -ENOENT);
+		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, "", &n), -ENOENT);
 	if (tree_node(s, TREE_INO_ROOT, &dir))
-		CHECK_EQ_INT(tree_lookup(s, &dir, "", &n), -ENOENT);
+		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, "", &n), -ENOENT);
 	snap_unref(s);
 }
 
@@ -315,11 +317,11 @@ TEST(by_name_lookup)
 	CHECK_ERRNO(s, "by-name/back\\slash\ttab", -ENOENT);
 	/* Looked up directly, so that the '/' stays inside the name. */
 	CHECK(tree_node(s, TREE_INO_BYNAME, &byname));
-	CHECK_EQ_INT(tree_lookup(s, &byname, "ci/cd deploy", &n), -ENOENT);
-	CHECK_EQ_INT(tree_lookup(s, &byname, "..", &n), -ENOENT);
-	CHECK_EQ_INT(tree_lookup(s, &byname, ".", &n), -ENOENT);
-	CHECK_EQ_INT(tree_lookup(s, &byname, "", &n), -ENOENT);
-	CHECK_EQ_INT(tree_lookup(s, &byname, "~", &n), -ENOENT);
+	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "ci/cd deploy", &n), -ENOENT);
+	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "..", &n), -ENOENT);
+	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, ".", &n), -ENOENT);
+	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "", &n), -ENOENT);
+	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "~", &n), -ENOENT);
 	snap_unref(s);
 }
 
@@ -372,7 +374,7 @@ TEST(by_name_listing)
 		if (strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
 		    strlen(name) > 255)
 			check_fail(__FILE__, __LINE__, "bad entry name \"%s\"", name);
-		CHECK_EQ_INT(tree_lookup(s, &dir, name, &n), 0);
+		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, name, &n), 0);
 		CHECK_EQ_INT(n.ino, child.ino);
 	}
 	CHECK_EQ_INT(i, 2 + NTOK);
@@ -543,7 +545,7 @@ TEST(link_counts)
 
 	if (!s)
 		return;
-	check_nlink(__FILE__, __LINE__, s, "", 4);
+	check_nlink(__FILE__, __LINE__, s, "", 6);
 	check_nlink(__FILE__, __LINE__, s, "tokens", 2 + NTOK);
 	check_nlink(__FILE__, __LINE__, s, "by-name", 2);
 	check_nlink(__FILE__, __LINE__, s, "tokens/1", 2);
@@ -581,7 +583,7 @@ static void check_listing(const char *file, int line, const struct snapshot *s,
 			check_fail(file, line, "%s: \".\" is inode %ju", path, (uintmax_t)child.ino);
 		if (i == 1 && child.ino != parent_ino)
 			check_fail(file, line, "%s: \"..\" is inode %ju", path, (uintmax_t)child.ino);
-		if (i >= 2 && (tree_lookup(s, &dir, name, &n) != 0 || n.ino != child.ino ||
+		if (i >= 2 && (tree_lookup(s, &test_clock, &dir, name, &n) != 0 || n.ino != child.ino ||
 			       n.kind != child.kind))
 			check_fail(file, line, "%s: entry \"%s\" differs from its lookup", path, name);
 	}
@@ -607,12 +609,13 @@ TEST(listings)
 
 	if (!s)
 		return;
-	CHECK_LISTING(s, "", TREE_INO_ROOT, "tokens", "by-name", "tokens.json");
+	CHECK_LISTING(s, "", TREE_INO_ROOT, "tokens", "by-name", "expiring", "expired",
+		      "tokens.json", "metrics.prom", "status", "refresh");
 	CHECK_LISTING(s, "tokens", TREE_INO_ROOT,
 		      "1", "2", "3", "4", "5", "7", "8", "9", "10", "12");
 	CHECK_LISTING(s, "tokens/10", TREE_INO_TOKENS,
 		      "id", "name", "created_on", "expiry", "expiry_reminder_state",
-		      "user_id", "token.json");
+		      "user_id", "token.json", "expiry_epoch", "days_left", "expired");
 	/* Files, links and tokens.json are not folders. */
 	if (resolve(s, "tokens/1/id", &n) == 0) {
 		CHECK(!tree_is_dir(&n));
@@ -661,8 +664,11 @@ TEST(inodes_unique_and_round_trip)
 	struct snapshot *s = build_all();
 	struct walk *w = calloc(1, sizeof(*w));
 	struct tree_node n;
-	/* root + 3 + per token: folder, files, link. */
-	const size_t want = 4 + NTOK * (2 + SNAP_NFILES);
+	/*
+	 * root + its 8 entries + per token: folder, its files (the snapshot's
+	 * and the two clock files), by-name link.  The views list nothing here.
+	 */
+	const size_t want = 9 + NTOK * (2 + SNAP_NFILES + TREE_NCLOCK);
 
 	if (!s || !w)
 		goto out;
@@ -690,14 +696,17 @@ TEST(inodes_unique_and_round_trip)
 			check_fail(__FILE__, __LINE__, "inode %ju used twice", (uintmax_t)w->v[i].ino);
 	/* Numbers that name no node. */
 	CHECK(!tree_node(s, 0, &n));
-	for (uint64_t ino = 5; ino < 16; ino++)
+	for (uint64_t ino = TREE_INO_REFRESH + 1; ino < 16; ino++)
 		CHECK(!tree_node(s, ino, &n));
 	if (resolve(s, "tokens/5", &n) == 0) {
 		struct tree_node m;
 		uint64_t base = n.ino;
 
-		for (uint64_t slot = SNAP_NFILES + 1; slot < 15; slot++)
+		/* Slots past the clock files and before the three links are free. */
+		for (uint64_t slot = SNAP_NFILES + 1 + TREE_NCLOCK; slot < 13; slot++)
 			CHECK(!tree_node(s, base + slot, &m));
+		for (uint64_t slot = 13; slot < 16; slot++)
+			CHECK(tree_node(s, base + slot, &m) && m.kind == TREE_TOKEN_LINK);
 		/* ID 6 is not in the list. */
 		CHECK(!tree_node(s, base + 16, &m));
 		CHECK(tree_node(s, base + 32, &m));
@@ -763,7 +772,7 @@ TEST(no_snapshot)
 	CHECK_ERRNO(NULL, "tokens/1", -ENOENT);
 	CHECK_ERRNO(NULL, "tokens/0", -ENOENT);
 	CHECK_ERRNO(NULL, "by-name/Teams integ", -ENOENT);
-	CHECK_EQ_INT(tree_dir_count(NULL, &root), 5);
+	CHECK_EQ_INT(tree_dir_count(NULL, &root), 10);
 	if (tree_node(NULL, TREE_INO_TOKENS, &n)) {
 		CHECK_EQ_INT(tree_dir_count(NULL, &n), 2);
 		CHECK(!tree_dir_entry(NULL, &n, 2, buf, &name, &child));
@@ -806,6 +815,115 @@ TEST(refcounts)
 	snap_unref(NULL);
 }
 
+/* The body of a clock file at path, at the moment clk. */
+static void check_clock(const char *file, int line, const struct snapshot *s,
+			const struct tree_clock *clk, const char *path, const char *want)
+{
+	struct tree_node n;
+	char buf[32];
+	size_t len;
+
+	if (resolve(s, path, &n) != 0 || n.kind != TREE_TOKEN_CLOCK) {
+		check_fail(file, line, "%s: not a clock file", path);
+		return;
+	}
+	len = tree_clock_body(&n, clk, buf, sizeof(buf));
+	if (len != strlen(want) || memcmp(buf, want, len) != 0)
+		check_fail(file, line, "%s: \"%.*s\", want \"%s\"", path, (int)len, buf, want);
+}
+
+/* The members of a view at the moment clk, as entry names joined by ','. */
+static void check_view(const char *file, int line, const struct snapshot *s,
+		       const struct tree_clock *clk, uint64_t view_ino, const char *want)
+{
+	uint32_t idx[16];
+	char got[512] = "";
+	struct tree_node view, child;
+	const char *name;
+	size_t n;
+
+	tree_node(s, view_ino, &view);
+	n = tree_view_members(s, clk, &view, idx);
+	for (size_t i = 0; i < n; i++) {
+		tree_view_entry(s, &view, idx[i], &name, &child);
+		if (child.kind != TREE_TOKEN_LINK || child.view != view.kind)
+			check_fail(file, line, "%s: not a link of its view", name);
+		strcat(got, i ? "," : "");
+		strcat(got, name);
+	}
+	if (strcmp(got, want) != 0)
+		check_fail(file, line, "view %ju: \"%s\", want \"%s\"", (uintmax_t)view_ino, got, want);
+}
+
+/*
+ * Tokens around the moment T = 2025-10-01T00:00:00Z: one expired a second
+ * ago, one expires in half a day, one in exactly 7 days, one in 8 days.
+ */
+TEST(clock_files_and_views)
+{
+	static const char body[] = "["
+		TOK(1, "gone", "2025-01-01T00:00:00Z", "2025-09-30T23:59:59Z", 0, 1) ","
+		TOK(2, "soon", "2025-01-01T00:00:00Z", "2025-10-01T12:00:00Z", 0, 1) ","
+		TOK(3, "week", "2025-01-01T00:00:00Z", "2025-10-08T00:00:00Z", 0, 1) ","
+		TOK(4, "later", "2025-01-01T00:00:00Z", "2025-10-09T00:00:00.5Z", 0, 1) ","
+		TOK(5, "soon", "2025-01-01T00:00:00Z", "2025-10-01T00:00:00.25Z", 0, 1) "]";
+	struct snapshot *s = build(body, strlen(body));
+	struct tree_clock t = test_clock, later = test_clock;
+	struct tree_node n;
+
+	if (!s)
+		return;
+	CHECK_BODY(s, "tokens/1/expiry_epoch", "1759276799\n");
+	CHECK_BODY(s, "tokens/4/expiry_epoch", "1759968000\n");
+	check_clock(__FILE__, __LINE__, s, &t, "tokens/1/expired", "1\n");
+	check_clock(__FILE__, __LINE__, s, &t, "tokens/1/days_left", "-1\n");
+	check_clock(__FILE__, __LINE__, s, &t, "tokens/2/expired", "0\n");
+	check_clock(__FILE__, __LINE__, s, &t, "tokens/2/days_left", "0\n");
+	check_clock(__FILE__, __LINE__, s, &t, "tokens/3/days_left", "7\n");
+	check_clock(__FILE__, __LINE__, s, &t, "tokens/4/days_left", "8\n");
+	/* A quarter second before its expiry, token 5 has not expired... */
+	check_clock(__FILE__, __LINE__, s, &t, "tokens/5/expired", "0\n");
+	check_clock(__FILE__, __LINE__, s, &t, "tokens/5/days_left", "0\n");
+	/* ...and at the very nanosecond it has. */
+	later.now.tv_nsec = 250000000;
+	check_clock(__FILE__, __LINE__, s, &later, "tokens/5/expired", "1\n");
+	check_clock(__FILE__, __LINE__, s, &later, "tokens/5/days_left", "-1\n");
+	/* Views: same entry names as by-name (the two "soon" are told apart). */
+	check_view(__FILE__, __LINE__, s, &t, TREE_INO_EXPIRED, "gone");
+	check_view(__FILE__, __LINE__, s, &t, TREE_INO_EXPIRING, "soon~2,soon~5,week");
+	check_view(__FILE__, __LINE__, s, &later, TREE_INO_EXPIRED, "gone,soon~5");
+	check_view(__FILE__, __LINE__, s, &later, TREE_INO_EXPIRING, "soon~2,week");
+	t.expiring_days = 0;
+	check_view(__FILE__, __LINE__, s, &t, TREE_INO_EXPIRING, "");
+	t.expiring_days = 30;
+	check_view(__FILE__, __LINE__, s, &t, TREE_INO_EXPIRING, "later,soon~2,soon~5,week");
+	/* Lookups in views follow the same clock; the link points at the token. */
+	CHECK_ERRNO(s, "expired/gone", 0);
+	CHECK_ERRNO(s, "expired/week", -ENOENT);
+	CHECK_ERRNO(s, "expiring/week", 0);
+	CHECK_ERRNO(s, "expiring/gone", -ENOENT);
+	CHECK_ERRNO(s, "expiring/later", -ENOENT);
+	if (resolve(s, "expiring/week", &n) == 0) {
+		char target[64];
+
+		CHECK_EQ_INT(tree_readlink(&n, target, sizeof(target)), 11);
+		CHECK_EQ_STR(target, "../tokens/3");
+		CHECK(n.ino != 0);
+	}
+	/* Mode of refresh: write-only. */
+	if (resolve(s, "refresh", &n) == 0) {
+		struct tree_owner own = { 0, 0, 0 };
+		struct stat st;
+
+		tree_stat(s, &n, &own, mount_time, &st);
+		CHECK_EQ_INT(st.st_mode, S_IFREG | 0200);
+		CHECK(!tree_is_dynamic(&n));
+	}
+	CHECK(resolve(s, "status", &n) == 0 && tree_is_dynamic(&n));
+	CHECK(resolve(s, "metrics.prom", &n) == 0 && tree_is_dynamic(&n));
+	snap_unref(s);
+}
+
 static const struct check_test tests[] = {
 	TEST_CASE(sample_token_files),
 	TEST_CASE(every_file_newline_and_size),
@@ -822,6 +940,7 @@ static const struct check_test tests[] = {
 	TEST_CASE(extreme_ids),
 	TEST_CASE(no_snapshot),
 	TEST_CASE(refcounts),
+	TEST_CASE(clock_files_and_views),
 };
 
 CHECK_MAIN(tests)

@@ -1,0 +1,29 @@
+/*
+ * buf.h - a growable byte buffer that remembers whether it ever ran out of
+ * memory, so that a sequence of appends needs one check at the end.
+ */
+#ifndef SYNERGYFS_BUF_H
+#define SYNERGYFS_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct buf {
+	char *p;      /* malloc'd; the caller frees it (or takes it) */
+	size_t len, cap;
+	bool failed;  /* an allocation failed: the content is incomplete */
+};
+
+/* Make room for n more bytes.  Returns false (and sets failed) when memory runs out. */
+bool buf_reserve(struct buf *b, size_t n);
+
+/* Append n bytes; returns the offset they start at (meaningless once failed). */
+size_t buf_add(struct buf *b, const void *p, size_t n);
+
+/* Append a NUL-terminated string. */
+void buf_puts(struct buf *b, const char *s);
+
+/* Append printf-style text (no NUL is counted in len). */
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

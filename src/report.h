@@ -1,0 +1,37 @@
+/*
+ * report.h - the mount's own files about itself: status (key: value lines
+ * for people and grep) and metrics.prom (the Prometheus text format 0.0.4,
+ * for node_exporter's textfile collector).  Pure: the caller gathers the
+ * facts, this module formats them.
+ */
+#ifndef SYNERGYFS_REPORT_H
+#define SYNERGYFS_REPORT_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "cache.h"
+#include "snapshot.h"
+
+/* What the reports say besides the snapshot. */
+struct report_info {
+	const char *url;          /* the server's base URL (never the token) */
+	unsigned long cache_ttl;
+	long expiring_days;
+	struct timespec now;      /* the moment of the report */
+	struct cache_stats stats;
+	unsigned long requests;   /* HTTP requests sent so far */
+};
+
+/*
+ * metrics.prom for snapshot s (NULL before the first successful fetch):
+ * per-token expiry, creation and expired series labelled id, name, user,
+ * and the mount's own series.  Returns malloc'd text (*len bytes), or NULL
+ * when memory runs out.
+ */
+char *report_metrics(const struct snapshot *s, const struct report_info *ri, size_t *len);
+
+/* status for snapshot s (may be NULL); as report_metrics. */
+char *report_status(const struct snapshot *s, const struct report_info *ri, size_t *len);
+
+#endif

@@ -1,0 +1,296 @@
+"""Expiry at a glance: clock-derived files, the expiring/ and expired/ views,
+status, refresh, metrics.prom (scraped by a real node_exporter) and SIGHUP."""
+
+import errno
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from standin import GUID, format_time
+
+TZ = timezone(timedelta(hours=8))
+
+
+def pat(tid, name, expiry, created=None, user=1):
+    created = created or datetime(2025, 3, 14, 10, 53, 38, 823000, tzinfo=TZ)
+    return {"UserID": {"_id": user, "_server_id": 1, "_server_guid": GUID,
+                       "IDString": f"{user}_1"},
+            "CreatedOn": format_time(created), "Expiry": format_time(expiry, 2),
+            "Name": name, "ExpiryReminderState": 0, "ID": tid}
+
+
+def expiry_list(now):
+    """Tokens around now: expired, expiring in seconds, in 3 days, in 7.5 days, in 90 days."""
+    return [
+        pat(1, "old", now - timedelta(days=2, hours=1)),
+        pat(2, "ticking", now + timedelta(seconds=3)),
+        pat(3, "soon", now + timedelta(days=3, hours=1)),
+        pat(4, "next week", now + timedelta(days=7, hours=12)),
+        pat(5, "fine", now + timedelta(days=90)),
+        pat(6, "soon", now + timedelta(days=1)),
+    ]
+
+
+@pytest.fixture
+def clocked(server, mounter):
+    now = datetime.now(TZ)
+    tokens = expiry_list(now)
+    server.set_tokens(tokens)
+    m = mounter(server.url, "cache_ttl=60")
+    return m, tokens
+
+
+def epoch(text):
+    return datetime.fromisoformat(text).timestamp()
+
+
+def test_per_token_expiry_files(clocked, server):
+    m, tokens = clocked
+    for t in tokens:
+        d = m.p("tokens", str(t["ID"]))
+        exp = epoch(t["Expiry"])
+        assert (d / "expiry_epoch").read_text() == f"{math.floor(exp)}\n"
+        left = exp - time.time()
+        days = int((d / "days_left").read_text())
+        assert days == math.floor(left / 86400) or abs(left % 86400) < 2, (t["Name"], days)
+        assert (d / "expired").read_text() == ("1\n" if left <= 0 else "0\n")
+        for f in ("expiry_epoch", "days_left", "expired"):
+            assert os.stat(d / f).st_size == len((d / f).read_bytes())
+    assert m.p("tokens", "1", "days_left").read_text() == "-3\n"
+    assert m.p("tokens", "3", "days_left").read_text() == "3\n"
+    assert m.p("tokens", "5", "days_left").read_text() == "90\n" or \
+        m.p("tokens", "5", "days_left").read_text() == "89\n"
+
+
+def test_expired_flips_without_a_fetch(clocked, server):
+    m, _ = clocked
+    d = m.p("tokens", "2")
+    assert (d / "expired").read_text() == "0\n"
+    assert (d / "days_left").read_text() == "0\n"
+    assert os.path.islink(m.p("expiring", "ticking"))
+    assert not os.path.lexists(m.p("expired", "ticking"))
+    time.sleep(3.5)
+    assert (d / "expired").read_text() == "1\n"
+    assert (d / "days_left").read_text() == "-1\n"
+    assert "ticking" in os.listdir(m.p("expired"))
+    assert "ticking" not in os.listdir(m.p("expiring"))
+    assert os.path.islink(m.p("expired", "ticking"))
+    assert not os.path.lexists(m.p("expiring", "ticking"))
+    assert server.count("list") == 1  # the clock did it, not a fetch
+
+
+def test_views_are_symlink_farms(clocked):
+    m, _ = clocked
+    assert sorted(os.listdir(m.p("expired"))) == ["old"]
+    assert sorted(os.listdir(m.p("expiring"))) == ["soon~3", "soon~6", "ticking"]
+    assert os.readlink(m.p("expiring", "soon~3")) == "../tokens/3"
+    assert m.p("expiring", "soon~6", "name").read_text() == "soon\n"
+    assert m.p("expired", "old", "id").read_text() == "1\n"
+    out = subprocess.run(["ls", "-l", str(m.p("expiring"))], capture_output=True, text=True)
+    assert "ticking -> ../tokens/2" in out.stdout
+    with pytest.raises(FileNotFoundError):
+        os.lstat(m.p("expiring", "fine"))
+
+
+def test_expiring_days_option(server, mounter):
+    now = datetime.now(TZ)
+    server.set_tokens(expiry_list(now))
+    m = mounter(server.url, "expiring_days=30")
+    assert sorted(os.listdir(m.p("expiring"))) == ["next week", "soon~3", "soon~6", "ticking"]
+    m0 = mounter(server.url, "expiring_days=0")
+    assert os.listdir(m0.p("expiring")) == []
+
+
+def read_status(m):
+    text = m.p("status").read_text()
+    assert os.stat(m.p("status")).st_size > 0
+    out = {}
+    for line in text.splitlines():
+        k, _, v = line.partition(": ")
+        out[k] = v
+    return out
+
+
+def test_status_reports_health(server, mounter, token):
+    m = mounter(server.url, "cache_ttl=1")
+    st = read_status(m)
+    assert st["server"] == server.url and st["cache_ttl"] == "1"
+    assert st["last_attempt"] == "never" or st["last_result"] in ("ok",)
+    os.listdir(m.p("tokens"))
+    st = read_status(m)
+    assert st["stale"] == "no" and st["last_result"] == "ok" and st["last_error"] == "none"
+    assert st["tokens"] == "10"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", st["last_success"])
+    requests_before = int(st["requests"])
+    server.fault("status", code=500)
+    time.sleep(1.1)
+    os.listdir(m.p("tokens"))  # served stale
+    st = read_status(m)
+    assert st["stale"] == "yes" and st["last_result"] == "http"
+    assert "HTTP 500" in st["last_error"]
+    assert int(st["requests"]) >= requests_before + 4  # the retries are requests too
+    assert token not in m.p("status").read_text()
+    text = m.p("status").read_text()
+    assert subprocess.run(["grep", "-q", "^stale: yes$", str(m.p("status"))]).returncode == 0
+    assert text.endswith("\n")
+
+
+def test_status_and_metrics_readable_while_the_server_is_down(server, mounter):
+    url = server.url
+    server.stop()
+    m = mounter(url)
+    st = read_status(m)
+    assert st["tokens"] == "0" and "refused" in st["last_error"]
+    assert "synergyfs_fetches_total{result=\"error\"}" in m.p("metrics.prom").read_text()
+
+
+def test_refresh_fetches_exactly_once_per_write(server, mounter):
+    m = mounter(server.url, "cache_ttl=3600")
+    os.listdir(m.p("tokens"))
+    assert server.count("list") == 1
+    st = os.stat(m.p("refresh"))
+    assert oct(st.st_mode & 0o777) == "0o200"
+    new = server.add_token("fresh one", expire_in_days=5)
+    for n in range(2, 5):
+        with open(m.p("refresh"), "w") as f:
+            f.write("1")
+        assert server.count("list") == n
+    assert str(new["ID"]) in os.listdir(m.p("tokens"))
+    assert m.p("by-name", "fresh one", "name").read_text() == "fresh one\n"
+    out = subprocess.run(["sh", "-c", f"echo 1 > '{m.p('refresh')}'"], capture_output=True)
+    assert out.returncode == 0, out.stderr
+    assert server.count("list") == 5
+
+
+def test_refresh_reports_the_fetch_error(server, mounter):
+    m = mounter(server.url, "timeout=1")
+    server.set_token("rotated")
+    with pytest.raises(OSError) as exc:
+        with open(m.p("refresh"), "w") as f:
+            f.write("x")
+    assert exc.value.errno == errno.EACCES
+
+
+def test_refresh_timeout_is_etimedout(server, mounter, token):
+    m = mounter(server.url, "timeout=1")
+    server.fault("slow", delay=5)
+    fd = os.open(m.p("refresh"), os.O_WRONLY)
+    try:
+        with pytest.raises(OSError) as exc:
+            os.write(fd, b"1")
+        assert exc.value.errno == errno.ETIMEDOUT
+    finally:
+        os.close(fd)
+
+
+def test_only_refresh_takes_writes(mount):
+    for path in (mount.p("status"), mount.p("metrics.prom"), mount.p("tokens", "1", "expired")):
+        with pytest.raises(OSError) as exc:
+            open(path, "w")
+        assert exc.value.errno == errno.EROFS
+    # Write-only (0200); root may still open it to read, and reads nothing.
+    assert mount.p("refresh").read_bytes() == b""
+    assert os.stat(mount.p("refresh")).st_size == 0
+
+
+def test_sighup_rereads_the_token_file(server, mounter, token_file):
+    m = mounter(server.url, "cache_ttl=3600")
+    assert "1" in os.listdir(m.p("tokens"))
+    server.set_token("rotated-token")
+    token_file.write_text("rotated-token\n")
+    server.add_token("after rotation", expire_in_days=3)
+    m.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "after rotation" not in os.listdir(m.p("by-name")):
+        time.sleep(0.1)
+    assert "after rotation" in os.listdir(m.p("by-name"))
+    assert server.auth_headers[-1] == "Bearer rotated-token"
+    assert m.proc.poll() is None  # SIGHUP no longer ends the daemon
+    assert "token read again" in m.log()
+    assert "rotated-token" not in m.log()
+
+
+def parse_prom(text):
+    """{(name, frozenset(labels)): value} from the text format, checking its shape."""
+    series, typed = {}, set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            typed.add(line.split()[2])
+            continue
+        if line.startswith("#") or not line:
+            continue
+        mt = re.fullmatch(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)', line)
+        assert mt, line
+        labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', mt.group(3) or ""))
+        assert mt.group(1) in typed, f"{mt.group(1)} has no TYPE line before it"
+        series[(mt.group(1), labels)] = float(mt.group(4))
+    return series
+
+
+def test_metrics_prom_values(clocked, server):
+    m, tokens = clocked
+    text = m.p("metrics.prom").read_text()
+    assert os.stat(m.p("metrics.prom")).st_size > 0
+    s = parse_prom(text)
+    for t in tokens:
+        labels = frozenset({("id", str(t["ID"])), ("name", t["Name"]), ("user", "1_1")})
+        assert s[("synergy_pat_expiry_timestamp_seconds", labels)] == pytest.approx(
+            epoch(t["Expiry"]), abs=0.01)
+        assert s[("synergy_pat_created_timestamp_seconds", labels)] == pytest.approx(
+            epoch(t["CreatedOn"]), abs=0.001)
+        assert s[("synergy_pat_expired", labels)] == (1 if t["ID"] == 1 else 0)
+    assert s[("synergyfs_tokens", frozenset())] == len(tokens)
+    assert s[("synergyfs_stale", frozenset())] == 0
+    assert s[("synergyfs_fetches_total", frozenset({("result", "ok")}))] == 1
+    assert abs(s[("synergyfs_last_success_timestamp_seconds", frozenset())] - time.time()) < 60
+    for name in ("synergy_pat_expiry_timestamp_seconds", "synergyfs_fetches_total"):
+        assert f"# HELP {name} " in text
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_node_exporter_textfile_collector_publishes_it(server, mounter):
+    exe = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+    assert exe, "prometheus-node-exporter is not installed (scripts/test installs it)"
+    tokens = server.tokens()
+    tokens[0]["Name"] = 'quote " back\\slash'
+    server.set_tokens(tokens)
+    m = mounter(server.url)
+    port = free_port()
+    proc = subprocess.Popen([exe, "--collector.disable-defaults", "--collector.textfile",
+                             f"--collector.textfile.directory={m.path}",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        body = None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                              timeout=5).read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert body is not None, "node_exporter did not answer"
+        assert "node_textfile_scrape_error 0" in body
+        assert re.search(r'synergy_pat_expiry_timestamp_seconds\{id="1",name="quote \\" '
+                         r'back\\\\slash",user="1_1"\} 1\.757472818(67)?e\+09', body), body[:3000]
+        assert re.search(r'synergy_pat_expired\{id="12",name="L{300}",user="2_1"\} 1', body)  # expired in May 2026
+        assert 'synergyfs_tokens 10' in body
+        assert re.search(r'synergyfs_fetches_total\{result="ok"\} 1', body)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,195 @@
+/*
+ * test_report.c - status and metrics.prom: the Prometheus text format
+ * (HELP/TYPE lines, label escaping, values) and the status lines.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "pat.h"
+#include "report.h"
+#include "snapshot.h"
+
+static const char body[] = "["
+	"{\"UserID\":{\"IDString\":\"1_1\"},\"CreatedOn\":\"2025-03-14T10:53:38.823+08:00\","
+	"\"Expiry\":\"2025-09-10T10:53:38.67+08:00\",\"Name\":\"Teams integ\","
+	"\"ExpiryReminderState\":0,\"ID\":1},"
+	"{\"UserID\":{\"IDString\":\"2_1\"},\"CreatedOn\":\"2025-01-01T00:00:00Z\","
+	"\"Expiry\":\"2030-01-01T00:00:00Z\",\"Name\":\"a \\\"quoted\\\" back\\\\slash\\nnew line \\u00e9\","
+	"\"ExpiryReminderState\":0,\"ID\":2},"
+	"{\"UserID\":{\"IDString\":\"3_1\"},\"CreatedOn\":\"1969-12-31T23:59:58.75Z\","
+	"\"Expiry\":\"2030-01-01T00:00:00Z\",\"Name\":\"bad \\u00ff\",\"ExpiryReminderState\":0,\"ID\":3}"
+	"]";
+
+static struct snapshot *build(const char *json)
+{
+	struct pat_list l;
+	struct snapshot *s = NULL;
+	struct err e;
+	size_t len = strlen(json);
+	char *copy = malloc(len);
+
+	if (pat_parse(json, len, &l, &e) == ERR_OK && copy) {
+		memcpy(copy, json, len);
+		s = snap_build(&l, copy, len, (struct timespec){ 1764300000, 0 }, &e);
+		copy = NULL;
+	}
+	free(copy);
+	pat_list_free(&l);
+	return s;
+}
+
+static struct report_info info(void)
+{
+	struct report_info ri = {
+		.url = "http://synergy.example:8080",
+		.cache_ttl = 60,
+		.expiring_days = 7,
+		.now = { 1764300000, 0 }, /* 2025-11-28 */
+		.requests = 5,
+	};
+
+	ri.stats.fetches_ok = 3;
+	ri.stats.fetches_failed = 2;
+	ri.stats.last_success = (struct timespec){ 1764299990, 500000000 };
+	ri.stats.last_attempt = (struct timespec){ 1764299995, 0 };
+	ri.stats.stale = 1;
+	ri.stats.last_error.kind = ERR_HTTP;
+	strcpy(ri.stats.last_error.msg, "HTTP 503 from the server");
+	ri.stats.last_result = ri.stats.last_error;
+	return ri;
+}
+
+#define CHECK_HAS(text, line) do {						\
+	if (!strstr((text), (line)))						\
+		check_fail(__FILE__, __LINE__, "missing line: %s", (line));	\
+} while (0)
+
+TEST(metrics_lines)
+{
+	struct snapshot *s = build(body);
+	struct report_info ri = info();
+	size_t len = 0;
+	char *m;
+
+	CHECK(s != NULL);
+	m = report_metrics(s, &ri, &len);
+	CHECK(m != NULL);
+	if (!m)
+		goto out;
+	CHECK_EQ_INT(strlen(m), len);
+	CHECK(len > 0 && m[len - 1] == '\n');
+	CHECK_HAS(m, "# HELP synergy_pat_expiry_timestamp_seconds ");
+	CHECK_HAS(m, "# TYPE synergy_pat_expiry_timestamp_seconds gauge\n");
+	CHECK_HAS(m, "\nsynergy_pat_expiry_timestamp_seconds{id=\"1\",name=\"Teams integ\",user=\"1_1\"} 1757472818.67\n");
+	CHECK_HAS(m, "\nsynergy_pat_created_timestamp_seconds{id=\"1\",name=\"Teams integ\",user=\"1_1\"} 1741920818.823\n");
+	CHECK_HAS(m, "\nsynergy_pat_expired{id=\"1\",name=\"Teams integ\",user=\"1_1\"} 1\n");
+	CHECK_HAS(m, "\nsynergy_pat_expired{id=\"2\",");
+	/* Escapes: backslash, double quote, newline; UTF-8 kept as it is. */
+	CHECK_HAS(m, "name=\"a \\\"quoted\\\" back\\\\slash\\nnew line \xc3\xa9\"");
+	/* U+00FF arrives as valid UTF-8 (c3 bf) and stays. */
+	CHECK_HAS(m, "name=\"bad \xc3\xbf\"");
+	/* Before 1970 with a fraction: -1.25. */
+	CHECK_HAS(m, "{id=\"3\",name=\"bad \xc3\xbf\",user=\"3_1\"} -1.25\n");
+	CHECK_HAS(m, "# TYPE synergyfs_tokens gauge\nsynergyfs_tokens 3\n");
+	CHECK_HAS(m, "\nsynergyfs_last_success_timestamp_seconds 1764299990.5\n");
+	CHECK_HAS(m, "\nsynergyfs_stale 1\n");
+	CHECK_HAS(m, "# TYPE synergyfs_fetches_total counter\n");
+	CHECK_HAS(m, "\nsynergyfs_fetches_total{result=\"ok\"} 3\n");
+	CHECK_HAS(m, "\nsynergyfs_fetches_total{result=\"error\"} 2\n");
+	/* Every metric has HELP and TYPE exactly once. */
+	for (const char *p = m; (p = strstr(p, "# TYPE ")); p++) {
+		char name[128], help[160];
+
+		sscanf(p, "# TYPE %127s", name);
+		snprintf(help, sizeof(help), "# HELP %s ", name);
+		if (!strstr(m, help))
+			check_fail(__FILE__, __LINE__, "no HELP for %s", name);
+	}
+	free(m);
+out:
+	snap_unref(s);
+}
+
+TEST(metrics_without_snapshot)
+{
+	struct report_info ri = info();
+	size_t len;
+	char *m;
+
+	ri.stats.fetches_ok = 0;
+	m = report_metrics(NULL, &ri, &len);
+	CHECK(m != NULL);
+	if (!m)
+		return;
+	CHECK(!strstr(m, "{id="));
+	CHECK_HAS(m, "\nsynergyfs_tokens 0\n");
+	CHECK_HAS(m, "\nsynergyfs_last_success_timestamp_seconds 0\n");
+	free(m);
+}
+
+TEST(label_replaces_invalid_utf8)
+{
+	/* A name with a raw 0xff byte (not valid UTF-8) and a DEL byte. */
+	static const char raw[] = "[{\"UserID\":{\"IDString\":\"1_1\"},"
+		"\"CreatedOn\":\"2025-01-01T00:00:00Z\",\"Expiry\":\"2030-01-01T00:00:00Z\","
+		"\"Name\":\"x\xffy\",\"ExpiryReminderState\":0,\"ID\":9}]";
+	struct snapshot *s = build(raw);
+	struct report_info ri = info();
+	size_t len;
+	char *m;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	m = report_metrics(s, &ri, &len);
+	CHECK(m && strstr(m, "name=\"x\xef\xbf\xbdy\""));
+	free(m);
+	snap_unref(s);
+}
+
+TEST(status_lines)
+{
+	struct snapshot *s = build(body);
+	struct report_info ri = info();
+	size_t len;
+	char *t = report_status(s, &ri, &len);
+
+	CHECK(t != NULL);
+	if (t) {
+		CHECK_EQ_INT(strlen(t), len);
+		CHECK_HAS(t, "server: http://synergy.example:8080\n");
+		CHECK_HAS(t, "cache_ttl: 60\n");
+		CHECK_HAS(t, "last_attempt: 2025-11-28T03:19:55Z\n");
+		CHECK_HAS(t, "last_result: http\n");
+		CHECK_HAS(t, "last_success: 2025-11-28T03:19:50Z\n");
+		CHECK_HAS(t, "stale: yes\n");
+		CHECK_HAS(t, "last_error: HTTP 503 from the server\n");
+		CHECK_HAS(t, "tokens: 3\n");
+		CHECK_HAS(t, "requests: 5\n");
+	}
+	free(t);
+	ri = info();
+	ri.stats = (struct cache_stats){ 0 };
+	t = report_status(NULL, &ri, &len);
+	CHECK(t != NULL);
+	if (t) {
+		CHECK_HAS(t, "last_attempt: never\n");
+		CHECK_HAS(t, "last_result: none\n");
+		CHECK_HAS(t, "last_success: never\n");
+		CHECK_HAS(t, "stale: no\n");
+		CHECK_HAS(t, "last_error: none\n");
+		CHECK_HAS(t, "tokens: 0\n");
+	}
+	free(t);
+	snap_unref(s);
+}
+
+static const struct check_test tests[] = {
+	TEST_CASE(metrics_lines),
+	TEST_CASE(metrics_without_snapshot),
+	TEST_CASE(label_replaces_invalid_utf8),
+	TEST_CASE(status_lines),
+};
+
+CHECK_MAIN(tests)
