@@ -22,6 +22,7 @@
 #include "config.h"
 #include "fs.h"
 #include "log.h"
+#include "notify.h"
 #include "source.h"
 #include "synergyfs-config.h"
 
@@ -98,6 +99,25 @@ static void usage(const char *prog)
 	fuse_lowlevel_help();
 }
 
+/*
+ * Options that fstab lines carry for mount(8), systemd or other tools, and
+ * that mean nothing to the filesystem itself: accepted and dropped.
+ */
+static bool mount_only_option(const char *arg)
+{
+	static const char *const names[] = {
+		"_netdev", "nofail", "auto", "noauto", "user", "users", "nouser", "owner",
+		"group", "defaults", "nobootwait",
+	};
+
+	if (strncmp(arg, "x-", 2) == 0 || strncmp(arg, "comment=", 8) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(arg, names[i]) == 0)
+			return true;
+	return false;
+}
+
 static int option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct cmdline *cl = data;
@@ -130,6 +150,8 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *o
 		if (!cl->extra)
 			cl->extra = strdup(arg);
 		return 0;
+	case FUSE_OPT_KEY_OPT:
+		return mount_only_option(arg) ? 0 : 1;
 	default:
 		return 1;
 	}
@@ -302,6 +324,7 @@ static int serve(struct daemon *d, struct fuse_args *args)
 	}
 	if (!d->fopts.foreground)
 		log_use_syslog();
+	notify_ready();
 	/* SIGHUP goes to the reload thread only; the FUSE workers inherit the mask. */
 	sigemptyset(&hup);
 	sigaddset(&hup, SIGHUP);
@@ -326,6 +349,7 @@ static int serve(struct daemon *d, struct fuse_args *args)
 			fuse_loop_cfg_set_max_threads(lc, d->fopts.max_threads);
 		rc = fuse_session_loop_mt(d->se, lc);
 	}
+	notify_stopping();
 	/* Ended by unmount (0) or by SIGINT/SIGTERM (the signal): both are clean. */
 	if (rc != 0 && rc != SIGINT && rc != SIGTERM) {
 		log_error("the FUSE session ended with an error (%d)", rc);
