@@ -52,6 +52,47 @@ static const char *get_str(const cJSON *obj, const char *key)
 	return cJSON_IsString(it) ? it->valuestring : NULL;
 }
 
+/*
+ * cJSON prints a number that is not a 32-bit integer with 15 significant
+ * digits when that reads back "close enough", so ID 9007199254740991
+ * would come out of token.json as 9.00719925474099e+15.  Replace every
+ * such number below item by a raw node holding an exact rendering.
+ * Returns 0 when memory runs out.
+ */
+static int exact_numbers(cJSON *item)
+{
+	char num[64];
+	cJSON *child, *next, *raw;
+
+	for (child = item->child; child; child = next) {
+		double d = child->valuedouble;
+
+		next = child->next;
+		if (cJSON_IsArray(child) || cJSON_IsObject(child)) {
+			if (!exact_numbers(child))
+				return 0;
+			continue;
+		}
+		if (!cJSON_IsNumber(child) || d == (double)child->valueint || !isfinite(d))
+			continue;
+		if (d == floor(d) && fabs(d) < 1e18)
+			snprintf(num, sizeof(num), "%.0f", d);
+		else
+			snprintf(num, sizeof(num), "%.17g", d);
+		raw = cJSON_CreateRaw(num);
+		/* Replacing by pointer keeps the place, not the key: copy it. */
+		if (raw && child->string && !(raw->string = strdup(child->string))) {
+			cJSON_Delete(raw);
+			raw = NULL;
+		}
+		if (!raw || !cJSON_ReplaceItemViaPointer(item, child, raw)) {
+			cJSON_Delete(raw);
+			return 0;
+		}
+	}
+	return 1;
+}
+
 /* Fill *p from obj; on a bad field return its name, else NULL. */
 static const char *parse_one(const cJSON *obj, struct pat *p)
 {
@@ -137,6 +178,8 @@ enum err_kind pat_parse(const char *body, size_t len, struct pat_list *out,
 			continue;
 		}
 		bad = parse_one(it, p);
+		if (!bad && !exact_numbers(it))
+			return err_set(e, ERR_NOMEM, "out of memory for token #%d", pos);
 		if (bad) {
 			int64_t id;
 

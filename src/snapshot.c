@@ -147,8 +147,14 @@ struct snapshot *snap_build(const struct pat_list *l, char *body, size_t len,
 	s->by_name = calloc(s->n ? s->n : 1, sizeof(*s->by_name));
 	if (!s->tok || !s->by_name)
 		goto fail;
-	/* tokens.json ends with exactly one newline, like every other file. */
-	if (len == 0 || body[len - 1] != '\n') {
+	/*
+	 * tokens.json ends with exactly one newline, like every other file:
+	 * whitespace after the JSON value means nothing, so it goes.
+	 */
+	while (len > 0 && (body[len - 1] == '\n' || body[len - 1] == '\r' ||
+			   body[len - 1] == ' ' || body[len - 1] == '\t'))
+		len--;
+	{
 		char *nb = realloc(body, len + 1);
 
 		if (!nb)

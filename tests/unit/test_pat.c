@@ -647,6 +647,32 @@ TEST(null_err_allowed)
 	pat_list_free(&l);
 }
 
+/* token.json keeps large IDs exact (cJSON alone would print 9.00719925474099e+15). */
+TEST(render_large_numbers_exactly)
+{
+	static const char body[] = "[{\"ID\":9007199254740991,\"Name\":\"max\","
+		"\"CreatedOn\":\"2025-01-01T00:00:00Z\",\"Expiry\":\"2025-01-01T00:00:00Z\","
+		"\"ExpiryReminderState\":0,\"UserID\":{\"IDString\":\"1_1\",\"_id\":4294967296},"
+		"\"Extra\":[0.1,1e300,-2147483649]}]";
+	struct pat_list l;
+	char *buf = NULL;
+	size_t cap = 0, n;
+
+	CHECK_EQ_INT(pat_parse(body, strlen(body), &l, NULL), ERR_OK);
+	CHECK_EQ_INT(l.n, 1);
+	if (l.n == 1) {
+		n = pat_render(&l.v[0], &buf, &cap);
+		CHECK(n > 0);
+		CHECK(buf && strstr(buf, "\"ID\":9007199254740991"));
+		CHECK(buf && strstr(buf, "\"_id\":4294967296"));
+		CHECK(buf && strstr(buf, "0.10000000000000001"));
+		CHECK(buf && strstr(buf, "-2147483649"));
+		CHECK(buf && strstr(buf, "1.0000000000000001e+300"));
+	}
+	free(buf);
+	pat_list_free(&l);
+}
+
 static const struct check_test tests[] = {
 	TEST_CASE(public_sample),
 	TEST_CASE(index_counts_from_zero),
@@ -667,6 +693,7 @@ static const struct check_test tests[] = {
 	TEST_CASE(unicode_names),
 	TEST_CASE(ten_thousand_tokens),
 	TEST_CASE(null_err_allowed),
+	TEST_CASE(render_large_numbers_exactly),
 };
 
 CHECK_MAIN(tests)
