@@ -319,6 +319,13 @@ static void set_common_options(struct api *a, struct sink *s, char *errbuf)
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	/*
+	 * A fresh connection for each request: on a kept-alive connection that
+	 * the server closed mid-answer, libcurl silently sends the request
+	 * again, so one try could cost the server two.  A fetch is at most one
+	 * per TTL: the extra handshake is cheap.
+	 */
+	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, a->headers);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "synergyfs/" SYNERGYFS_VERSION);
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)a->cfg.max_response);
@@ -421,8 +428,9 @@ enum err_kind api_get_list(struct api *a, char **body, size_t *len, struct err *
 		if (attempt >= API_MAX_ATTEMPTS || !retryable(cc, status))
 			break;
 		/* The server's Retry-After, if any, instead of our own back-off. */
+		/* (curl reports 0 when there is no Retry-After: then our own back-off.) */
 		if (curl_easy_getinfo(a->curl, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
-		    retry_after >= 0)
+		    retry_after > 0)
 			wait_ms = (double)retry_after * 1e3;
 		if (mono_ms() + wait_ms >= deadline) {
 			log_debug("not retrying: waiting %.0f ms would pass the timeout", wait_ms);

@@ -268,7 +268,8 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			st.st_size = (off_t)h->body_len;
 			st.st_blocks = (blkcnt_t)((h->body_len + 511) / 512);
 		}
-		fuse_reply_attr(req, &st, h->body ? 0 : h->valid_for);
+		/* This handle's version: not one for the kernel to keep for others. */
+		fuse_reply_attr(req, &st, 0);
 		return;
 	}
 	if (ino == FUSE_ROOT_ID) {
@@ -376,16 +377,20 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h && tree_is_dynamic(&n)) {
 		/* Rendered once per open: size and bytes agree for this reader. */
 		h->body = render(fs, s, &n, &h->body_len);
-		fi->direct_io = 1;
 		if (!h->body) {
 			handle_free(h);
 			h = NULL;
 		}
 	}
-	if (n.kind == TREE_REFRESH) {
-		fi->direct_io = 1;
+	/*
+	 * Each open file reads the snapshot it was opened on, while the kernel
+	 * keeps one size per inode: through the page cache, a reader of one
+	 * version would be cut to the length of another.  Direct I/O sends
+	 * every read here, where the handle's own body answers it.
+	 */
+	fi->direct_io = 1;
+	if (n.kind == TREE_REFRESH)
 		fi->nonseekable = 1;
-	}
 	if (!h) {
 		fuse_reply_err(req, ENOMEM);
 		return;
