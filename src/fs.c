@@ -49,6 +49,7 @@ int fs_errno(enum err_kind kind)
  * dynamic file, the members of a view.
  */
 struct handle {
+	struct handle *prev, *next; /* in fs->handles */
 	struct snapshot *snap;
 	struct tree_node node;
 	double valid_for;
@@ -68,14 +69,38 @@ static struct handle *handle_of(const struct fuse_file_info *fi)
 	return (struct handle *)(uintptr_t)fi->fh;
 }
 
-static void handle_free(struct handle *h)
+void fs_init(struct fs *fs)
 {
-	if (h) {
-		snap_unref(h->snap);
-		free(h->body);
-		free(h->members);
-		free(h);
-	}
+	pthread_mutex_init(&fs->handles_lock, NULL);
+	fs->handles = NULL;
+}
+
+/* Unlink h from the open handles and free it; h may be NULL. */
+static void handle_free(struct fs *fs, struct handle *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&fs->handles_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->handles_lock);
+	snap_unref(h->snap);
+	free(h->body);
+	free(h->members);
+	free(h);
+}
+
+/* The session is over: free the handles the kernel never released. */
+static void fs_destroy(void *userdata)
+{
+	struct fs *fs = userdata;
+
+	while (fs->handles)
+		handle_free(fs, fs->handles);
 }
 
 /* The moment of this request, for the files and views that depend on it. */
@@ -315,11 +340,16 @@ static void reply_open(fuse_req_t req, struct fuse_file_info *fi, struct handle 
 {
 	fi->fh = (uintptr_t)h;
 	if (fuse_reply_open(req, fi) != 0)
-		handle_free(h);
+		handle_free(fs_of(req), h);
 }
 
-/* A new handle on (s, n), taking the reference on s; NULL (s released) on ENOMEM. */
-static struct handle *handle_new(struct snapshot *s, const struct tree_node *n, double valid)
+/*
+ * A new open handle on (s, n), taking the reference on s; NULL (s
+ * released) on ENOMEM.  It is registered before the kernel hears of it,
+ * since the kernel may release it at once.
+ */
+static struct handle *handle_new(struct fs *fs, struct snapshot *s, const struct tree_node *n,
+				 double valid)
 {
 	struct handle *h = calloc(1, sizeof(*h));
 
@@ -330,6 +360,12 @@ static struct handle *handle_new(struct snapshot *s, const struct tree_node *n, 
 	h->snap = s;
 	h->node = *n;
 	h->valid_for = valid;
+	pthread_mutex_lock(&fs->handles_lock);
+	h->next = fs->handles;
+	if (h->next)
+		h->next->prev = h;
+	fs->handles = h;
+	pthread_mutex_unlock(&fs->handles_lock);
 	return h;
 }
 
@@ -373,12 +409,12 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, rc);
 		return;
 	}
-	h = handle_new(s, &n, valid);
+	h = handle_new(fs, s, &n, valid);
 	if (h && tree_is_dynamic(&n)) {
 		/* Rendered once per open: size and bytes agree for this reader. */
 		h->body = render(fs, s, &n, &h->body_len);
 		if (!h->body) {
-			handle_free(h);
+			handle_free(fs, h);
 			h = NULL;
 		}
 	}
@@ -443,7 +479,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	handle_free(handle_of(fi));
+	handle_free(fs_of(req), handle_of(fi));
 	fuse_reply_err(req, 0);
 }
 
@@ -472,14 +508,14 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, rc);
 		return;
 	}
-	h = handle_new(s, &n, valid);
+	h = handle_new(fs, s, &n, valid);
 	if (h && (n.kind == TREE_EXPIRING || n.kind == TREE_EXPIRED)) {
 		/* Membership is judged now, once for the whole listing. */
 		h->members = malloc((s->n ? s->n : 1) * sizeof(*h->members));
 		if (h->members) {
 			h->n_members = tree_view_members(s, &clk, &n, h->members);
 		} else {
-			handle_free(h);
+			handle_free(fs, h);
 			h = NULL;
 		}
 	}
@@ -561,7 +597,7 @@ static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	handle_free(handle_of(fi));
+	handle_free(fs_of(req), handle_of(fi));
 	fuse_reply_err(req, 0);
 }
 
@@ -670,6 +706,7 @@ static void ro_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 }
 
 static const struct fuse_lowlevel_ops ops = {
+	.destroy = fs_destroy,
 	.lookup = fs_lookup,
 	.forget = fs_forget,
 	.forget_multi = fs_forget_multi,

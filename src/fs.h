@@ -9,10 +9,14 @@
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 #include <fuse_lowlevel.h>
 
+#include <pthread.h>
+
 #include "api.h"
 #include "cache.h"
 #include "err.h"
 #include "tree.h"
+
+struct handle;
 
 /* Everything the operations need; the session's userdata. */
 struct fs {
@@ -23,7 +27,17 @@ struct fs {
 	long expiring_days;
 	struct tree_owner owner;
 	struct timespec mount_time; /* stands in for the fetch time before the first fetch */
+	/*
+	 * Open files and folders.  The kernel may not release the last ones
+	 * before the session ends (an unmount right after a read): those are
+	 * freed when it does.  Set up by fs_init.
+	 */
+	pthread_mutex_t handles_lock;
+	struct handle *handles;
 };
+
+/* Prepare the parts of fs that the operations own (call once, before mounting). */
+void fs_init(struct fs *fs);
 
 /* The operations table for fuse_session_new(), with a struct fs as userdata. */
 const struct fuse_lowlevel_ops *fs_operations(void);

@@ -269,6 +269,7 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 		log_error("out of memory");
 		return EXIT_MOUNT;
 	}
+	fs_init(&d->fs);
 	d->fs.cache = d->cache;
 	d->fs.api = d->api;
 	d->fs.url = d->base_url;
@@ -344,7 +345,8 @@ static int serve(struct daemon *d, struct fuse_args *args)
 			goto out;
 		}
 		fuse_loop_cfg_set_clone_fd(lc, (unsigned)d->fopts.clone_fd);
-		fuse_loop_cfg_set_idle_threads(lc, d->fopts.max_idle_threads);
+		if (d->fopts.max_idle_threads != UINT_MAX) /* left unset */
+			fuse_loop_cfg_set_idle_threads(lc, d->fopts.max_idle_threads);
 		if (d->fopts.max_threads != UINT_MAX) /* left unset */
 			fuse_loop_cfg_set_max_threads(lc, d->fopts.max_threads);
 		rc = fuse_session_loop_mt(d->se, lc);
