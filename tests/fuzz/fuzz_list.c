@@ -1,0 +1,456 @@
+/*
+ * fuzz_list.c - fuzz harness for the data path behind every mount:
+ * response body -> pat_parse (src/pat.c) -> snap_build (src/snapshot.c)
+ * -> the tree (src/tree.c).
+ *
+ * The input is a response body.  When it parses, the whole tree is walked
+ * the way the kernel would: every folder listed with tree_dir_entry, every
+ * entry looked up again by name, every inode number resolved back with
+ * tree_node, every file read and stat'ed.  Properties: parse results are
+ * sorted, unique and account for every array element; entry names are
+ * valid Linux names; lookup agrees with the listing; inode numbers are
+ * unique and round-trip; st_size equals the body's length; every body is
+ * its value plus one newline and says what the token says (tokens.json:
+ * the body with its trailing whitespace replaced by one newline); each
+ * token has exactly one by-name entry, which decodes back to its name and
+ * links to its folder; the members of expiring/ and expired/ at a fixed
+ * moment are exactly the tokens they should be, under the same names;
+ * token.json parses back to the same token.
+ */
+#include <cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "escape.h"
+#include "fuzz.h"
+#include "pat.h"
+#include "snapshot.h"
+#include "timestamp.h"
+#include "tree.h"
+
+static const struct timespec fetched = { 1764300000, 123456789 };
+static const struct tree_owner owner = { 1000, 1000, 022 };
+/* The moment the clock files and views are judged at: 2025-11-28T03:20:00Z. */
+static const struct tree_clock clk = { { 1764300000, 0 }, 7 };
+
+/* What one run has seen so far. */
+struct walk {
+	const struct snapshot *s;
+	const struct pat_list *l;
+	unsigned char *linked;  /* per token: by-name entries seen */
+	size_t in_views;        /* links met in expiring/ and expired/ */
+	uint64_t *inos;         /* every inode number met */
+	size_t ninos, cap;
+};
+
+static bool same_node(const struct tree_node *a, const struct tree_node *b)
+{
+	return a->ino == b->ino && a->kind == b->kind && a->tok == b->tok &&
+	       (a->kind != TREE_TOKEN_FILE || a->file == b->file) &&
+	       (a->kind != TREE_TOKEN_CLOCK || a->clock == b->clock) &&
+	       (a->kind != TREE_TOKEN_LINK || a->view == b->view);
+}
+
+static bool same_time(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+/* A name Linux accepts in a folder listing. */
+static void check_entry_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	FUZZ_CHECK(n >= 1 && n <= ESC_NAME_MAX);
+	FUZZ_CHECK(strchr(name, '/') == NULL);
+	FUZZ_CHECK(strcmp(name, ".") != 0 && strcmp(name, "..") != 0);
+}
+
+/* Does the file body b (len bytes) hold exactly text plus one newline? */
+static bool body_is(const char *b, size_t len, const char *text)
+{
+	size_t n = strlen(text);
+
+	return len == n + 1 && memcmp(b, text, n) == 0 && b[n] == '\n';
+}
+
+/* Render token.json back into a one-element list and parse it again. */
+static void check_json_body(const struct pat *p, const char *b, size_t len)
+{
+	struct pat_list again;
+	struct err e;
+	char *list = malloc(len + 2), *buf = NULL;
+	size_t cap = 0, n;
+
+	FUZZ_CHECK(list != NULL);
+	FUZZ_CHECK(memchr(b, '\n', len) == b + len - 1); /* one line */
+	list[0] = '[';
+	memcpy(list + 1, b, len - 1);
+	list[len] = ']';
+	FUZZ_CHECK(pat_parse(list, len + 1, &again, &e) == ERR_OK);
+	FUZZ_CHECK(again.n == 1 && again.skipped == 0);
+	FUZZ_CHECK(again.v[0].id == p->id && again.v[0].reminder_state == p->reminder_state);
+	FUZZ_CHECK(strcmp(again.v[0].name, p->name) == 0);
+	FUZZ_CHECK(strcmp(again.v[0].created_on, p->created_on) == 0);
+	FUZZ_CHECK(strcmp(again.v[0].expiry, p->expiry) == 0);
+	FUZZ_CHECK(strcmp(again.v[0].user_id, p->user_id) == 0);
+	/* Rendering what was parsed back gives the same line. */
+	n = pat_render(&again.v[0], &buf, &cap);
+	FUZZ_CHECK(n == len && memcmp(buf, b, len) == 0);
+	free(buf);
+	free(list);
+	pat_list_free(&again);
+}
+
+/* The body of token file n says what the token says. */
+static void check_token_file(const struct walk *w, const struct tree_node *n,
+			     const char *b, size_t len)
+{
+	const struct pat *p = &w->l->v[n->tok - w->s->tok];
+	char num[32];
+
+	switch (n->file) {
+	case SNAP_F_ID:
+		snprintf(num, sizeof(num), "%" PRId64, p->id);
+		FUZZ_CHECK(body_is(b, len, num));
+		break;
+	case SNAP_F_NAME:
+		FUZZ_CHECK(body_is(b, len, p->name));
+		break;
+	case SNAP_F_CREATED_ON:
+		FUZZ_CHECK(body_is(b, len, p->created_on));
+		break;
+	case SNAP_F_EXPIRY:
+		FUZZ_CHECK(body_is(b, len, p->expiry));
+		break;
+	case SNAP_F_REMINDER:
+		snprintf(num, sizeof(num), "%" PRId64, p->reminder_state);
+		FUZZ_CHECK(body_is(b, len, num));
+		break;
+	case SNAP_F_USER_ID:
+		FUZZ_CHECK(body_is(b, len, p->user_id));
+		break;
+	case SNAP_F_JSON:
+		check_json_body(p, b, len);
+		break;
+	case SNAP_F_EXPIRY_EPOCH:
+		snprintf(num, sizeof(num), "%lld", (long long)p->expires.tv_sec);
+		FUZZ_CHECK(body_is(b, len, num));
+		break;
+	default:
+		FUZZ_CHECK(n->file < SNAP_NFILES); /* always false here */
+		break;
+	}
+}
+
+/* The by-name entry of link n decodes to its token's name and links home. */
+static void check_link(struct walk *w, const struct tree_node *n, const char *entry)
+{
+	size_t idx = (size_t)(n->tok - w->s->tok), dups = 0, elen = strlen(entry);
+	const struct pat *p = &w->l->v[idx];
+	size_t name_len = strlen(p->name), keep, esc_len, dlen;
+	const char *tilde = strchr(entry, '~');
+	char target[64], want[64];
+	char *esc = malloc(ESC_BUF_SIZE(name_len)), *pre = malloc(elen + 1),
+	     *dec = malloc(elen + 1);
+	struct tree_node root, tokens, dir;
+
+	FUZZ_CHECK(esc != NULL && pre != NULL && dec != NULL);
+	snprintf(want, sizeof(want), "../tokens/%" PRId64, p->id);
+	FUZZ_CHECK(tree_readlink(n, target, sizeof(target)) == strlen(want));
+	FUZZ_CHECK(strcmp(target, want) == 0);
+	FUZZ_CHECK(tree_node(w->s, TREE_INO_ROOT, &root));
+	FUZZ_CHECK(tree_lookup(w->s, &clk, &root, "tokens", &tokens) == 0);
+	FUZZ_CHECK(tree_lookup(w->s, &clk, &tokens, want + strlen("../tokens/"), &dir) == 0);
+	if (n->view != TREE_BYNAME) {
+		/* A view's link: the token's by-name entry, judged at clk. */
+		bool expired = clk.now.tv_sec > n->tok->expires.tv_sec ||
+			       (clk.now.tv_sec == n->tok->expires.tv_sec &&
+				clk.now.tv_nsec >= n->tok->expires.tv_nsec);
+
+		FUZZ_CHECK(strcmp(entry, snap_link_name(w->s, n->tok)) == 0);
+		FUZZ_CHECK(expired == (n->view == TREE_EXPIRED));
+		w->in_views++;
+		goto out;
+	}
+	w->linked[idx]++;
+	FUZZ_CHECK(dir.kind == TREE_TOKEN_DIR && dir.tok == n->tok);
+
+	/* A "~<ID>" suffix exactly when the name is shared, empty or too long. */
+	for (size_t i = 0; i < w->l->n; i++)
+		dups += strcmp(w->l->v[i].name, p->name) == 0;
+	esc_len = esc_name(p->name, name_len, esc);
+	FUZZ_CHECK((tilde != NULL) == (dups > 1 || esc_len == 0 || esc_len > ESC_NAME_MAX));
+	if (tilde) {
+		snprintf(want, sizeof(want), "~%" PRId64, p->id);
+		FUZZ_CHECK(strcmp(tilde, want) == 0);
+	}
+	/* What comes before the suffix decodes to the name, or a prefix of it. */
+	keep = tilde ? (size_t)(tilde - entry) : elen;
+	memcpy(pre, entry, keep);
+	pre[keep] = '\0';
+	dlen = esc_unescape(pre, dec);
+	FUZZ_CHECK(dlen <= name_len && memcmp(dec, p->name, dlen) == 0);
+	/* ... the whole name unless it had to be cut to fit the suffix. */
+	FUZZ_CHECK(dlen == name_len || (tilde && esc_len + strlen(tilde) > ESC_NAME_MAX));
+out:
+	free(esc);
+	free(pre);
+	free(dec);
+}
+
+/*
+ * Check node n (met as entry `name`, at `path`) in itself: inode,
+ * attributes, body.
+ */
+static void check_node(struct walk *w, const struct tree_node *n, const char *name,
+		       const char *path)
+{
+	struct tree_node back;
+	struct stat st;
+	const char *b;
+	size_t len = 0;
+
+	fuzz_where = path;
+	FUZZ_CHECK(tree_node(w->s, n->ino, &back) && same_node(&back, n));
+	if (w->ninos == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 64;
+		w->inos = realloc(w->inos, w->cap * sizeof(*w->inos));
+		FUZZ_CHECK(w->inos != NULL);
+	}
+	w->inos[w->ninos++] = n->ino;
+
+	tree_stat(w->s, n, &owner, fetched, &st);
+	FUZZ_CHECK(st.st_ino == n->ino && st.st_uid == owner.uid);
+	FUZZ_CHECK(same_time(st.st_mtim, n->tok ? n->tok->created : w->s->fetched));
+	b = tree_body(w->s, n, &len);
+	if (tree_is_dir(n)) {
+		FUZZ_CHECK(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0555);
+		FUZZ_CHECK(b == NULL);
+	} else if (n->kind == TREE_REFRESH) {
+		FUZZ_CHECK(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0200);
+		FUZZ_CHECK(b == NULL && st.st_size == 0);
+	} else if (n->kind == TREE_STATUS || n->kind == TREE_METRICS) {
+		/* Rendered by the FUSE layer from more than the snapshot (report.c). */
+		FUZZ_CHECK(S_ISREG(st.st_mode) && b == NULL && tree_is_dynamic(n));
+	} else if (n->kind == TREE_TOKEN_CLOCK) {
+		char cb[32];
+		size_t cl = tree_clock_body(n, &clk, cb, sizeof(cb));
+		long long v;
+
+		FUZZ_CHECK(b == NULL && tree_is_dynamic(n));
+		FUZZ_CHECK(cl >= 2 && cb[cl - 1] == '\n' && sscanf(cb, "%lld", &v) == 1);
+		if (n->clock == TREE_CLOCK_EXPIRED)
+			FUZZ_CHECK(v == 0 || v == 1);
+	} else if (n->kind == TREE_TOKEN_LINK) {
+		FUZZ_CHECK(S_ISLNK(st.st_mode) && b == NULL);
+		check_link(w, n, name);
+		FUZZ_CHECK((size_t)st.st_size == strlen("../tokens/") +
+			   (size_t)snprintf(NULL, 0, "%" PRId64, n->tok->id));
+	} else {
+		FUZZ_CHECK(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0444);
+		FUZZ_CHECK(b != NULL && (size_t)st.st_size == len);
+		FUZZ_CHECK(len >= 1 && b[len - 1] == '\n');
+		if (n->kind == TREE_LIST)
+			FUZZ_CHECK(len == 1 || b[len - 2] != '\n');
+		if (n->kind == TREE_TOKEN_FILE)
+			check_token_file(w, n, b, len);
+	}
+}
+
+/*
+ * List folder dir (at path; its parent is up), check every entry, and
+ * descend.
+ */
+static void walk_dir(struct walk *w, const struct tree_node *dir, const struct tree_node *up,
+		     const char *path);
+
+/*
+ * A view (expiring/ or expired/) at the moment clk: each member resolves by
+ * name to the same link, in entry-name order; every token not listed is
+ * refused by lookup.
+ */
+static void walk_view(struct walk *w, const struct tree_node *view, const char *path)
+{
+	uint32_t *idx = malloc((w->s->n + 1) * sizeof(*idx));
+	unsigned char *member = calloc(w->s->n + 1, 1);
+	char sub[1024], prev[ESC_NAME_MAX + 1] = "";
+	struct tree_node child, found;
+	const char *name;
+	size_t n;
+	int len;
+
+	FUZZ_CHECK(idx != NULL && member != NULL);
+	n = tree_view_members(w->s, &clk, view, idx);
+	for (size_t i = 0; i < n; i++) {
+		tree_view_entry(w->s, view, idx[i], &name, &child);
+		fuzz_where = path;
+		member[idx[i]] = 1;
+		check_entry_name(name);
+		FUZZ_CHECK(i == 0 || strcmp(prev, name) < 0);
+		strcpy(prev, name);
+		FUZZ_CHECK(child.kind == TREE_TOKEN_LINK && child.view == view->kind);
+		FUZZ_CHECK(tree_lookup(w->s, &clk, view, name, &found) == 0);
+		FUZZ_CHECK(same_node(&found, &child));
+		len = snprintf(sub, sizeof(sub), "%s/%s", path, name);
+		FUZZ_CHECK(len > 0 && (size_t)len < sizeof(sub));
+		check_node(w, &child, name, sub);
+	}
+	for (size_t i = 0; i < w->s->n; i++) {
+		fuzz_where = path;
+		if (!member[i])
+			FUZZ_CHECK(tree_lookup(w->s, &clk, view,
+					       snap_link_name(w->s, &w->s->tok[i]), &found) == -ENOENT);
+	}
+	free(idx);
+	free(member);
+}
+
+static void walk_dir(struct walk *w, const struct tree_node *dir, const struct tree_node *up,
+		     const char *path)
+{
+	size_t count = tree_dir_count(w->s, dir);
+	char buf[TREE_NAME_BUF], prev[ESC_NAME_MAX + 1] = "", sub[1024];
+	int64_t prev_id = -1;
+	struct tree_node child, found;
+	const char *name;
+
+	FUZZ_CHECK(count >= 2);
+	for (size_t i = 0; i < count; i++) {
+		fuzz_where = path;
+		FUZZ_CHECK(tree_dir_entry(w->s, dir, i, buf, &name, &child));
+		if (i < 2) {
+			FUZZ_CHECK(strcmp(name, i ? ".." : ".") == 0);
+			FUZZ_CHECK(same_node(&child, i ? up : dir));
+			continue;
+		}
+		check_entry_name(name);
+		FUZZ_CHECK(tree_lookup(w->s, &clk, dir, name, &found) == 0);
+		FUZZ_CHECK(same_node(&found, &child));
+		/* Listings are sorted: tokens/ by ID, by-name/ by entry name. */
+		if (dir->kind == TREE_TOKENS) {
+			FUZZ_CHECK(child.tok->id > prev_id);
+			prev_id = child.tok->id;
+		} else if (dir->kind == TREE_BYNAME) {
+			FUZZ_CHECK(i == 2 || strcmp(prev, name) < 0);
+			strcpy(prev, name);
+		}
+		snprintf(sub, sizeof(sub), "%s%s%s", path, strcmp(path, "/") ? "/" : "", name);
+		check_node(w, &child, name, sub);
+		if (child.kind == TREE_EXPIRING || child.kind == TREE_EXPIRED)
+			walk_view(w, &child, sub);
+		else if (tree_is_dir(&child))
+			walk_dir(w, &child, dir, sub);
+	}
+	fuzz_where = path;
+	FUZZ_CHECK(!tree_dir_entry(w->s, dir, count, buf, &name, &child));
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Properties of a successful pat_parse alone. */
+static void check_list(const struct pat_list *l)
+{
+	FUZZ_CHECK(l->n + l->skipped == (size_t)cJSON_GetArraySize(l->doc));
+	for (size_t i = 0; i < l->n; i++) {
+		const struct pat *p = &l->v[i];
+		struct timespec t;
+
+		FUZZ_CHECK(p->id >= 0 && p->id <= PAT_ID_MAX);
+		FUZZ_CHECK(i == 0 || l->v[i - 1].id < p->id);
+		FUZZ_CHECK(p->name && p->created_on && p->expiry && p->user_id);
+		FUZZ_CHECK(ts_parse(p->created_on, &t) && same_time(t, p->created));
+		FUZZ_CHECK(ts_parse(p->expiry, &t) && same_time(t, p->expires));
+		FUZZ_CHECK(p->reminder_state >= INT32_MIN && p->reminder_state <= INT32_MAX);
+	}
+}
+
+/* Walk the whole tree of snapshot s, built from list l and body data. */
+static void check_snapshot(const struct snapshot *s, const struct pat_list *l,
+			   const uint8_t *data, size_t size)
+{
+	struct walk w = { .s = s, .l = l };
+	struct tree_node root, n;
+	size_t len;
+	const char *b;
+
+	FUZZ_CHECK(s->n == l->n);
+	for (size_t i = 0; i < s->n; i++)
+		FUZZ_CHECK(s->tok[i].id == l->v[i].id);
+	w.linked = calloc(s->n + 1, 1);
+	FUZZ_CHECK(w.linked != NULL);
+	FUZZ_CHECK(tree_node(s, TREE_INO_ROOT, &root) && root.kind == TREE_ROOT);
+	check_node(&w, &root, "", "/");
+	walk_dir(&w, &root, &root, "/");
+
+	/* tokens.json is the body as fetched, trailing whitespace replaced by one newline. */
+	fuzz_where = NULL;
+	FUZZ_CHECK(tree_node(s, TREE_INO_LIST, &n));
+	b = tree_body(s, &n, &len);
+	{
+		size_t keep = size;
+
+		while (keep > 0 && strchr(" \t\r\n", data[keep - 1]) && data[keep - 1])
+			keep--;
+		FUZZ_CHECK(b && len == keep + 1 && memcmp(b, data, keep) == 0 && b[keep] == '\n');
+	}
+
+	for (size_t i = 0; i < s->n; i++) {
+		uint64_t base = (uint64_t)(s->tok[i].id + 1) << 4;
+
+		FUZZ_CHECK(w.linked[i] == 1);
+		for (unsigned slot = SNAP_NFILES + 1 + TREE_NCLOCK; slot < 13; slot++)
+			FUZZ_CHECK(!tree_node(s, base | slot, &n));
+		for (unsigned slot = 13; slot < 16; slot++)
+			FUZZ_CHECK(tree_node(s, base | slot, &n) && n.kind == TREE_TOKEN_LINK);
+	}
+	/*
+	 * The root and its 8 entries + per token: folder, its files and clock
+	 * files, by-name link + the links in the views.
+	 */
+	FUZZ_CHECK(w.ninos == 9 + s->n * (SNAP_NFILES + TREE_NCLOCK + 2) + w.in_views);
+	qsort(w.inos, w.ninos, sizeof(*w.inos), cmp_u64);
+	for (size_t i = 1; i < w.ninos; i++)
+		FUZZ_CHECK(w.inos[i - 1] < w.inos[i]);
+	for (uint64_t ino = 0; ino < 16; ino++)
+		FUZZ_CHECK(tree_node(s, ino, &n) == (ino >= 1 && ino <= TREE_INO_REFRESH));
+	free(w.inos);
+	free(w.linked);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct pat_list l;
+	struct snapshot *s;
+	struct err e;
+	char *body = malloc(size ? size : 1);
+
+	fuzz_where = NULL;
+	FUZZ_CHECK(body != NULL);
+	memcpy(body, data, size);
+	if (pat_parse(body, size, &l, &e) != ERR_OK) {
+		FUZZ_CHECK(e.kind == ERR_PROTO || e.kind == ERR_NOMEM);
+		FUZZ_CHECK(l.n == 0 && e.msg[0] != '\0');
+		goto out;
+	}
+	check_list(&l);
+	s = snap_build(&l, body, size, fetched, &e);
+	body = NULL; /* the snapshot owns it now, or freed it */
+	if (!s) {
+		FUZZ_CHECK(e.kind == ERR_NOMEM);
+		goto out;
+	}
+	check_snapshot(s, &l, data, size);
+	snap_unref(s);
+out:
+	free(body);
+	pat_list_free(&l);
+	return 0;
+}
