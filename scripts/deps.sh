@@ -4,7 +4,8 @@
 # Debian packages the build, the tests and the demo need.
 SYNERGYFS_PACKAGES="meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3
 libcurl4-openssl-dev libcjson-dev python3 python3-pytest openssl curl util-linux
-valgrind procps"
+valgrind procps libasan8 libubsan1 libtsan2 libsystemd-dev prometheus-node-exporter
+groff-base man-db"
 
 # ensure_packages [extra package...]: apt-get install whatever is not installed yet.
 ensure_packages() {
@@ -34,11 +35,16 @@ ensure_fuse() {
 }
 
 # build DIR [meson option...]: configure (once) and build with warnings as errors.
+# A folder configured with other options (e.g. -Db_sanitize=...) is reconfigured.
 build() {
-	local dir=$1
+	local dir=$1 opts
 	shift
+	opts="-Dwerror=true $*"
 	if [ ! -f "$dir/build.ninja" ]; then
-		meson setup "$dir" -Dwerror=true "$@" >/dev/null || return 1
+		meson setup "$dir" $opts >/dev/null || return 1
+	elif [ "$(cat "$dir/.synergyfs-options" 2>/dev/null)" != "$opts" ]; then
+		meson configure "$dir" $opts >/dev/null || return 1
 	fi
+	echo "$opts" >"$dir/.synergyfs-options"
 	ninja -C "$dir" >/dev/null || ninja -C "$dir"
 }

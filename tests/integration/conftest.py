@@ -5,10 +5,25 @@ Every mount is started in the foreground (-f), waited for until the kernel
 shows it, and always unmounted and reaped at the end of the test, even when
 the test fails.  At teardown the daemon must have exited with status 0 and
 must not have printed the bearer token or a sanitizer report.
+
+The same tests run on other builds and under valgrind (scripts/test drives
+this through the environment):
+
+  SYNERGYFS_BUILD        the build folder whose synergyfs is mounted
+  SYNERGYFS_WRAPPER      words put in front of every daemon command, e.g.
+                         "valgrind --error-exitcode=99 ..."
+  SYNERGYFS_TIME_FACTOR  how much slower the daemon is than a plain build;
+                         waits and time limits are multiplied by it
+  SYNERGYFS_REPORTS      a folder where sanitizer reports (log_path=) and
+                         valgrind logs (--log-file=) land; a test during which
+                         a new report appears fails, with the report
 """
 
+import json
 import os
+import re
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -24,9 +39,68 @@ from standin import StandIn  # noqa: E402
 
 BUILD = Path(os.environ.get("SYNERGYFS_BUILD", ROOT / "build"))
 BINARY = BUILD / "synergyfs"
+WRAPPER = shlex.split(os.environ.get("SYNERGYFS_WRAPPER", ""))
+TIME_FACTOR = max(1.0, float(os.environ.get("SYNERGYFS_TIME_FACTOR") or 1))
+REPORTS = Path(os.environ["SYNERGYFS_REPORTS"]) if os.environ.get("SYNERGYFS_REPORTS") else None
+UNDER_VALGRIND = bool(WRAPPER) and os.path.basename(WRAPPER[0]) == "valgrind"
 # Lines a daemon must never print (sanitizers, glibc aborts).
 FORBIDDEN = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer",
-             "double free", "malloc():", "Segmentation fault")
+             "UndefinedBehaviorSanitizer", "double free", "malloc():", "free(): invalid",
+             "corrupted size", "stack smashing detected", "Segmentation fault")
+
+MARKERS = {
+    "concurrency": "stresses parallel access to one daemon; also run on the ThreadSanitizer "
+                   "build (tests named *parallel* or *flapping* get it automatically)",
+    "fault": "a fault scenario: the server or the network misbehaves",
+    "bad_input": "feeds the daemon a bad URL, option, token file or server body",
+    "valgrind": "runs the daemon under valgrind itself; skipped on sanitizer builds",
+    "not_under_valgrind(reason)": "cannot work with the daemon under valgrind; skipped there",
+}
+
+
+def scaled(seconds):
+    """A wait or time limit, stretched for a slow (sanitized or valgrind) daemon."""
+    return seconds * TIME_FACTOR
+
+
+def daemon_cmd(*args):
+    """The command line that runs synergyfs with ARGS, wrapper included."""
+    return WRAPPER + [str(BINARY), *map(str, args)]
+
+
+def build_sanitizers():
+    """The -Db_sanitize value the build was configured with ("none" if unknown)."""
+    try:
+        with open(BUILD / "meson-info" / "intro-buildoptions.json", encoding="utf-8") as f:
+            opts = json.load(f)
+    except (OSError, ValueError):
+        return "none"
+    return next((str(o["value"]) for o in opts if o.get("name") == "b_sanitize"), "none")
+
+
+SANITIZERS = build_sanitizers()
+
+
+def pytest_configure(config):
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "parallel" in item.name or "flapping" in item.name:
+            item.add_marker(pytest.mark.concurrency)
+        if item.get_closest_marker("valgrind") and SANITIZERS != "none":
+            item.add_marker(pytest.mark.skip(
+                reason=f"valgrind cannot run a {SANITIZERS} sanitizer build"))
+        m = item.get_closest_marker("not_under_valgrind")
+        if m and UNDER_VALGRIND:
+            item.add_marker(pytest.mark.skip(
+                reason="not under valgrind: " + (m.args[0] if m.args else "")))
+        # scripts/test counts test cases per marker from the JUnit report.
+        names = sorted({m.name for m in item.iter_markers()} & {
+            "concurrency", "fault", "bad_input"})
+        item.user_properties.append(("markers", ",".join(names)))
 
 
 def is_mounted(path):
@@ -35,9 +109,12 @@ def is_mounted(path):
 
 
 class Mount:
-    """One synergyfs daemon serving one mount point."""
+    """One synergyfs daemon serving one mount point.
 
-    def __init__(self, url, mnt, token_file, opts=(), env=None, extra_args=(), wrapper=()):
+    wrapper: words to run the daemon under; by default SYNERGYFS_WRAPPER.
+    """
+
+    def __init__(self, url, mnt, token_file, opts=(), env=None, extra_args=(), wrapper=None):
         self.path = Path(mnt)
         self.path.mkdir(parents=True, exist_ok=True)
         self.log_path = self.path.parent / (self.path.name + ".log")
@@ -49,14 +126,15 @@ class Mount:
         cmd = [str(BINARY), url, str(self.path), "-f"]
         if o:
             cmd += ["-o", ",".join(o)]
-        cmd = list(wrapper) + cmd + list(extra_args)
+        cmd = list(WRAPPER if wrapper is None else wrapper) + cmd + list(extra_args)
         self.cmd = cmd
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, env=env)
         self.returncode = None
 
-    def wait_mounted(self, timeout=30):
+    def wait_mounted(self, timeout=None):
+        timeout = scaled(30) if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if is_mounted(self.path):
@@ -74,7 +152,7 @@ class Mount:
     def p(self, *parts):
         return self.path.joinpath(*parts)
 
-    def unmount(self, timeout=10):
+    def unmount(self, timeout=None):
         """Unmount the way a user does and return the daemon's exit status."""
         if self.returncode is not None:
             return self.returncode
@@ -82,7 +160,7 @@ class Mount:
             subprocess.run(["fusermount3", "-u", str(self.path)], check=False,
                            capture_output=True)
         try:
-            self.returncode = self.proc.wait(timeout=timeout)
+            self.returncode = self.proc.wait(timeout=scaled(10) if timeout is None else timeout)
         except subprocess.TimeoutExpired:
             self.kill()
         return self.returncode
@@ -99,6 +177,46 @@ class Mount:
 
     def close(self):
         self._log.close()
+
+    def reports(self):
+        """The sanitizer or valgrind reports this daemon left in SYNERGYFS_REPORTS."""
+        if REPORTS is None or not REPORTS.is_dir():
+            return []
+        pid = str(self.proc.pid)
+        return [f for f in sorted(REPORTS.iterdir()) if pid in f.name.split(".")]
+
+
+def report_problem(path):
+    """What is wrong according to one report file, or None if it is clean."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if path.name.startswith("valgrind."):
+        m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
+        if m and m.group(1) == "0":
+            return None
+        if not m and "definitely lost" not in text and "Invalid " not in text:
+            return None  # killed before the summary: the exit status tells
+    elif not text.strip():
+        return None
+    return f"{path}:\n{text}"
+
+
+@pytest.fixture(autouse=True)
+def daemon_reports():
+    """Fail the test if a daemon it ran left a sanitizer or valgrind report.
+
+    Set up before, so torn down after, every other fixture of the test: the
+    mounts are gone by the time the folder is looked at.
+    """
+    if REPORTS is None:
+        yield
+        return
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    before = set(REPORTS.iterdir())
+    yield
+    problems = [p for p in (report_problem(f) for f in sorted(set(REPORTS.iterdir()) - before))
+                if p]
+    if problems:
+        pytest.fail("a daemon reported errors:\n" + "\n".join(problems), pytrace=False)
 
 
 @pytest.fixture
@@ -132,7 +250,7 @@ def mounter(tmp_path, token, token_file):
     mounts = []
 
     def make(url, *opts, token_file=token_file, env=None, wait=True, name=None,
-             extra_args=(), wrapper=()):
+             extra_args=(), wrapper=None):
         mnt = tmp_path / (name or f"mnt{len(mounts)}")
         m = Mount(url, mnt, token_file, opts, env=env, extra_args=extra_args, wrapper=wrapper)
         mounts.append(m)
@@ -153,6 +271,7 @@ def mounter(tmp_path, token, token_file):
         for bad in FORBIDDEN:
             if bad in out:
                 problems.append(f"{m.path}: daemon printed {bad!r}:\n{out}")
+        problems.extend(p for p in map(report_problem, m.reports()) if p)
     assert not problems, "\n".join(problems)
 
 

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BINARY, Mount, is_mounted
+from conftest import Mount, daemon_cmd, is_mounted, scaled
 from standin import StandIn
 
 
 def start_fail(args, env=None, timeout=10):
     """Run synergyfs expecting it to refuse before mounting."""
-    return subprocess.run([str(BINARY)] + args, capture_output=True, text=True,
-                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    return subprocess.run(daemon_cmd(*args), capture_output=True, text=True,
+                          timeout=scaled(timeout), env=env, stdin=subprocess.DEVNULL)
 
 
 def test_help_lists_every_option_with_defaults():
-    out = subprocess.run([str(BINARY), "--help"], capture_output=True, text=True)
+    out = subprocess.run(daemon_cmd("--help"), capture_output=True, text=True)
     assert out.returncode == 0
     for opt in ("token_file=PATH", "cache_ttl=SECONDS", "(default 60)", "timeout=SECONDS",
                 "(default 30)", "connect_timeout=SECONDS", "(default 10)", "cacert=PATH",
@@ -34,12 +34,13 @@ def test_help_lists_every_option_with_defaults():
 
 
 def test_version_names_synergyfs_and_libfuse():
-    out = subprocess.run([str(BINARY), "-V"], capture_output=True, text=True)
+    out = subprocess.run(daemon_cmd("-V"), capture_output=True, text=True)
     assert out.returncode == 0
     assert out.stdout.startswith("synergyfs 0.")
     assert "libfuse 3." in out.stdout
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("url, why", [
     ("ftp://127.0.0.1/", "http:// or https://"),
     ("127.0.0.1:8080", "no scheme"),
@@ -57,6 +58,7 @@ def test_bad_urls_are_refused_before_mounting(tmp_path, token_file, url, why):
     assert not is_mounted(tmp_path / "m")
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("opt, why", [
     ("cache_ttl=abc", "cache_ttl must be"),
     ("cache_ttl=-1", "cache_ttl must be"),
@@ -91,6 +93,7 @@ def test_no_token_says_how_to_give_one(tmp_path):
     assert "token_file=PATH" in out.stderr and "SYNERGY_TOKEN" in out.stderr
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660])
 def test_token_file_readable_by_others_is_refused(tmp_path, token, mode):
     f = tmp_path / "tok"
@@ -102,6 +105,7 @@ def test_token_file_readable_by_others_is_refused(tmp_path, token, mode):
     assert token not in out.stderr
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("content, why", [
     ("", "empty"), ("  \n\t\n", "empty"), ("two words", "one word"),
 ])
@@ -128,6 +132,8 @@ def test_token_file_whitespace_is_trimmed(server, mounter, tmp_path, token):
     assert server.auth_headers[-1] == f"Bearer {token}"
 
 
+@pytest.mark.not_under_valgrind("/proc/PID/environ shows valgrind's own copy of the "
+                                "environment, which the daemon cannot reach to wipe")
 def test_token_from_environment_is_hidden(server, mounter, token):
     env = dict(os.environ, SYNERGY_TOKEN=token)
     m = mounter(server.url, token_file=None, env=env)
@@ -175,7 +181,7 @@ def test_signals_unmount_cleanly(server, mounter, sig):
     m = mounter(server.url)
     os.listdir(m.p("tokens"))
     m.proc.send_signal(sig)
-    assert m.proc.wait(timeout=10) == 0
+    assert m.proc.wait(timeout=scaled(10)) == 0
     assert not is_mounted(m.path)
 
 
@@ -255,7 +261,7 @@ def test_connect_timeout_bounds_a_silent_listener(mounter):
             os.listdir(m.p("tokens"))
         took = time.monotonic() - t0
         assert exc.value.errno in (errno.ETIMEDOUT, errno.EIO), exc.value
-        assert took < 10, took
+        assert took < scaled(10), took
     finally:
         for c in fillers:
             c.close()

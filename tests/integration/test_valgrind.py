@@ -9,6 +9,7 @@ import time
 import pytest
 
 
+@pytest.mark.valgrind
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_walk_refresh_errors_and_unmount_are_valgrind_clean(server, mounter, tmp_path):
     vlog = tmp_path / "valgrind.log"
