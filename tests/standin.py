@@ -27,6 +27,7 @@ import socketserver
 import ssl
 import sys
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -184,7 +185,7 @@ _INT_RE = re.compile(r"-?[0-9]+")
 # Fault kind -> the parameters it accepts.
 _FAULT_PARAMS = {"status": {"code", "retry_after", "location", "body"}, "malformed": {"body"},
                  "not_array": set(), "truncated": set(), "drop": set(),
-                 "slow": {"delay"}, "huge": {"size"}}
+                 "slow": {"delay"}, "huge": {"size", "chunked"}}
 
 # ---- HTTP handling -----------------------------------------------------
 
@@ -275,22 +276,32 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != method:
             msg = f"The requested resource does not support http method '{self.command}'."
             return self._send(405, encode_json({"Message": msg}), {"Allow": method})
-        ok, fault = self.server.standin._enter(endpoint, self.headers.get("Authorization"))
-        if not ok:
-            return self._send(401, encode_json(DENIED), {"WWW-Authenticate": "Bearer"})
-        if endpoint == "list":
-            self._api_list(fault)
-        elif endpoint == "generate":
-            self._api_generate()
-        else:
-            self._api_delete()
+        ok, fault, record = self.server.standin._enter(endpoint,
+                                                       self.headers.get("Authorization"))
+        self.served = None  # the list body, when answered in full without a fault
+        complete = False
+        try:
+            if not ok:
+                self._send(401, encode_json(DENIED), {"WWW-Authenticate": "Bearer"})
+            elif endpoint == "list":
+                self._api_list(fault)
+            elif endpoint == "generate":
+                self._api_generate()
+            else:
+                self._api_delete()
+            complete = True
+        finally:
+            self.server.standin._record_end(record, complete, self.served)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
 
     def _api_list(self, fault):
         standin = self.server.standin
         if fault is None:
-            return self._send(200, standin._list_body())
+            body = standin._list_body()
+            self._send(200, body)
+            self.served = body
+            return
         kind, p = fault["kind"], fault["params"]
         if kind == "status":
             headers = {name: str(p[key]) for key, name in
@@ -312,6 +323,16 @@ class _Handler(BaseHTTPRequestHandler):
             if standin._stopping.wait(p.get("delay", 5.0)):
                 return self._hang_up()  # server is stopping: give up quietly
             self._send(200, standin._list_body())
+        elif kind == "huge" and p.get("chunked"):
+            # No Content-Length: the client only finds out the size by reading.
+            _, chunks = huge_body(p.get("size", HUGE_DEFAULT_SIZE))
+            self.send_response(200)
+            self.send_header("Content-Type", JSON_TYPE)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for chunk in chunks:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
         elif kind == "huge":
             length, chunks = huge_body(p.get("size", HUGE_DEFAULT_SIZE))
             self._head(200, length)
@@ -442,8 +463,9 @@ class StandIn:
     """
 
     def __init__(self, token="secret-token", tokens=None, host="127.0.0.1", port=0, log=False,
-                 tls=None, prefix=""):
-        """tls: (certfile, keyfile) to serve https; prefix: a path the API sits under."""
+                 tls=None, prefix="", history=False):
+        """tls: (certfile, keyfile) to serve https; prefix: a path the API sits under;
+        history: keep a record of every API request (see history())."""
         self._tls_context = None
         if tls is not None:
             self._tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -460,6 +482,8 @@ class StandIn:
         self._fault = None        # {"kind", "remaining", "params"} or None
         self._counts = dict.fromkeys(COUNTERS, 0)
         self._auth: list[str] = []
+        self.keep_history = history  # may be switched on later
+        self._history: list[dict] = []
         self._stopping = threading.Event()
         self._server = None
         self._thread = None
@@ -554,6 +578,8 @@ class StandIn:
         """Inject a fault into the next `count` list requests (None: until cleared).
 
         kind None clears.  ValueError for an unknown kind, unknown or bad params.
+        The "huge" kind sends `size` bytes of valid JSON, announced by Content-Length,
+        or chunked (chunked=True) so the client only finds the size out by reading.
         """
         if kind is None:
             return self.clear_fault()
@@ -590,10 +616,28 @@ class StandIn:
             return dict(self._counts)
 
     def reset_counts(self) -> None:
-        """Zero every counter and forget the recorded Authorization headers."""
+        """Zero every counter and forget the recorded Authorization headers and history."""
         with self._lock:
             self._counts = dict.fromkeys(COUNTERS, 0)
             self._auth = []
+            self._history = []
+
+    def history(self, endpoint=None) -> list:
+        """With keep_history on: one dict per API request (of `endpoint`, or all), in order
+        of arrival: endpoint, authorized, fault (its kind, or None), start and end
+        (time.monotonic() when it was counted and when its answer was done; end is None
+        while it is being answered), complete (the answer was sent without the connection
+        failing), and body (the list body when it was served in full without a fault,
+        else None)."""
+        with self._lock:
+            return [dict(r) for r in self._history if endpoint in (None, r["endpoint"])]
+
+    def _record_end(self, record, complete, body) -> None:
+        if record is None:
+            return
+        with self._lock:
+            record.update(end=time.monotonic(), complete=complete,
+                          body=body if complete else None)
 
     @property
     def auth_headers(self) -> list:
@@ -607,7 +651,8 @@ class StandIn:
             return self._lock.wait_for(lambda: self._counts[endpoint] >= n, timeout)
 
     def _enter(self, endpoint: str, auth):
-        """Count one API request; return (authorized, fault to apply or None)."""
+        """Count one API request; return (authorized, fault to apply or None, its history
+        record or None)."""
         with self._lock:
             self._auth.append(auth or "")
             self._counts[endpoint] += 1
@@ -622,8 +667,14 @@ class StandIn:
                     fault["remaining"] -= 1
                     if fault["remaining"] <= 0:
                         self._fault = None
+            record = None
+            if self.keep_history:
+                record = {"endpoint": endpoint, "authorized": ok,
+                          "fault": fault["kind"] if fault else None, "start": time.monotonic(),
+                          "end": None, "complete": False, "body": None}
+                self._history.append(record)
             self._lock.notify_all()
-            return ok, fault
+            return ok, fault, record
 
     def _list_body(self) -> bytes:
         with self._lock:
