@@ -1,0 +1,28 @@
+"""scripts/bench must not rot: a smoke run (100 tokens, one repetition) of
+every measurement, on its own release build.  Timings are not asserted."""
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import ROOT, SANITIZERS, UNDER_VALGRIND
+
+
+@pytest.mark.skipif(SANITIZERS != "none" or UNDER_VALGRIND,
+                    reason="the benchmark builds and runs its own release binary: "
+                           "once, in the plain run, is enough")
+def test_bench_smoke_measures_everything(tmp_path):
+    out = subprocess.run([str(ROOT / "scripts" / "bench"), "--smoke", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    results = list(tmp_path.glob("bench-*.json"))
+    assert len(results) == 1 and list(tmp_path.glob("bench-*.csv"))
+    data = json.loads(results[0].read_text())
+    text = json.dumps(data)
+    for what in ("refresh", "cold_ls", "warm_ls_lR", "warm_find_cat", "warm_cat_expiry",
+                 "warm_stat_all", "cold_ls_lR", "cold_find_cat", "rss_ls", "rss_walk"):
+        assert f'"{what}"' in text, what
+    assert "curl + jq" in out.stdout and "tmpfs" in out.stdout
+    # A walk of the warm tree sends nothing upstream.
+    assert "0 in 1 walks" in out.stdout or "0 in 2 walks" in out.stdout, out.stdout
