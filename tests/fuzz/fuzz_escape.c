@@ -15,45 +15,9 @@
 #include <string.h>
 
 #include "escape.h"
+#include "utf8_oracle.h"
 #include "fuzz.h"
 #include "pat.h"
-
-/*
- * Length of the UTF-8 character at s (n bytes left), or 0 if it is not
- * one: decoded and checked against the code point ranges (no overlong
- * forms, no surrogates, nothing above U+10FFFF).
- */
-static size_t utf8_char(const unsigned char *s, size_t n)
-{
-	static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
 
 static bool is_hex(char c)
 {
@@ -66,7 +30,7 @@ static bool needs_escape(const unsigned char *s, size_t n)
 	if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
 		return true;
 	for (size_t i = 0; i < n;) {
-		size_t u = utf8_char(s + i, n - i);
+		size_t u = oracle_utf8_char(s + i, n - i);
 
 		if (!u || s[i] < 0x20 || s[i] == 0x7f || s[i] == '/' || s[i] == '\\' ||
 		    s[i] == '~')
@@ -86,7 +50,7 @@ static void check_units(const char *e, size_t len)
 
 	FUZZ_CHECK(e[len] == '\0' && strlen(e) == len);
 	for (size_t i = 0; i < len;) {
-		size_t c = utf8_char(u + i, len - i);
+		size_t c = oracle_utf8_char(u + i, len - i);
 
 		FUZZ_CHECK(c > 0);
 		FUZZ_CHECK(u[i] >= 0x20 && u[i] != 0x7f && u[i] != '/' && u[i] != '~');
@@ -130,7 +94,7 @@ static void check_entry(const char *e, size_t len, const char *name, size_t name
 	/* ... and the longest such prefix: the next unit would not fit. */
 	if (keep < len) {
 		size_t next = e[keep] == '\\' ? 4 :
-			utf8_char((const unsigned char *)e + keep, len - keep);
+			oracle_utf8_char((const unsigned char *)e + keep, len - keep);
 
 		FUZZ_CHECK(keep + next + slen > ESC_NAME_MAX);
 	}

@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "escape.h"
+#include "utf8_oracle.h"
 #include "pat.h"
 
 #define MAX_IN 4096
@@ -19,46 +20,12 @@
 static char esc_buf[ESC_BUF_SIZE(MAX_IN)];
 static char unesc_buf[ESC_BUF_SIZE(MAX_IN)];
 
-/* Length of the valid UTF-8 character at s (n bytes left), or 0; strict. */
-static size_t utf8_char(const unsigned char *s, size_t n)
-{
-	uint32_t cp;
-	size_t len;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-	    (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 static bool valid_utf8(const char *p, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)p;
 
 	for (size_t i = 0; i < n;) {
-		size_t u = utf8_char(s + i, n - i);
+		size_t u = oracle_utf8_char(s + i, n - i);
 
 		if (!u)
 			return false;
@@ -328,7 +295,7 @@ static size_t unit_at(const char *s, size_t i, size_t n)
 
 	if (s[i] == '\\')
 		return 4;
-	u = utf8_char((const unsigned char *)s + i, n - i);
+	u = oracle_utf8_char((const unsigned char *)s + i, n - i);
 	return u ? u : 1;
 }
 
