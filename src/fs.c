@@ -115,7 +115,7 @@ static struct tree_clock clock_now(const struct fs *fs)
 /* Is the body of n independent of the server's answers (status, metrics)? */
 static bool always_readable(const struct tree_node *n)
 {
-	return n->kind == TREE_ROOT || n->kind == TREE_STATUS || n->kind == TREE_METRICS;
+	return n->kind == TREE_STATUS || n->kind == TREE_METRICS;
 }
 
 /*
@@ -130,6 +130,16 @@ static int resolve(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
 	struct fs *fs = fs_of(req);
 	struct err e;
 
+	if (ino == FUSE_ROOT_ID) {
+		/*
+		 * The root's entries exist whatever the server says: it is
+		 * answered from what there is, and costs no request (df,
+		 * mountpoint and lookups of its entries); the access below fetches.
+		 */
+		*snap = cache_peek(fs->cache, valid_for);
+		tree_node(*snap, ino, node);
+		return 0;
+	}
 	err_clear(&e);
 	*snap = cache_get(fs->cache, valid_for, &e);
 	if (!*snap && e.kind != ERR_NOMEM && tree_node(NULL, ino, node) &&
@@ -222,17 +232,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	double valid;
 	int rc;
 
-	if (parent == FUSE_ROOT_ID) {
-		/*
-		 * The root's entries exist whatever the server says: answer
-		 * from what there is, and let the access below the entry fetch.
-		 */
-		s = cache_peek(fs->cache, &valid);
-		tree_node(s, parent, &dir);
-		rc = 0;
-	} else {
-		rc = resolve(req, parent, &s, &valid, &dir);
-	}
+	rc = resolve(req, parent, &s, &valid, &dir);
 	if (rc) {
 		fuse_reply_err(req, rc);
 		return;
@@ -297,18 +297,12 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, 0);
 		return;
 	}
-	if (ino == FUSE_ROOT_ID) {
-		/* stat of the mount point (df, mountpoint, shells) costs no request. */
-		s = cache_peek(fs->cache, NULL);
-		tree_node(s, ino, &n);
-		tree_stat(s, &n, &fs->owner, fs->mount_time, &st);
-		snap_unref(s);
-		fuse_reply_attr(req, &st, 0);
-		return;
-	}
 	rc = resolve(req, ino, &s, &valid, &n);
 	if (rc == 0)
 		rc = node_attr(fs, s, &n, &st, &valid);
+	/* The root carries the time of the last fetch: the kernel asks each time. */
+	if (ino == FUSE_ROOT_ID)
+		valid = 0;
 	if (rc)
 		fuse_reply_err(req, rc);
 	else
@@ -493,16 +487,9 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	double valid;
 	int rc;
 
-	if (ino == FUSE_ROOT_ID) {
-		/* Its entries are fixed: listing the root (df does) costs no request. */
-		s = cache_peek(fs->cache, &valid);
-		tree_node(s, ino, &n);
-		rc = 0;
-	} else {
-		rc = resolve(req, ino, &s, &valid, &n);
-		if (rc == 0 && !tree_is_dir(&n))
-			rc = ENOTDIR;
-	}
+	rc = resolve(req, ino, &s, &valid, &n);
+	if (rc == 0 && !tree_is_dir(&n))
+		rc = ENOTDIR;
 	if (rc) {
 		snap_unref(s);
 		fuse_reply_err(req, rc);

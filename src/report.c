@@ -84,12 +84,6 @@ static void put_header(struct buf *b, const char *name, const char *type, const 
 	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static bool expired_at(const struct snap_token *t, struct timespec now)
-{
-	return now.tv_sec > t->expires.tv_sec ||
-	       (now.tv_sec == t->expires.tv_sec && now.tv_nsec >= t->expires.tv_nsec);
-}
-
 /* One series per token of the metric name, valued by which. */
 static void put_token_series(struct buf *b, const struct snapshot *s, const char *name,
 			     int which, struct timespec now)
@@ -105,7 +99,7 @@ static void put_token_series(struct buf *b, const struct snapshot *s, const char
 		else if (which == 1)
 			put_time(b, t->created);
 		else
-			buf_puts(b, expired_at(t, now) ? "1" : "0");
+			buf_puts(b, snap_expired(t, now) ? "1" : "0");
 		buf_puts(b, "\n");
 	}
 }

@@ -8,6 +8,7 @@
 #define SYNERGYFS_SNAPSHOT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -79,6 +80,13 @@ static inline const char *snap_body(const struct snapshot *s, const struct snap_
 {
 	*len = t->body_len[f];
 	return s->arena + t->body_off[f];
+}
+
+/* Has token t expired at the moment now (its Expiry reached)? */
+static inline bool snap_expired(const struct snap_token *t, struct timespec now)
+{
+	return now.tv_sec > t->expires.tv_sec ||
+	       (now.tv_sec == t->expires.tv_sec && now.tv_nsec >= t->expires.tv_nsec);
 }
 
 /* The by-name entry name of token t. */

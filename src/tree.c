@@ -119,26 +119,19 @@ static bool parse_id(const char *name, int64_t *id)
 	return v <= PAT_ID_MAX;
 }
 
-/* Has t expired at the moment clk? */
-static bool is_expired(const struct snap_token *t, const struct tree_clock *clk)
-{
-	return clk->now.tv_sec > t->expires.tv_sec ||
-	       (clk->now.tv_sec == t->expires.tv_sec && clk->now.tv_nsec >= t->expires.tv_nsec);
-}
-
 /* Does t belong in view (expiring/ or expired/) at the moment clk? */
 static bool in_view(const struct snap_token *t, enum tree_kind view,
 		    const struct tree_clock *clk)
 {
-	struct tree_clock until = *clk;
+	struct timespec until = clk->now;
 
 	if (view == TREE_EXPIRED)
-		return is_expired(t, clk);
-	if (is_expired(t, clk))
+		return snap_expired(t, clk->now);
+	if (snap_expired(t, clk->now))
 		return false;
 	/* Expiring: the expiry comes no later than expiring_days from now. */
-	until.now.tv_sec += (time_t)clk->expiring_days * 86400;
-	return is_expired(t, &until);
+	until.tv_sec += (time_t)clk->expiring_days * 86400;
+	return snap_expired(t, until);
 }
 
 static unsigned link_slot(enum tree_kind view)
@@ -236,14 +229,14 @@ size_t tree_clock_body(const struct tree_node *n, const struct tree_clock *clk,
 	if (n->kind != TREE_TOKEN_CLOCK)
 		return 0;
 	if (n->clock == TREE_CLOCK_EXPIRED) {
-		len = snprintf(buf, cap, "%d\n", is_expired(t, clk) ? 1 : 0);
+		len = snprintf(buf, cap, "%d\n", snap_expired(t, clk->now) ? 1 : 0);
 	} else {
 		/* Whole seconds left, rounded down: the fraction never reaches a day. */
 		secs = (int64_t)t->expires.tv_sec - (int64_t)clk->now.tv_sec -
 		       (t->expires.tv_nsec < clk->now.tv_nsec);
 		days = floor_div(secs, 86400);
 		/* At the very moment of expiry no time is left, and it is expired. */
-		if (days >= 0 && is_expired(t, clk))
+		if (days >= 0 && snap_expired(t, clk->now))
 			days = -1;
 		len = snprintf(buf, cap, "%" PRId64 "\n", days);
 	}
