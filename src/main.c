@@ -304,7 +304,7 @@ static int serve(struct daemon *d, struct fuse_args *args)
 {
 	struct fuse_loop_config *lc = NULL;
 	int rc, mounted = 0, handlers = 0, reloading = 0;
-	sigset_t hup;
+	sigset_t hup, ends;
 
 	d->se = fuse_session_new(args, fs_operations(), sizeof(*fs_operations()), &d->fs);
 	if (!d->se)
@@ -326,15 +326,25 @@ static int serve(struct daemon *d, struct fuse_args *args)
 	if (!d->fopts.foreground)
 		log_use_syslog();
 	notify_ready();
-	/* SIGHUP goes to the reload thread only; the FUSE workers inherit the mask. */
+	/*
+	 * SIGHUP goes to the reload thread only; the FUSE workers inherit the
+	 * mask.  SIGINT and SIGTERM must reach this thread, which waits for
+	 * them to end the loop: the reload thread is started with them blocked.
+	 */
 	sigemptyset(&hup);
 	sigaddset(&hup, SIGHUP);
+	sigemptyset(&ends);
+	sigaddset(&ends, SIGINT);
+	sigaddset(&ends, SIGTERM);
 	if (pthread_sigmask(SIG_BLOCK, &hup, NULL) != 0 ||
+	    pthread_sigmask(SIG_BLOCK, &ends, NULL) != 0 ||
 	    pthread_create(&d->reloader, NULL, reload_loop, d) != 0) {
+		pthread_sigmask(SIG_UNBLOCK, &ends, NULL);
 		log_error("cannot start the SIGHUP thread");
 		rc = EXIT_MOUNT;
 		goto out;
 	}
+	pthread_sigmask(SIG_UNBLOCK, &ends, NULL);
 	reloading = 1;
 	if (d->fopts.singlethread) {
 		rc = fuse_session_loop(d->se);
