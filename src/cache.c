@@ -24,6 +24,8 @@ struct cache {
 	struct err last_error;
 	char logged[sizeof(((struct err *)0)->msg)]; /* the failure last logged */
 	struct cache_stats stats;
+	cache_listener_fn listener;
+	void *listener_ctx;
 };
 
 static double now_mono(void)
@@ -119,6 +121,8 @@ static enum err_kind refresh_locked(struct cache *c)
 		c->stats.last_success = c->stats.last_attempt;
 		old = c->cur;
 		c->cur = snap;
+		if (old && c->listener)
+			c->listener(c->listener_ctx, old, snap);
 		c->fresh_until = now_mono() + c->ttl;
 		log_outcome(c, rc);
 		c->failures = 0;
@@ -212,6 +216,12 @@ void cache_expire(struct cache *c)
 	pthread_mutex_lock(&c->lock);
 	c->fresh_until = 0;
 	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_set_listener(struct cache *c, cache_listener_fn fn, void *ctx)
+{
+	c->listener = fn;
+	c->listener_ctx = ctx;
 }
 
 void cache_stats(struct cache *c, struct cache_stats *st)

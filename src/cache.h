@@ -70,6 +70,16 @@ enum err_kind cache_refresh(struct cache *c, struct err *e);
  */
 void cache_expire(struct cache *c);
 
+/*
+ * Called, with the cache's lock held, each time a fetch replaces snapshot
+ * old (never NULL) by new: the listener takes references of its own if it
+ * keeps them, and must not call back into the cache or block.
+ */
+typedef void (*cache_listener_fn)(void *ctx, struct snapshot *old, struct snapshot *new_);
+
+/* Set the listener (NULL: none).  Call before the cache is used. */
+void cache_set_listener(struct cache *c, cache_listener_fn fn, void *ctx);
+
 /* Copy the counters into *st. */
 void cache_stats(struct cache *c, struct cache_stats *st);
 

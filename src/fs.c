@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,12 @@ int fs_errno(enum err_kind kind)
 	}
 	return EIO;
 }
+
+/*
+ * How long before a clock file's body changes the kernel must ask for it
+ * again: more than the kernel's rounding of timeouts (a few ms).
+ */
+#define CLOCK_MARGIN 0.05
 
 /* Identities of the root's entries never change, so the kernel may keep them. */
 #define FIXED_ENTRY_TIMEOUT 86400.0
@@ -73,6 +80,35 @@ void fs_init(struct fs *fs)
 {
 	pthread_mutex_init(&fs->handles_lock, NULL);
 	fs->handles = NULL;
+	atomic_init(&fs->no_open, false);
+	atomic_init(&fs->cache_dirs, false);
+	pthread_mutex_init(&fs->notify_lock, NULL);
+	pthread_cond_init(&fs->notify_cond, NULL);
+	fs->queue = NULL;
+	fs->queue_tail = &fs->queue;
+	fs->changes_queued = fs->changes_told = 0;
+	fs->notify_stop = false;
+	fs->notifier_running = false;
+}
+
+/*
+ * What the kernel is asked for.  Listings carry attributes (readdirplus),
+ * and a changed mtime or size drops cached contents (auto_inval_data),
+ * which is what lets folder listings be cached: each refresh gives the
+ * folders whose listing changed a new mtime.
+ */
+static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fs *fs = userdata;
+
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA) {
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+		atomic_store(&fs->cache_dirs, true);
+	}
+	if (fs->kernel_cache && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT))
+		atomic_store(&fs->no_open, true);
 }
 
 /* Unlink h from the open handles and free it; h may be NULL. */
@@ -92,6 +128,128 @@ static void handle_free(struct fs *fs, struct handle *h)
 	free(h->body);
 	free(h->members);
 	free(h);
+}
+
+/* A refresh to tell the kernel about: snapshot from became to. */
+struct change {
+	struct change *next;
+	struct snapshot *from, *to;
+};
+
+/* The cache's listener: queue the change (see cache_set_listener). */
+static void queue_change(void *ctx, struct snapshot *old, struct snapshot *new_)
+{
+	struct fs *fs = ctx;
+	struct change *c = malloc(sizeof(*c));
+
+	/*
+	 * Without memory the kernel is not told: what it caches still ends
+	 * with the timeouts, which never pass the TTL, and with the mtimes.
+	 */
+	if (!c)
+		return;
+	*c = (struct change){ .from = snap_ref(old), .to = snap_ref(new_) };
+	pthread_mutex_lock(&fs->notify_lock);
+	*fs->queue_tail = c;
+	fs->queue_tail = &c->next;
+	fs->changes_queued++;
+	pthread_cond_broadcast(&fs->notify_cond);
+	pthread_mutex_unlock(&fs->notify_lock);
+}
+
+/* Drop what the kernel holds of node ino: its attributes, and its contents too. */
+static void tell_node(void *ctx, uint64_t ino, bool content)
+{
+	struct fs *fs = ctx;
+
+	/* ENOENT (a node the kernel does not hold) is the common answer. */
+	fuse_lowlevel_notify_inval_inode(fs->se, ino, content ? 0 : -1, 0);
+}
+
+/* Drop the kernel's entry (or its memory of an absence) for name in parent. */
+static void tell_entry(void *ctx, uint64_t parent, const char *name, size_t len)
+{
+	struct fs *fs = ctx;
+
+	fuse_lowlevel_notify_inval_entry(fs->se, parent, name, len);
+}
+
+static const struct tree_diff_ops tell_ops = { tell_node, tell_entry };
+
+static void *notify_loop(void *arg)
+{
+	struct fs *fs = arg;
+	struct change *c;
+	bool stop;
+
+	pthread_mutex_lock(&fs->notify_lock);
+	for (;;) {
+		while (!fs->queue && !fs->notify_stop)
+			pthread_cond_wait(&fs->notify_cond, &fs->notify_lock);
+		c = fs->queue;
+		if (!c)
+			break;
+		fs->queue = c->next;
+		if (!fs->queue)
+			fs->queue_tail = &fs->queue;
+		stop = fs->notify_stop;
+		pthread_mutex_unlock(&fs->notify_lock);
+		if (!stop)
+			tree_diff(c->from, c->to, &tell_ops, fs);
+		snap_unref(c->from);
+		snap_unref(c->to);
+		free(c);
+		pthread_mutex_lock(&fs->notify_lock);
+		fs->changes_told++;
+		pthread_cond_broadcast(&fs->notify_cond);
+	}
+	pthread_mutex_unlock(&fs->notify_lock);
+	return NULL;
+}
+
+int fs_notifier_start(struct fs *fs, struct fuse_session *se)
+{
+	sigset_t all, old;
+	int rc;
+
+	fs->se = se;
+	/* Signals are for the thread that runs the loop. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&fs->notifier, NULL, notify_loop, fs);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		return rc;
+	fs->notifier_running = true;
+	cache_set_listener(fs->cache, queue_change, fs);
+	return 0;
+}
+
+void fs_notifier_stop(struct fs *fs)
+{
+	if (!fs->notifier_running)
+		return;
+	pthread_mutex_lock(&fs->notify_lock);
+	fs->notify_stop = true;
+	pthread_cond_broadcast(&fs->notify_cond);
+	pthread_mutex_unlock(&fs->notify_lock);
+	pthread_join(fs->notifier, NULL);
+	fs->notifier_running = false;
+}
+
+/*
+ * Wait until the kernel has been told of every change queued so far.  Only
+ * for a request that holds no lock the notifier needs: a write to refresh.
+ */
+static void wait_told(struct fs *fs)
+{
+	uint64_t target;
+
+	pthread_mutex_lock(&fs->notify_lock);
+	target = fs->changes_queued;
+	while (fs->notifier_running && !fs->notify_stop && fs->changes_told < target)
+		pthread_cond_wait(&fs->notify_cond, &fs->notify_lock);
+	pthread_mutex_unlock(&fs->notify_lock);
 }
 
 /* The session is over: free the handles the kernel never released. */
@@ -207,7 +365,34 @@ static int node_attr(struct fs *fs, const struct snapshot *s, const struct tree_
 	free(body);
 	st->st_size = (off_t)len;
 	st->st_blocks = (blkcnt_t)((len + 511) / 512);
-	*attr_timeout = 0;
+	if (!fs->kernel_cache) {
+		*attr_timeout = 0;
+		return 0;
+	}
+	/*
+	 * Through the page cache (kernel_cache), a new mtime is what makes the
+	 * kernel drop the body it holds and read it again: a clock file's
+	 * mtime is when its body last changed, and the kernel asks again just
+	 * before it next changes.  status and metrics.prom change with every
+	 * attempt: new each time they are looked at.
+	 */
+	if (n->kind == TREE_TOKEN_CLOCK) {
+		struct tree_clock clk = clock_now(fs);
+		struct timespec until;
+
+		if (tree_clock_span(n, &clk, &st->st_mtim, &until)) {
+			double left = (double)(until.tv_sec - clk.now.tv_sec) +
+				      (double)(until.tv_nsec - clk.now.tv_nsec) / 1e9 -
+				      CLOCK_MARGIN;
+
+			if (left < *attr_timeout)
+				*attr_timeout = left > 0 ? left : 0;
+		}
+	} else {
+		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+		*attr_timeout = 0;
+	}
+	st->st_ctim = st->st_mtim;
 	return 0;
 }
 
@@ -288,13 +473,21 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		/* fstat of an open file: the snapshot and body it was opened on. */
 		struct handle *h = handle_of(fi);
 
+		struct snapshot *cur = cache_peek(fs->cache, &valid);
+
 		tree_stat(h->snap, &h->node, &fs->owner, fs->mount_time, &st);
 		if (h->body) {
 			st.st_size = (off_t)h->body_len;
 			st.st_blocks = (blkcnt_t)((h->body_len + 511) / 512);
 		}
-		/* This handle's version: not one for the kernel to keep for others. */
-		fuse_reply_attr(req, &st, 0);
+		/*
+		 * An older version than the current one is this handle's alone:
+		 * not one for the kernel to keep for others.
+		 */
+		if (cur != h->snap || h->body || ino == FUSE_ROOT_ID)
+			valid = 0;
+		snap_unref(cur);
+		fuse_reply_attr(req, &st, valid);
 		return;
 	}
 	rc = resolve(req, ino, &s, &valid, &n);
@@ -386,6 +579,11 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	double valid;
 	int rc;
 
+	if (atomic_load(&fs->no_open)) {
+		/* The kernel opens every file by itself from now on. */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (ino == TREE_INO_REFRESH) {
 		/* Opening refresh fetches nothing: each write fetches once. */
 		s = cache_peek(fs->cache, &valid);
@@ -416,9 +614,12 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * Each open file reads the snapshot it was opened on, while the kernel
 	 * keeps one size per inode: through the page cache, a reader of one
 	 * version would be cut to the length of another.  Direct I/O sends
-	 * every read here, where the handle's own body answers it.
+	 * every read here, where the handle's own body answers it.  With
+	 * kernel_cache the page cache is kept instead (readers see the newest
+	 * version), but for the bodies rendered at each open.
 	 */
-	fi->direct_io = 1;
+	fi->direct_io = !fs->kernel_cache || tree_is_dynamic(&n) || n.kind == TREE_REFRESH;
+	fi->keep_cache = !fi->direct_io;
 	if (n.kind == TREE_REFRESH)
 		fi->nonseekable = 1;
 	if (!h) {
@@ -428,25 +629,64 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	reply_open(req, fi, h);
 }
 
+/* Reply to a read at off of size bytes from body (len bytes; NULL: EIO). */
+static void reply_slice(fuse_req_t req, const char *body, size_t len, size_t size, off_t off)
+{
+	if (!body)
+		fuse_reply_err(req, EIO);
+	else if (off < 0 || (size_t)off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, body + off, len - (size_t)off < size ? len - (size_t)off : size);
+}
+
+/*
+ * A read without a handle (the kernel opened the file by itself): from the
+ * current snapshot, without fetching; the kernel asks for the attributes,
+ * and so causes any refresh that is due, before it reads.
+ */
+static void read_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off)
+{
+	struct fs *fs = fs_of(req);
+	struct snapshot *s = cache_peek(fs->cache, NULL);
+	struct tree_node n;
+	size_t len = 0;
+	char *body = NULL;
+
+	if (!tree_node(s, ino, &n)) {
+		fuse_reply_err(req, ENOENT);
+	} else if (n.kind == TREE_REFRESH) {
+		reply_slice(req, "", 0, size, off);
+	} else if (tree_is_dynamic(&n)) {
+		body = render(fs, s, &n, &len);
+		reply_slice(req, body, len, size, off);
+	} else {
+		const char *b = tree_body(s, &n, &len);
+
+		reply_slice(req, b, len, size, off);
+	}
+	free(body);
+	snap_unref(s);
+}
+
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
-	size_t len = h->body_len;
-	const char *body = h->body ? h->body : tree_body(h->snap, &h->node, &len);
+	size_t len;
+	const char *body;
 
-	if (h->node.kind == TREE_REFRESH)
-		body = ""; /* write-only: nothing to read */
-
-	(void)ino;
-	if (!body) {
-		fuse_reply_err(req, EIO);
+	if (!h) {
+		read_current(req, ino, size, off);
 		return;
 	}
-	if (off < 0 || (size_t)off >= len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, body + off, len - (size_t)off < size ? len - (size_t)off : size);
+	len = h->body_len;
+	body = h->body ? h->body : tree_body(h->snap, &h->node, &len);
+	if (h->node.kind == TREE_REFRESH) {
+		body = ""; /* write-only: nothing to read */
+		len = 0;
+	}
+	reply_slice(req, body, len, size, off);
 }
 
 /* A write to refresh: fetch now, and succeed only if the fetch does. */
@@ -456,18 +696,20 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	struct handle *h = handle_of(fi);
 	struct err e;
 
-	(void)ino;
 	(void)buf;
 	(void)off;
-	if (h->node.kind != TREE_REFRESH) {
+	if (h ? h->node.kind != TREE_REFRESH : ino != TREE_INO_REFRESH) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
 	err_clear(&e);
-	if (cache_refresh(fs_of(req)->cache, &e) != ERR_OK)
+	if (cache_refresh(fs_of(req)->cache, &e) != ERR_OK) {
 		fuse_reply_err(req, fs_errno(e.kind));
-	else
-		fuse_reply_write(req, size);
+		return;
+	}
+	/* Once the write returns, nothing the kernel shows predates the fetch. */
+	wait_told(fs_of(req));
+	fuse_reply_write(req, size);
 }
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -509,6 +751,15 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (!h) {
 		fuse_reply_err(req, ENOMEM);
 		return;
+	}
+	/*
+	 * A listing the kernel may keep: one that changes only with a fetch,
+	 * which gives the folder a new mtime (see fs_init_conn).  The views
+	 * change with the clock.
+	 */
+	if (atomic_load(&fs->cache_dirs) && !h->members) {
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
 	}
 	reply_open(req, fi, h);
 }
@@ -693,6 +944,7 @@ static void ro_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 }
 
 static const struct fuse_lowlevel_ops ops = {
+	.init = fs_init_conn,
 	.destroy = fs_destroy,
 	.lookup = fs_lookup,
 	.forget = fs_forget,

@@ -51,6 +51,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("connect_timeout=%s", s_connect_timeout),
 	OPT("cacert=%s", cacert),
 	OPT("insecure", insecure),
+	OPT("kernel_cache", kernel_cache),
 	OPT("max_response=%s", s_max_response),
 	OPT("uid=%s", s_uid),
 	OPT("gid=%s", s_gid),
@@ -82,6 +83,9 @@ static void usage(const char *prog)
 	       "    -o cacert=PATH         extra CA certificates (PEM) for https\n"
 	       "    -o insecure            do not verify the server's TLS certificate (unsafe)\n"
 	       "    -o max_response=BYTES  largest list accepted (default %u)\n"
+	       "    -o kernel_cache        let the kernel keep file contents and answer opens\n"
+	       "                           itself: fastest walks, but an open file reads the\n"
+	       "                           newest list and opening for writing succeeds\n"
 	       "    -o expiring_days=N     expiring/ lists tokens expiring within N days (default %d)\n"
 	       "    -o uid=N               owner of every file (default: the mounting user)\n"
 	       "    -o gid=N               group of every file (default: the mounting group)\n"
@@ -275,6 +279,7 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 	d->fs.url = d->base_url;
 	d->fs.cache_ttl = c->cache_ttl;
 	d->fs.expiring_days = (long)c->expiring_days;
+	d->fs.kernel_cache = c->kernel_cache != 0;
 	d->fs.owner = (struct tree_owner){ c->uid, c->gid, c->umask };
 	clock_gettime(CLOCK_REALTIME, &d->fs.mount_time);
 	/*
@@ -346,6 +351,11 @@ static int serve(struct daemon *d, struct fuse_args *args)
 	}
 	pthread_sigmask(SIG_UNBLOCK, &ends, NULL);
 	reloading = 1;
+	if (fs_notifier_start(&d->fs, d->se) != 0) {
+		log_error("cannot start the notifier thread");
+		rc = EXIT_MOUNT;
+		goto out;
+	}
 	if (d->fopts.singlethread) {
 		rc = fuse_session_loop(d->se);
 	} else {
@@ -370,6 +380,7 @@ static int serve(struct daemon *d, struct fuse_args *args)
 		rc = 0;
 	}
 out:
+	fs_notifier_stop(&d->fs);
 	if (reloading) {
 		atomic_store(&d->stopping, true);
 		pthread_kill(d->reloader, SIGHUP);

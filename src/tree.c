@@ -243,6 +243,54 @@ size_t tree_clock_body(const struct tree_node *n, const struct tree_clock *clk,
 	return len > 0 && (size_t)len < cap ? (size_t)len : 0;
 }
 
+/* t + days whole days. */
+static struct timespec plus_days(struct timespec t, int64_t days)
+{
+	t.tv_sec += (time_t)(days * 86400);
+	return t;
+}
+
+bool tree_clock_span(const struct tree_node *n, const struct tree_clock *clk,
+		     struct timespec *since, struct timespec *until)
+{
+	const struct snap_token *t = n->tok;
+	int64_t dsec, j;
+	long dnsec;
+
+	if (n->kind != TREE_TOKEN_CLOCK)
+		return false;
+	if (n->clock == TREE_CLOCK_EXPIRED) {
+		if (snap_expired(t, clk->now)) {
+			*since = t->expires;
+			return false;
+		}
+		/* 0 since creation; a CreatedOn past the Expiry must still differ. */
+		*since = t->created;
+		if (snap_expired(t, t->created))
+			*since = plus_days(t->expires, -1);
+		*until = t->expires;
+		return true;
+	}
+	/*
+	 * days_left keeps its value over (E + jD, E + (j + 1)D] for the whole
+	 * days j counted from the expiry E (D = one day), except that it turns
+	 * to -1 at E itself: it changes just after each bound, and at E.
+	 */
+	dsec = (int64_t)clk->now.tv_sec - (int64_t)t->expires.tv_sec;
+	dnsec = clk->now.tv_nsec - t->expires.tv_nsec;
+	if (dnsec < 0) {
+		dsec--;
+		dnsec += 1000000000L;
+	}
+	if (dsec == 0 && dnsec == 0)
+		j = 0;
+	else
+		j = floor_div(dsec - (dnsec == 0), 86400);
+	*since = plus_days(t->expires, j);
+	*until = plus_days(t->expires, j + 1);
+	return true;
+}
+
 size_t tree_readlink(const struct tree_node *n, char *buf, size_t cap)
 {
 	int len;
@@ -376,4 +424,96 @@ void tree_view_entry(const struct snapshot *s, const struct tree_node *view, uin
 {
 	token_node(child, &s->tok[idx], link_slot(view->kind));
 	*name = snap_link_name(s, child->tok);
+}
+
+static bool same_time(struct timespec x, struct timespec y)
+{
+	return x.tv_sec == y.tv_sec && x.tv_nsec == y.tv_nsec;
+}
+
+/* The names token t has in s, in tokens/ and in every view of by-name. */
+static void diff_entries(const struct snapshot *s, const struct snap_token *t,
+			 const struct tree_diff_ops *ops, void *ctx)
+{
+	const char *link = snap_link_name(s, t);
+	char id[TREE_NAME_BUF];
+	int len = snprintf(id, sizeof(id), "%" PRId64, t->id);
+
+	ops->entry(ctx, TREE_INO_TOKENS, id, (size_t)len);
+	ops->entry(ctx, TREE_INO_BYNAME, link, t->link_len);
+	ops->entry(ctx, TREE_INO_EXPIRING, link, t->link_len);
+	ops->entry(ctx, TREE_INO_EXPIRED, link, t->link_len);
+}
+
+/* Every node of token t: its folder, files and links. */
+static void diff_nodes(const struct snap_token *t, const struct tree_diff_ops *ops, void *ctx)
+{
+	for (unsigned slot = 0; slot < (1u << SLOT_BITS); slot++)
+		if (slot_exists(slot))
+			ops->node(ctx, token_ino(t->id, slot), true);
+}
+
+/* Token x of a became y of b (same ID): what of it changed?  Sets *renamed. */
+static void diff_token(const struct snapshot *a, const struct snap_token *x,
+		       const struct snapshot *b, const struct snap_token *y,
+		       const struct tree_diff_ops *ops, void *ctx, bool *renamed)
+{
+	if (!same_time(x->created, y->created)) {
+		/* Every mtime of the token changes. */
+		diff_nodes(x, ops, ctx);
+	} else {
+		for (unsigned f = 0; f < SNAP_NFILES; f++) {
+			size_t xl, yl;
+			const char *xb = snap_body(a, x, f, &xl), *yb = snap_body(b, y, f, &yl);
+
+			if (xl != yl || memcmp(xb, yb, xl) != 0)
+				ops->node(ctx, token_ino(x->id, f + 1), true);
+		}
+		if (!same_time(x->expires, y->expires))
+			for (unsigned c = 0; c < TREE_NCLOCK; c++)
+				ops->node(ctx, token_ino(x->id, SLOT_CLOCK + c), true);
+	}
+	if (x->link_len != y->link_len ||
+	    memcmp(snap_link_name(a, x), snap_link_name(b, y), x->link_len) != 0) {
+		diff_entries(a, x, ops, ctx);
+		diff_entries(b, y, ops, ctx);
+		*renamed = true;
+	}
+}
+
+void tree_diff(const struct snapshot *a, const struct snapshot *b,
+	       const struct tree_diff_ops *ops, void *ctx)
+{
+	bool ids = false, renamed = false;
+	size_t i = 0, j = 0;
+
+	while (i < a->n || j < b->n) {
+		const struct snap_token *x = i < a->n ? &a->tok[i] : NULL;
+		const struct snap_token *y = j < b->n ? &b->tok[j] : NULL;
+
+		if (x && (!y || x->id < y->id)) {
+			/* Gone: its names, and its nodes should the ID come back. */
+			diff_entries(a, x, ops, ctx);
+			diff_nodes(x, ops, ctx);
+			ids = true;
+			i++;
+		} else if (!x || y->id < x->id) {
+			/* New: names the kernel may hold as absent. */
+			diff_entries(b, y, ops, ctx);
+			ids = true;
+			j++;
+		} else {
+			diff_token(a, x, b, y, ops, ctx, &renamed);
+			i++;
+			j++;
+		}
+	}
+	/* The fixed nodes carry the time of the fetch: their attributes change. */
+	ops->node(ctx, TREE_INO_ROOT, false);
+	ops->node(ctx, TREE_INO_TOKENS, ids);
+	ops->node(ctx, TREE_INO_BYNAME, ids || renamed);
+	ops->node(ctx, TREE_INO_EXPIRING, ids || renamed);
+	ops->node(ctx, TREE_INO_EXPIRED, ids || renamed);
+	ops->node(ctx, TREE_INO_LIST, a->list_len != b->list_len ||
+				      memcmp(a->list, b->list, a->list_len) != 0);
 }

@@ -148,9 +148,35 @@ size_t tree_clock_body(const struct tree_node *n, const struct tree_clock *clk,
 		       char *buf, size_t cap);
 
 /*
+ * The span of time over which clock file n keeps the body it has at the
+ * moment clk: *since gets the instant its body last changed (before clk
+ * when nothing has changed since the token was created: its CreatedOn),
+ * *until the instant after which it next changes.  Returns false, leaving
+ * *until alone, when the body never changes again (expired is 1), or when
+ * n is not a clock file.
+ */
+bool tree_clock_span(const struct tree_node *n, const struct tree_clock *clk,
+		     struct timespec *since, struct timespec *until);
+
+/*
  * Write the target of link n ("../tokens/<ID>") into buf of size cap.
  * Returns its length, or 0 if n is not a link.
  */
 size_t tree_readlink(const struct tree_node *n, char *buf, size_t cap);
+
+/*
+ * What changed between two snapshots, as the kernel may have cached it:
+ * each node whose attributes changed (content false) or whose body or
+ * listing changed too (content true), and each entry name that appeared or
+ * went away in a folder.  A node may be reported more than once.
+ */
+struct tree_diff_ops {
+	void (*node)(void *ctx, uint64_t ino, bool content);
+	void (*entry)(void *ctx, uint64_t parent, const char *name, size_t len);
+};
+
+/* Report the changes from snapshot a to snapshot b (both non-NULL).  O(n). */
+void tree_diff(const struct snapshot *a, const struct snapshot *b,
+	       const struct tree_diff_ops *ops, void *ctx);
 
 #endif

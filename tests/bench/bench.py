@@ -620,6 +620,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--no-walks", action="store_true",
                     help="skip the timed walks and the tmpfs copy: refresh, cold ls -l vs "
                          "curl + jq and memory only (for sizes where a walk takes minutes)")
+    ap.add_argument("-o", "--options", metavar="OPTS",
+                    help="more mount options for every mount, e.g. kernel_cache")
     ap.add_argument("--reps", type=int, metavar="R",
                     help="timed repetitions of each measurement (default 5; 1 with --smoke)")
     ap.add_argument("--out", metavar="DIR", default=str(ROOT / "results"),
@@ -658,7 +660,10 @@ def interrupted(signum, frame):
 
 
 def main(argv: list[str]) -> int:
+    global MOUNT_OPTS
     args = parse_args(argv)
+    if args.options:
+        MOUNT_OPTS = f"{MOUNT_OPTS},{args.options}"
     build = Path(args.build)
     if os.geteuid() != 0:
         print("bench: run as root: it mounts a tmpfs for the comparison", file=sys.stderr)
