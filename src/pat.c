@@ -1,11 +1,20 @@
 /*
  * pat.c - JSON to struct pat with cJSON; see pat.h.
+ *
+ * The array is walked here, one element at a time, the way cJSON's own
+ * parse_array walks it (same idea of whitespace, same error positions), and
+ * each element is handed to cJSON with the rest of the body after it: cJSON
+ * says where the element ends, or where it is broken, in the same bytes and
+ * at the same offsets as if it parsed the whole body.  So the body is
+ * accepted or refused exactly as one cJSON_Parse of it would, without the
+ * tree of every token that costs several times the body in memory.
  */
 #include "pat.h"
 
 #include <cJSON.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +107,6 @@ static const char *parse_one(const cJSON *obj, struct pat *p)
 {
 	const cJSON *user;
 
-	p->obj = obj;
 	if (!get_int(obj, "ID", 0, PAT_ID_MAX, &p->id))
 		return "ID";
 	if (!(p->name = get_str(obj, "Name")))
@@ -141,58 +149,262 @@ static const char *json_type_name(const cJSON *it)
 	return "something else";
 }
 
-enum err_kind pat_parse(const char *body, size_t len, struct pat_list *out,
-			struct err *e)
+/*
+ * The strings of the tokens kept: copied into a chain of blocks, a few
+ * hundred kilobytes each, instead of one allocation per string.  A block
+ * never moves, so the pointers handed out stay valid.
+ */
+struct str_block {
+	struct str_block *next;
+	size_t used, cap;
+	char data[];
+};
+
+#define STR_BLOCK_SIZE ((size_t)256 * 1024)
+
+/* A copy of s owned by l, or NULL when memory runs out. */
+static const char *keep_str(struct pat_list *l, const char *s)
+{
+	struct str_block *b = l->strings;
+	size_t n = strlen(s) + 1;
+	char *dst;
+
+	if (!b || b->cap - b->used < n) {
+		size_t cap = n > STR_BLOCK_SIZE / 4 ? n : STR_BLOCK_SIZE;
+		struct str_block *nb = malloc(sizeof(*nb) + cap);
+
+		if (!nb)
+			return NULL;
+		nb->used = 0;
+		nb->cap = cap;
+		/* A big string gets a block of its own, behind the one being filled. */
+		if (b && cap != STR_BLOCK_SIZE) {
+			nb->next = b->next;
+			b->next = nb;
+		} else {
+			nb->next = b;
+			l->strings = nb;
+		}
+		b = nb;
+	}
+	dst = b->data + b->used;
+	memcpy(dst, s, n);
+	b->used += n;
+	return dst;
+}
+
+/* Point p's strings at copies owned by l instead of into a cJSON item. */
+static bool keep_strings(struct pat_list *l, struct pat *p)
+{
+	return (p->name = keep_str(l, p->name)) &&
+	       (p->created_on = keep_str(l, p->created_on)) &&
+	       (p->expiry = keep_str(l, p->expiry)) &&
+	       (p->user_id = keep_str(l, p->user_id));
+}
+
+/*
+ * cJSON's whitespace, skipped from off as its buffer_skip_whitespace does:
+ * every byte up to 32 counts, and running into the end leaves off on the
+ * last byte.  Mirrored, quirk included, so that errors are reported at the
+ * very byte a parse of the whole body reports them at.
+ */
+static size_t skip_ws(const char *body, size_t len, size_t off)
+{
+	if (off >= len)
+		return off;
+	while (off < len && (unsigned char)body[off] <= 32)
+		off++;
+	return off == len ? off - 1 : off;
+}
+
+/*
+ * The first '[' or '{' in body[from, to) that opens the element's
+ * CJSON_NESTING_LIMIT-th level, or (size_t)-1.  cJSON alone lets an element
+ * nest one level deeper than it can inside the array, so that limit is
+ * applied here.  Only bytes cJSON has already read as JSON are looked at:
+ * strings end at the first quote not escaped, brackets match.
+ */
+static size_t too_deep(const char *body, size_t from, size_t to)
+{
+	size_t depth = 0;
+	bool in_str = false;
+
+	/* Fewer bytes than the limit cannot hold that many opening brackets. */
+	if (to - from < CJSON_NESTING_LIMIT)
+		return (size_t)-1;
+	for (size_t i = from; i < to; i++) {
+		char c = body[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth >= CJSON_NESTING_LIMIT)
+				return i;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return (size_t)-1;
+}
+
+/*
+ * Parse the element of the array at body[*off], which is not whitespace.
+ * Returns it, with *off moved past it; or NULL with *off at the byte where
+ * the body stops being JSON.
+ */
+static cJSON *parse_elem(const char *body, size_t len, size_t *off)
 {
 	const char *end = NULL;
-	cJSON *doc, *it;
-	size_t n = 0, w = 0;
-	int pos = 0;
+	size_t start = *off, stop, deep;
+	cJSON *it;
 
-	memset(out, 0, sizeof(*out));
-	doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+	/*
+	 * cJSON skips a byte order mark at the start of what it is given; in
+	 * the middle of the body it is simply not JSON.
+	 */
+	if (len - start > 4 && memcmp(body + start, "\xEF\xBB\xBF", 3) == 0)
+		return NULL;
+	it = cJSON_ParseWithLengthOpts(body + start, len - start, &end, 0);
+	stop = end && end >= body + start ? (size_t)(end - body) : start;
+	/* On failure, the byte at stop was read too. */
+	deep = too_deep(body, start, it ? stop : (stop < len ? stop + 1 : len));
+	if (deep != (size_t)-1) {
+		cJSON_Delete(it);
+		*off = deep;
+		return NULL;
+	}
+	*off = stop;
+	return it;
+}
+
+/*
+ * A body that is not an array: parse it whole, only to say what is wrong
+ * with it, in the words pat_parse always used.
+ */
+static enum err_kind refuse_whole(const char *body, size_t len, struct err *e)
+{
+	const char *end = NULL;
+	cJSON *doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+	enum err_kind rc;
+
 	if (!doc)
 		return err_set(e, ERR_PROTO, "malformed JSON at byte %zu of %zu",
 			       end && end >= body ? (size_t)(end - body) : (size_t)0, len);
-	out->doc = doc;
-	for (; end && (size_t)(end - body) < len; end++)
-		if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n')
+	for (; end && (size_t)(end - body) < len; end++) {
+		if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n') {
+			cJSON_Delete(doc);
 			return err_set(e, ERR_PROTO, "unexpected data after the JSON value at byte %zu",
 				       (size_t)(end - body));
-	if (!cJSON_IsArray(doc))
-		return err_set(e, ERR_PROTO, "expected a JSON array of tokens, got %s",
-			       json_type_name(doc));
-	cJSON_ArrayForEach(it, doc)
-		n++;
-	out->v = calloc(n ? n : 1, sizeof(*out->v));
-	if (!out->v)
-		return err_set(e, ERR_NOMEM, "out of memory for %zu tokens", n);
-	cJSON_ArrayForEach(it, doc) {
-		struct pat *p = &out->v[out->n];
-		const char *bad;
-
-		pos++;
-		p->index = (size_t)pos - 1;
-		if (!cJSON_IsObject(it)) {
-			warn(out, "token #%d skipped: %s, not an object", pos, json_type_name(it));
-			continue;
 		}
-		bad = parse_one(it, p);
-		if (!bad && !exact_numbers(it))
-			return err_set(e, ERR_NOMEM, "out of memory for token #%d", pos);
-		if (bad) {
-			int64_t id;
-
-			if (get_int(it, "ID", 0, PAT_ID_MAX, &id))
-				warn(out, "token ID %lld skipped: field %s is missing or invalid",
-				     (long long)id, bad);
-			else
-				warn(out, "token #%d skipped: field ID is missing or invalid", pos);
-			continue;
-		}
-		out->n++;
 	}
-	qsort(out->v, out->n, sizeof(*out->v), cmp_id_pos);
+	rc = err_set(e, ERR_PROTO, "expected a JSON array of tokens, got %s", json_type_name(doc));
+	cJSON_Delete(doc);
+	return rc;
+}
+
+/*
+ * Take element it, number pos (from 0), at body[off, off + n): keep it in
+ * out if it is a valid token, else say why not.  Returns false when memory
+ * runs out.
+ */
+static bool take_elem(struct pat_list *out, size_t *cap, const cJSON *it, size_t pos,
+		      size_t off, size_t n)
+{
+	struct pat *p;
+	const char *bad;
+	int64_t id;
+
+	if (!cJSON_IsObject(it)) {
+		warn(out, "token #%zu skipped: %s, not an object", pos + 1, json_type_name(it));
+		return true;
+	}
+	if (out->n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 1024;
+		struct pat *nv = realloc(out->v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return false;
+		out->v = nv;
+		*cap = ncap;
+	}
+	p = &out->v[out->n];
+	memset(p, 0, sizeof(*p));
+	p->index = pos;
+	p->elem_off = off;
+	p->elem_len = n;
+	bad = parse_one(it, p);
+	if (!bad) {
+		if (!keep_strings(out, p))
+			return false;
+		out->n++;
+	} else if (get_int(it, "ID", 0, PAT_ID_MAX, &id)) {
+		warn(out, "token ID %lld skipped: field %s is missing or invalid", (long long)id, bad);
+	} else {
+		warn(out, "token #%zu skipped: field ID is missing or invalid", pos + 1);
+	}
+	return true;
+}
+
+enum err_kind pat_parse(const char *body, size_t len, struct pat_list *out,
+			struct err *e)
+{
+	size_t off = 0, cap = 0, pos = 0, w = 0;
+	enum err_kind rc;
+
+	memset(out, 0, sizeof(*out));
+	/* Where cJSON starts reading: after a byte order mark, then whitespace. */
+	if (len > 4 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)
+		off = 3;
+	off = skip_ws(body, len, off);
+	if (off >= len || body[off] != '[')
+		return refuse_whole(body, len, e);
+
+	/* The array, read as cJSON's parse_array reads it. */
+	off = skip_ws(body, len, off + 1);
+	if (off < len && body[off] == ']')
+		goto closed;
+	if (off >= len) {
+		off--;
+		goto malformed;
+	}
+	for (;; pos++) {
+		size_t start = skip_ws(body, len, off);
+		cJSON *it;
+		bool ok;
+
+		off = start;
+		it = parse_elem(body, len, &off);
+		if (!it)
+			goto malformed;
+		ok = take_elem(out, &cap, it, pos, start, off - start);
+		cJSON_Delete(it);
+		if (!ok) {
+			rc = err_set(e, ERR_NOMEM, "out of memory for token #%zu", pos + 1);
+			goto fail;
+		}
+		off = skip_ws(body, len, off);
+		if (off >= len || body[off] != ',')
+			break;
+		off++;
+	}
+	if (off >= len || body[off] != ']')
+		goto malformed;
+closed:
+	for (off++; off < len; off++) {
+		if (body[off] != ' ' && body[off] != '\t' && body[off] != '\r' && body[off] != '\n') {
+			rc = err_set(e, ERR_PROTO, "unexpected data after the JSON value at byte %zu",
+				     off);
+			goto fail;
+		}
+	}
+
+	if (out->n > 1) /* v is NULL when no token was kept */
+		qsort(out->v, out->n, sizeof(*out->v), cmp_id_pos);
 	for (size_t r = 0; r < out->n; r++) {
 		if (w > 0 && out->v[w - 1].id == out->v[r].id) {
 			warn(out, "token ID %lld skipped: the ID appears more than once; the first is kept",
@@ -204,38 +416,118 @@ enum err_kind pat_parse(const char *body, size_t len, struct pat_list *out,
 	out->n = w;
 	err_clear(e);
 	return ERR_OK;
+
+malformed:
+	rc = err_set(e, ERR_PROTO, "malformed JSON at byte %zu of %zu",
+		     off < len ? off : len - 1, len);
+fail:
+	pat_list_free(out);
+	return rc;
 }
 
-size_t pat_render(const struct pat *p, char **buf, size_t *cap)
+/*
+ * Is elem (JSON that cJSON accepts) byte for byte what pat_render prints
+ * for it?  cJSON reads and prints unchanged: any byte of a string but a
+ * backslash or a control character, the literals, the punctuation without
+ * whitespace, and an integer of up to 15 digits without a leading zero
+ * (which %1.15g and exact_numbers both print digit for digit).  Anything
+ * else may come out differently, so it is not vouched for.
+ */
+static bool verbatim(const char *p, size_t n)
 {
-	cJSON *obj = (cJSON *)p->obj;
+	size_t i = 0;
 
+	while (i < n) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '"') {
+			for (i++; i < n && p[i] != '"'; i++)
+				if (p[i] == '\\' || (unsigned char)p[i] < 32)
+					return false;
+			i++;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			size_t first = i + (c == '-'), digits;
+
+			for (i = first; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+				;
+			digits = i - first;
+			if (digits == 0 || digits > 15 || (p[first] == '0' && digits > 1))
+				return false;
+			if (i < n && (p[i] == '.' || p[i] == 'e' || p[i] == 'E'))
+				return false;
+		} else if (c <= 32) {
+			return false;
+		} else {
+			i++;
+		}
+	}
+	return true;
+}
+
+/* Make *buf hold at least need bytes; false when memory runs out. */
+static bool grow(char **buf, size_t *cap, size_t need)
+{
+	size_t ncap = *cap ? *cap : 4096;
+	char *nb;
+
+	if (need <= *cap)
+		return true;
+	while (ncap < need)
+		ncap *= 2;
+	nb = ncap > (size_t)1 << 30 ? NULL : realloc(*buf, ncap);
+	if (!nb)
+		return false;
+	*buf = nb;
+	*cap = ncap;
+	return true;
+}
+
+size_t pat_render(const char *elem, size_t elem_len, char **buf, size_t *cap)
+{
+	size_t n = 0;
+	cJSON *obj;
+
+	/* The common case: the server sent it compact already, as cJSON prints it. */
+	if (verbatim(elem, elem_len)) {
+		if (!grow(buf, cap, elem_len + 2))
+			return 0;
+		memcpy(*buf, elem, elem_len);
+		(*buf)[elem_len] = '\n';
+		(*buf)[elem_len + 1] = '\0';
+		return elem_len + 1;
+	}
+	obj = cJSON_ParseWithLength(elem, elem_len);
+	if (!obj || !exact_numbers(obj))
+		goto out;
 	for (;;) {
 		/* cJSON asks for 5 bytes of slack beyond the printed text. */
 		if (*cap >= 64 && cJSON_PrintPreallocated(obj, *buf, (int)(*cap - 1), 0)) {
-			size_t n = strlen(*buf);
-
+			n = strlen(*buf);
 			if (n + 1 < *cap) {
 				(*buf)[n++] = '\n';
 				(*buf)[n] = '\0';
-				return n;
+				break;
 			}
+			n = 0;
 		}
-		size_t ncap = *cap ? *cap * 2 : 4096;
-		char *nb = ncap > (size_t)1 << 30 ? NULL : realloc(*buf, ncap);
-
-		if (!nb)
-			return 0;
-		*buf = nb;
-		*cap = ncap;
+		if (!grow(buf, cap, *cap ? *cap * 2 : 4096))
+			break;
 	}
+out:
+	cJSON_Delete(obj);
+	return n;
 }
 
 void pat_list_free(struct pat_list *l)
 {
+	struct str_block *b, *next;
+
 	if (!l)
 		return;
-	cJSON_Delete(l->doc);
+	for (b = l->strings; b; b = next) {
+		next = b->next;
+		free(b);
+	}
 	free(l->v);
 	memset(l, 0, sizeof(*l));
 }

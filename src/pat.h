@@ -1,6 +1,11 @@
 /*
  * pat.h - the JSON model: the body of getPersonalAccessTokens turned into a
  * validated list of tokens.  The only module that knows cJSON.
+ *
+ * No tree of the whole body is ever built: each element of the array is
+ * parsed on its own, the few fields a token needs are copied out, and the
+ * element is dropped.  A token remembers where its object lies in the body,
+ * so that its JSON can be rendered again from there when asked for.
  */
 #ifndef SYNERGYFS_PAT_H
 #define SYNERGYFS_PAT_H
@@ -26,7 +31,8 @@ struct pat {
 	const char *user_id;    /* UserID.IDString */
 	int64_t reminder_state; /* ExpiryReminderState */
 	struct timespec created, expires;
-	const void *obj;        /* the token's JSON object, for pat_render */
+	size_t elem_off;        /* the token's JSON object: its first byte in the body */
+	size_t elem_len;        /* ... and its length, for pat_render */
 	size_t index;           /* position in the body's array, from 0 */
 };
 
@@ -36,7 +42,7 @@ struct pat_list {
 	size_t n;
 	size_t skipped;     /* objects dropped as invalid or duplicate */
 	char warnings[1024]; /* the first reasons for skipping, one per line */
-	void *doc;          /* the parsed document that owns the strings */
+	void *strings;      /* the blocks that own the strings */
 };
 
 /*
@@ -44,17 +50,21 @@ struct pat_list {
  * object with a missing or mistyped field, or a repeated ID (the first one
  * wins), is skipped and described in out->warnings.  Fails with ERR_PROTO
  * when the body is not JSON or not an array, ERR_NOMEM when memory runs
- * out; *out is then empty.  Free with pat_list_free either way.
+ * out; *out is then empty.  Free with pat_list_free either way.  The list
+ * does not point into body, but elem_off/elem_len of its tokens refer to it.
  */
 enum err_kind pat_parse(const char *body, size_t len, struct pat_list *out,
 			struct err *e);
 
 /*
- * Render p's JSON object on one line, followed by a newline, into *buf (a
- * malloc'd buffer of *cap bytes, grown as needed; both may start as
- * NULL/0).  Returns the rendered length, or 0 when memory runs out.
+ * Render a token's JSON object on one line, followed by a newline and a
+ * NUL, into *buf (a malloc'd buffer of *cap bytes, grown as needed; both
+ * may start as NULL/0): compact, as cJSON prints it, every number exact.
+ * elem and elem_len are the object's bytes as pat_parse found them in the
+ * body (body + p->elem_off, p->elem_len).  Returns the rendered length
+ * without the NUL, or 0 when memory runs out or elem is not JSON.
  */
-size_t pat_render(const struct pat *p, char **buf, size_t *cap);
+size_t pat_render(const char *elem, size_t elem_len, char **buf, size_t *cap);
 
 /* Release everything pat_parse allocated; l may be zeroed or NULL. */
 void pat_list_free(struct pat_list *l);

@@ -22,14 +22,18 @@ const char *const snap_file_names[SNAP_NFILES] = {
 	[SNAP_F_EXPIRY_EPOCH] = "expiry_epoch",
 };
 
-/* Append n bytes, then a newline if nl; return the offset they start at. */
-static size_t arena_put(struct buf *a, const char *p, size_t n, int nl)
+/*
+ * Append n bytes, then a newline if nl; return the offset they start at.
+ * Offsets are truncated to 32 bits here: snap_build refuses an arena that
+ * ends past 4 GiB, so every one that survives is exact.
+ */
+static uint32_t arena_put(struct buf *a, const char *p, size_t n, int nl)
 {
 	size_t off = buf_add(a, p, n);
 
 	if (nl)
 		buf_add(a, "\n", 1);
-	return off;
+	return (uint32_t)off;
 }
 
 static void set_body(struct buf *a, struct snap_token *t, enum snap_file f,
@@ -39,8 +43,13 @@ static void set_body(struct buf *a, struct snap_token *t, enum snap_file f,
 	t->body_len[f] = (uint32_t)(n + (nl ? 1 : 0));
 }
 
+/*
+ * Fill t from p, its small files into the arena.  token.json is rendered
+ * into the scratch buffer *json only to learn its length: it is rendered
+ * again when read.  list holds the body p was parsed from.
+ */
 static void render_token(struct buf *a, const struct pat *p, struct snap_token *t,
-			 char **json, size_t *json_cap)
+			 const char *list, char **json, size_t *json_cap)
 {
 	char num[32];
 	size_t n;
@@ -58,11 +67,12 @@ static void render_token(struct buf *a, const struct pat *p, struct snap_token *
 	set_body(a, t, SNAP_F_USER_ID, p->user_id, strlen(p->user_id), 1);
 	n = (size_t)snprintf(num, sizeof(num), "%lld", (long long)p->expires.tv_sec);
 	set_body(a, t, SNAP_F_EXPIRY_EPOCH, num, n, 1);
-	n = pat_render(p, json, json_cap);
-	if (n == 0)
+	t->elem_off = (uint32_t)p->elem_off;
+	t->elem_len = (uint32_t)p->elem_len;
+	n = pat_render(list + p->elem_off, p->elem_len, json, json_cap);
+	if (n == 0 || n > UINT32_MAX)
 		a->failed = true;
-	else
-		set_body(a, t, SNAP_F_JSON, *json, n, 0);
+	t->body_len[SNAP_F_JSON] = (uint32_t)n;
 }
 
 /* qsort context is not portable; sort pairs of (key pointer, index) instead. */
@@ -115,7 +125,7 @@ static int build_by_name(struct snapshot *s, const struct pat_list *l, struct bu
 		t->link_off = arena_put(a, entry, elen + 1, 0);
 		t->link_len = (uint32_t)elen;
 	}
-	if (a->failed)
+	if (a->failed || a->len > UINT32_MAX)
 		goto out;
 	/* Entry names are final now: sort by them. */
 	for (size_t i = 0; i < s->n; i++)
@@ -137,8 +147,9 @@ struct snapshot *snap_build(const struct pat_list *l, char *body, size_t len,
 	struct buf a = { 0 };
 	char *json = NULL;
 	size_t json_cap = 0;
+	bool too_big = len >= UINT32_MAX; /* token offsets into the list are 32-bit too */
 
-	if (!s)
+	if (!s || too_big)
 		goto fail;
 	atomic_init(&s->refs, 1);
 	s->fetched = fetched;
@@ -166,9 +177,11 @@ struct snapshot *snap_build(const struct pat_list *l, char *body, size_t len,
 	s->list_len = len;
 	body = NULL;
 	for (size_t i = 0; i < s->n && !a.failed; i++)
-		render_token(&a, &l->v[i], &s->tok[i], &json, &json_cap);
-	if (a.failed || !build_by_name(s, l, &a))
+		render_token(&a, &l->v[i], &s->tok[i], s->list, &json, &json_cap);
+	if (a.failed || !build_by_name(s, l, &a)) {
+		too_big = !a.failed && a.len > UINT32_MAX;
 		goto fail;
+	}
 	s->arena = a.p;
 	s->arena_len = a.len;
 	free(json);
@@ -183,7 +196,10 @@ fail:
 		free(s->list);
 		free(s);
 	}
-	err_set(e, ERR_NOMEM, "out of memory building the view of %zu tokens", l->n);
+	if (too_big)
+		err_set(e, ERR_TOOBIG, "the view of %zu tokens would pass 4 GiB", l->n);
+	else
+		err_set(e, ERR_NOMEM, "out of memory building the view of %zu tokens", l->n);
 	return NULL;
 }
 
@@ -202,6 +218,17 @@ void snap_unref(struct snapshot *s)
 	free(s->arena);
 	free(s->list);
 	free(s);
+}
+
+const char *snap_token_json(const struct snapshot *s, const struct snap_token *t,
+			    size_t *len, char **scratch, size_t *scratch_cap)
+{
+	size_t n = pat_render(s->list + t->elem_off, t->elem_len, scratch, scratch_cap);
+
+	if (n == 0)
+		return NULL;
+	*len = n;
+	return *scratch;
 }
 
 const struct snap_token *snap_find_id(const struct snapshot *s, int64_t id)

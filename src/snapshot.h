@@ -1,8 +1,10 @@
 /*
  * snapshot.h - an immutable, reference-counted view of one fetch of the
- * token list: tokens sorted by ID, every file body rendered once, and the
- * by-name table.  Readers hold a reference for as long as they use it; no
- * lock is needed to read one.
+ * token list: tokens sorted by ID, the small file bodies rendered once, and
+ * the by-name table.  token.json is not kept: it is rendered on demand from
+ * the token's bytes in tokens.json (only its length is kept, for stat).
+ * Readers hold a reference for as long as they use it; no lock is needed to
+ * read one.
  */
 #ifndef SYNERGYFS_SNAPSHOT_H
 #define SYNERGYFS_SNAPSHOT_H
@@ -32,13 +34,18 @@ enum snap_file {
 /* The entry name of each enum snap_file ("id", "name", ...). */
 extern const char *const snap_file_names[SNAP_NFILES];
 
+/*
+ * Offsets are 32-bit to keep 100,000 tokens small: a build whose arena or
+ * list would pass 4 GiB fails instead.
+ */
 struct snap_token {
 	int64_t id;
 	struct timespec created;        /* CreatedOn, for mtimes */
 	struct timespec expires;        /* Expiry */
-	size_t body_off[SNAP_NFILES];   /* each file's bytes in the arena */
-	uint32_t body_len[SNAP_NFILES];
-	size_t link_off;                /* by-name entry, NUL-terminated */
+	uint32_t body_off[SNAP_NFILES]; /* each file's bytes in the arena (not SNAP_F_JSON) */
+	uint32_t body_len[SNAP_NFILES]; /* each file's length, SNAP_F_JSON's as rendered */
+	uint32_t elem_off, elem_len;    /* the token's JSON object in list */
+	uint32_t link_off;              /* by-name entry in the arena, NUL-terminated */
 	uint32_t link_len;
 };
 
@@ -47,7 +54,7 @@ struct snapshot {
 	struct snap_token *tok;  /* sorted by id */
 	size_t n;
 	uint32_t *by_name;       /* indexes into tok, sorted by entry name */
-	char *arena;             /* all rendered bodies and entry names */
+	char *arena;             /* the small rendered bodies and the entry names */
 	size_t arena_len;
 	char *list;              /* tokens.json: the body as fetched, newline-ended */
 	size_t list_len;
@@ -56,8 +63,10 @@ struct snapshot {
 
 /*
  * Build a snapshot, holding one reference, from a parsed list and the body
- * it came from.  body is malloc'd and passes to the snapshot (it is freed
- * if the build fails).  Returns NULL with ERR_NOMEM in *e on failure.
+ * it was parsed from (the tokens' elem_off/elem_len point into it).  body
+ * is malloc'd and passes to the snapshot (it is freed if the build fails).
+ * Returns NULL with ERR_NOMEM in *e on failure, or ERR_TOOBIG when the
+ * snapshot would pass its 4 GiB limit.
  */
 struct snapshot *snap_build(const struct pat_list *l, char *body, size_t len,
 			    struct timespec fetched, struct err *e);
@@ -74,13 +83,22 @@ const struct snap_token *snap_find_id(const struct snapshot *s, int64_t id);
 /* The token whose by-name entry is name, or NULL.  O(log n). */
 const struct snap_token *snap_find_name(const struct snapshot *s, const char *name);
 
-/* Body of file f of token t; its length in *len. */
+/* Body of file f (any but SNAP_F_JSON) of token t; its length in *len. */
 static inline const char *snap_body(const struct snapshot *s, const struct snap_token *t,
 				    enum snap_file f, size_t *len)
 {
 	*len = t->body_len[f];
 	return s->arena + t->body_off[f];
 }
+
+/*
+ * token.json of token t, rendered into *scratch (a malloc'd buffer of
+ * *scratch_cap bytes, grown as needed; both may start as NULL/0; the caller
+ * frees it).  Its length, always t->body_len[SNAP_F_JSON], in *len.
+ * Returns *scratch, or NULL when memory runs out.
+ */
+const char *snap_token_json(const struct snapshot *s, const struct snap_token *t,
+			    size_t *len, char **scratch, size_t *scratch_cap);
 
 /* Has token t expired at the moment now (its Expiry reached)? */
 static inline bool snap_expired(const struct snap_token *t, struct timespec now)

@@ -202,15 +202,27 @@ bool tree_is_dynamic(const struct tree_node *n)
 	return n->kind == TREE_TOKEN_CLOCK || n->kind == TREE_METRICS || n->kind == TREE_STATUS;
 }
 
-const char *tree_body(const struct snapshot *s, const struct tree_node *n, size_t *len)
+const char *tree_body(const struct snapshot *s, const struct tree_node *n, size_t *len,
+		      char **scratch, size_t *scratch_cap)
 {
 	if (n->kind == TREE_LIST && s) {
 		*len = s->list_len;
 		return s->list;
 	}
+	if (n->kind != TREE_TOKEN_FILE)
+		return NULL;
+	if (n->file == SNAP_F_JSON)
+		return snap_token_json(s, n->tok, len, scratch, scratch_cap);
+	return snap_body(s, n->tok, n->file, len);
+}
+
+size_t tree_body_len(const struct snapshot *s, const struct tree_node *n)
+{
+	if (n->kind == TREE_LIST && s)
+		return s->list_len;
 	if (n->kind == TREE_TOKEN_FILE)
-		return snap_body(s, n->tok, n->file, len);
-	return NULL;
+		return n->tok->body_len[n->file];
+	return 0;
 }
 
 /* floor(a / b) for b > 0. */
@@ -306,7 +318,7 @@ void tree_stat(const struct snapshot *s, const struct tree_node *n,
 	       struct stat *st)
 {
 	struct timespec t = s ? s->fetched : mount_time;
-	size_t len = 0;
+	size_t len;
 	char link[64];
 
 	memset(st, 0, sizeof(*st));
@@ -330,8 +342,7 @@ void tree_stat(const struct snapshot *s, const struct tree_node *n,
 	} else {
 		st->st_mode = S_IFREG | ((n->kind == TREE_REFRESH ? 0200 : 0444) & ~own->umask);
 		st->st_nlink = 1;
-		if (!tree_body(s, n, &len))
-			len = 0;
+		len = tree_body_len(s, n);
 		st->st_size = (off_t)len;
 		st->st_blocks = (blkcnt_t)((len + 511) / 512);
 	}

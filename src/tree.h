@@ -137,8 +137,17 @@ size_t tree_view_members(const struct snapshot *s, const struct tree_clock *clk,
 void tree_view_entry(const struct snapshot *s, const struct tree_node *view, uint32_t idx,
 		     const char **name, struct tree_node *child);
 
-/* Bytes of file n from the snapshot (length in *len), or NULL if n is not such a file. */
-const char *tree_body(const struct snapshot *s, const struct tree_node *n, size_t *len);
+/*
+ * Bytes of file n from the snapshot, its length in *len.  token.json is
+ * rendered into *scratch (a malloc'd buffer of *scratch_cap bytes, grown as
+ * needed; both may start as NULL/0; the caller frees it); every other body
+ * points into s.  NULL when n is not such a file or memory runs out.
+ */
+const char *tree_body(const struct snapshot *s, const struct tree_node *n, size_t *len,
+		      char **scratch, size_t *scratch_cap);
+
+/* The length tree_body gives for n, without rendering it; 0 if it has no body. */
+size_t tree_body_len(const struct snapshot *s, const struct tree_node *n);
 
 /*
  * Render clock file n at the moment clk into buf of size cap ("12\n",

@@ -16,9 +16,16 @@
  * links to its folder; the members of expiring/ and expired/ at a fixed
  * moment are exactly the tokens they should be, under the same names;
  * token.json parses back to the same token.
+ *
+ * pat_parse reads the array one element at a time; one cJSON parse of the
+ * whole body is the oracle: the body is accepted or refused alike, in the
+ * same words and at the same byte, every element is accounted for, and
+ * token.json is what cJSON prints for the token.
  */
+#include <math.h>
 #include <cJSON.h>
 #include <errno.h>
+#include <stdio.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <string.h>
@@ -40,6 +47,8 @@ struct walk {
 	const struct snapshot *s;
 	const struct pat_list *l;
 	unsigned char *linked;  /* per token: by-name entries seen */
+	char *scratch;          /* for tree_body */
+	size_t scratch_cap;
 	size_t in_views;        /* links met in expiring/ and expired/ */
 	uint64_t *inos;         /* every inode number met */
 	size_t ninos, cap;
@@ -97,7 +106,7 @@ static void check_json_body(const struct pat *p, const char *b, size_t len)
 	FUZZ_CHECK(strcmp(again.v[0].expiry, p->expiry) == 0);
 	FUZZ_CHECK(strcmp(again.v[0].user_id, p->user_id) == 0);
 	/* Rendering what was parsed back gives the same line. */
-	n = pat_render(&again.v[0], &buf, &cap);
+	n = pat_render(list + again.v[0].elem_off, again.v[0].elem_len, &buf, &cap);
 	FUZZ_CHECK(n == len && memcmp(buf, b, len) == 0);
 	free(buf);
 	free(list);
@@ -225,7 +234,8 @@ static void check_node(struct walk *w, const struct tree_node *n, const char *na
 	tree_stat(w->s, n, &owner, fetched, &st);
 	FUZZ_CHECK(st.st_ino == n->ino && st.st_uid == owner.uid);
 	FUZZ_CHECK(same_time(st.st_mtim, n->tok ? n->tok->created : w->s->fetched));
-	b = tree_body(w->s, n, &len);
+	b = tree_body(w->s, n, &len, &w->scratch, &w->scratch_cap);
+	FUZZ_CHECK(tree_body_len(w->s, n) == (b ? len : 0));
 	if (tree_is_dir(n)) {
 		FUZZ_CHECK(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0555);
 		FUZZ_CHECK(b == NULL);
@@ -355,10 +365,74 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Does cJSON print every number below item as exact_numbers leaves it? */
+static bool plain_numbers(const cJSON *item)
+{
+	for (const cJSON *c = item->child; c; c = c->next) {
+		if ((cJSON_IsArray(c) || cJSON_IsObject(c)) && !plain_numbers(c))
+			return false;
+		if (cJSON_IsNumber(c) && c->valuedouble != (double)c->valueint &&
+		    isfinite(c->valuedouble))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * pat_parse's answer (rc, *e, *l) for body against one cJSON parse of the
+ * whole body, the way pat_parse once worked.
+ */
+static void check_against_cjson(const char *body, size_t size, enum err_kind rc,
+				const struct err *e, const struct pat_list *l)
+{
+	const char *end = NULL;
+	cJSON *doc = cJSON_ParseWithLengthOpts(body, size, &end, 0);
+	char want[128], *buf = NULL;
+	size_t at, cap = 0;
+
+	if (rc == ERR_NOMEM)
+		goto out;
+	if (!doc) {
+		snprintf(want, sizeof(want), "malformed JSON at byte %zu of %zu",
+			 end && end >= body ? (size_t)(end - body) : (size_t)0, size);
+		FUZZ_CHECK(rc == ERR_PROTO && strcmp(e->msg, want) == 0);
+		goto out;
+	}
+	for (at = (size_t)(end - body); at < size && body[at] && strchr(" \t\r\n", body[at]); at++)
+		;
+	if (at < size) {
+		snprintf(want, sizeof(want), "unexpected data after the JSON value at byte %zu", at);
+		FUZZ_CHECK(rc == ERR_PROTO && strcmp(e->msg, want) == 0);
+	} else if (!cJSON_IsArray(doc)) {
+		FUZZ_CHECK(rc == ERR_PROTO);
+		FUZZ_CHECK(strncmp(e->msg, "expected a JSON array of tokens, got ", 37) == 0);
+	} else {
+		FUZZ_CHECK(rc == ERR_OK);
+		FUZZ_CHECK(l->n + l->skipped == (size_t)cJSON_GetArraySize(doc));
+		for (size_t i = 0; i < l->n; i++) {
+			const struct pat *p = &l->v[i];
+			cJSON *it = cJSON_GetArrayItem(doc, (int)p->index);
+			char *printed;
+			size_t n;
+
+			FUZZ_CHECK(it != NULL && cJSON_IsObject(it));
+			if (!plain_numbers(it))
+				continue;
+			printed = cJSON_PrintUnformatted(it);
+			FUZZ_CHECK(printed != NULL);
+			n = pat_render(body + p->elem_off, p->elem_len, &buf, &cap);
+			FUZZ_CHECK(n == strlen(printed) + 1 && memcmp(buf, printed, n - 1) == 0);
+			cJSON_free(printed);
+		}
+	}
+out:
+	free(buf);
+	cJSON_Delete(doc);
+}
+
 /* Properties of a successful pat_parse alone. */
 static void check_list(const struct pat_list *l)
 {
-	FUZZ_CHECK(l->n + l->skipped == (size_t)cJSON_GetArraySize(l->doc));
 	for (size_t i = 0; i < l->n; i++) {
 		const struct pat *p = &l->v[i];
 		struct timespec t;
@@ -393,7 +467,7 @@ static void check_snapshot(const struct snapshot *s, const struct pat_list *l,
 	/* tokens.json is the body as fetched, trailing whitespace replaced by one newline. */
 	fuzz_where = NULL;
 	FUZZ_CHECK(tree_node(s, TREE_INO_LIST, &n));
-	b = tree_body(s, &n, &len);
+	b = tree_body(s, &n, &len, &w.scratch, &w.scratch_cap);
 	{
 		size_t keep = size;
 
@@ -423,6 +497,7 @@ static void check_snapshot(const struct snapshot *s, const struct pat_list *l,
 		FUZZ_CHECK(tree_node(s, ino, &n) == (ino >= 1 && ino <= TREE_INO_REFRESH));
 	free(w.inos);
 	free(w.linked);
+	free(w.scratch);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -431,13 +506,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct snapshot *s;
 	struct err e;
 	char *body = malloc(size ? size : 1);
+	enum err_kind rc;
 
 	fuzz_where = NULL;
 	FUZZ_CHECK(body != NULL);
 	memcpy(body, data, size);
-	if (pat_parse(body, size, &l, &e) != ERR_OK) {
+	rc = pat_parse(body, size, &l, &e);
+	check_against_cjson(body, size, rc, &e, &l);
+	if (rc != ERR_OK) {
 		FUZZ_CHECK(e.kind == ERR_PROTO || e.kind == ERR_NOMEM);
-		FUZZ_CHECK(l.n == 0 && e.msg[0] != '\0');
+		FUZZ_CHECK(l.n == 0 && l.skipped == 0 && e.msg[0] != '\0');
 		goto out;
 	}
 	check_list(&l);

@@ -141,11 +141,11 @@ static int step(const struct tree_node *cur, const char *comp, struct tree_node 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *path = malloc(size + 1), *p;
+	char *path = malloc(size + 1), *p, *scratch = NULL;
 	struct tree_node cur, next;
 	struct tree_owner own = { 0, 0, 0 };
 	struct stat st;
-	size_t len;
+	size_t len, cap = 0;
 
 	FUZZ_CHECK(path != NULL);
 	memcpy(path, data, size);
@@ -175,12 +175,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(S_ISLNK(st.st_mode) && st.st_size > 0);
 	} else if (tree_is_dynamic(&cur) || cur.kind == TREE_REFRESH) {
 		/* Rendered at read time (clock files, status, metrics) or write-only. */
-		FUZZ_CHECK(S_ISREG(st.st_mode) && tree_body(snap, &cur, &len) == NULL);
+		FUZZ_CHECK(S_ISREG(st.st_mode) &&
+			   tree_body(snap, &cur, &len, &scratch, &cap) == NULL);
 	} else {
-		FUZZ_CHECK(S_ISREG(st.st_mode) && tree_body(snap, &cur, &len) != NULL);
+		FUZZ_CHECK(S_ISREG(st.st_mode) &&
+			   tree_body(snap, &cur, &len, &scratch, &cap) != NULL);
 		FUZZ_CHECK((size_t)st.st_size == len);
 	}
 out:
+	free(scratch);
 	free(path);
 	return 0;
 }

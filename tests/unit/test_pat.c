@@ -1,7 +1,8 @@
 /*
  * test_pat.c - unit tests for the JSON model: pat_parse() on the public
  * sample, on bodies that are not a token list, and on token objects with
- * each field missing or wrong; pat_render() of one token.
+ * each field missing or wrong; the array scanner's edge cases; pat_render()
+ * of one token from its bytes in the body.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -23,6 +24,12 @@
 	"\"Expiry\":\"2025-05-02T13:21:44.36+08:00\",\"Name\":\"asddadas\"," \
 	"\"ExpiryReminderState\":1,\"ID\":2}"
 #define SAMPLE "[" SAMPLE_1 "," SAMPLE_2 "]"
+
+/* Render token p of body as token.json. */
+static size_t render(const char *body, const struct pat *p, char **buf, size_t *cap)
+{
+	return pat_render(body + p->elem_off, p->elem_len, buf, cap);
+}
 
 /* Parse a NUL-terminated body. */
 static enum err_kind parse(const char *body, struct pat_list *l, struct err *e)
@@ -101,7 +108,8 @@ TEST(public_sample)
 		CHECK_EQ_INT(p->created.tv_nsec, 823000000);
 		CHECK_EQ_INT(p->expires.tv_sec, 1757472818);
 		CHECK_EQ_INT(p->expires.tv_nsec, 670000000);
-		CHECK(p->obj != NULL);
+		CHECK_EQ_INT(p->elem_off, 1);
+		CHECK_EQ_INT(p->elem_len, strlen(SAMPLE_1));
 
 		CHECK_EQ_INT(q->id, 2);
 		CHECK_EQ_STR(q->name, "asddadas");
@@ -113,6 +121,8 @@ TEST(public_sample)
 		CHECK_EQ_INT(q->created.tv_nsec, 467000000);
 		CHECK_EQ_INT(q->expires.tv_sec, 1746163304);
 		CHECK_EQ_INT(q->expires.tv_nsec, 360000000);
+		CHECK_EQ_INT(q->elem_off, strlen(SAMPLE_1) + 2);
+		CHECK_EQ_INT(q->elem_len, strlen(SAMPLE_2));
 	}
 	pat_list_free(&l);
 	CHECK_EQ_INT(l.n, 0);
@@ -503,13 +513,13 @@ TEST(render_one_line)
 		return;
 	}
 	/* The sample is compact already, so rendering gives it back. */
-	n = pat_render(&l.v[0], &buf, &cap);
+	n = render(SAMPLE, &l.v[0], &buf, &cap);
 	CHECK_EQ_INT(n, strlen(SAMPLE_1) + 1);
 	CHECK_EQ_MEM(buf, n, SAMPLE_1 "\n", strlen(SAMPLE_1) + 1);
 	CHECK(cap > n);
 	CHECK_EQ_INT(buf[n], '\0');
 	/* The buffer is reused for the next token. */
-	n = pat_render(&l.v[1], &buf, &cap);
+	n = render(SAMPLE, &l.v[1], &buf, &cap);
 	CHECK_EQ_MEM(buf, n, SAMPLE_2 "\n", strlen(SAMPLE_2) + 1);
 	pat_list_free(&l);
 	free(buf);
@@ -548,11 +558,11 @@ TEST(render_escapes_and_grows)
 	CHECK_EQ_INT(l.n, 2);
 	if (l.n == 2) {
 		CHECK_EQ_STR(l.v[0].name, "line\nbreak \"quoted\" back\\slash");
-		n = pat_render(&l.v[0], &buf, &cap);
+		n = render(body, &l.v[0], &buf, &cap);
 		CHECK(n > 0 && buf[n - 1] == '\n');
 		CHECK(memchr(buf, '\n', n) == buf + n - 1);
 		CHECK(strstr(buf, "\"Name\":\"line\\nbreak \\\"quoted\\\" back\\\\slash\"") != NULL);
-		n = pat_render(&l.v[1], &buf, &cap);
+		n = render(body, &l.v[1], &buf, &cap);
 		CHECK(n > sizeof(name));
 		CHECK(cap > n);
 		CHECK_EQ_INT(strlen(buf), n);
@@ -581,7 +591,7 @@ TEST(unicode_names)
 	if (l.n == 2) {
 		CHECK_EQ_STR(l.v[0].name, "Café ☕ Zürich \xf0\x9f\x98\x80");
 		CHECK_EQ_STR(l.v[1].name, "Café ☕ \xf0\x9f\x98\x80");
-		n = pat_render(&l.v[0], &buf, &cap);
+		n = render(body, &l.v[0], &buf, &cap);
 		CHECK(n > 0);
 		CHECK(strstr(buf, "\"Name\":\"Café ☕ Zürich \xf0\x9f\x98\x80\"") != NULL);
 	}
@@ -661,7 +671,7 @@ TEST(render_large_numbers_exactly)
 	CHECK_EQ_INT(pat_parse(body, strlen(body), &l, NULL), ERR_OK);
 	CHECK_EQ_INT(l.n, 1);
 	if (l.n == 1) {
-		n = pat_render(&l.v[0], &buf, &cap);
+		n = render(body, &l.v[0], &buf, &cap);
 		CHECK(n > 0);
 		CHECK(buf && strstr(buf, "\"ID\":9007199254740991"));
 		CHECK(buf && strstr(buf, "\"_id\":4294967296"));
@@ -671,6 +681,187 @@ TEST(render_large_numbers_exactly)
 	}
 	free(buf);
 	pat_list_free(&l);
+}
+
+/* The rest of a valid token, after its ID. */
+#define REST "\"Name\":\"n\",\"CreatedOn\":\"2025-06-01T00:00:00Z\"," \
+	"\"Expiry\":\"2025-11-28T00:00:00Z\",\"ExpiryReminderState\":0," \
+	"\"UserID\":{\"IDString\":\"1_1\"}"
+
+/* Check that body (len bytes) is refused with exactly the message msg. */
+static void check_msg(const char *file, int line, const char *body, size_t len, const char *msg)
+{
+	struct pat_list l;
+	struct err e;
+
+	if (pat_parse(body, len, &l, &e) != ERR_PROTO || strcmp(e.msg, msg) != 0)
+		check_fail(file, line, "got \"%s\", want \"%s\"", e.msg, msg);
+	if (l.n != 0 || l.skipped != 0 || l.warnings[0] != '\0')
+		check_fail(file, line, "list not empty: n %zu, skipped %zu", l.n, l.skipped);
+	pat_list_free(&l);
+}
+
+#define CHECK_MSG(body, msg) check_msg(__FILE__, __LINE__, (body), sizeof(body) - 1, (msg))
+
+/*
+ * The array is read one element at a time, but refused at the very byte a
+ * parse of the whole body with cJSON refuses it at (these messages are the
+ * ones pat_parse gave when it did that parse).
+ */
+TEST(scanner_refuses_like_cjson)
+{
+	CHECK_MSG("[1,]", "malformed JSON at byte 3 of 4");
+	CHECK_MSG("[{}{}]", "malformed JSON at byte 3 of 6");
+	CHECK_MSG("[", "malformed JSON at byte 0 of 1");
+	CHECK_MSG("[{\"a\":1}", "malformed JSON at byte 7 of 8");
+	CHECK_MSG("[1,   ", "malformed JSON at byte 5 of 6");
+	CHECK_MSG("[1 2]", "malformed JSON at byte 3 of 5");
+	CHECK_MSG("[,1]", "malformed JSON at byte 1 of 4");
+	CHECK_MSG("[\"abc", "malformed JSON at byte 2 of 5");
+	CHECK_MSG("[\"ab\\", "malformed JSON at byte 2 of 5");
+	CHECK_MSG("[{\"ID\":1,\"Name\":\"\\q\"}]", "malformed JSON at byte 17 of 22");
+	/* A byte order mark counts only before the array, not inside it. */
+	CHECK_MSG("[\xEF\xBB\xBF{}, 1]", "malformed JSON at byte 1 of 10");
+	CHECK_MSG("[] x", "unexpected data after the JSON value at byte 3");
+	CHECK_MSG("[1],", "unexpected data after the JSON value at byte 3");
+	CHECK_MSG("[]]", "unexpected data after the JSON value at byte 2");
+}
+
+/* What cJSON takes for whitespace (any byte up to 32) may sit between elements. */
+TEST(scanner_whitespace_everywhere)
+{
+	static const char body[] = " \n[ \t{ \"ID\" : 1 , " REST " }\x01\r\n, \x1f {\"ID\":2," REST "}\n]\n ";
+	static const char bom[] = "\xEF\xBB\xBF[1]";
+	static const char nul[] = "[1,\0 2]";
+	struct pat_list l;
+
+	CHECK_EQ_INT(pat_parse(body, sizeof(body) - 1, &l, NULL), ERR_OK);
+	CHECK_EQ_INT(l.n, 2);
+	if (l.n == 2) {
+		CHECK_EQ_INT(l.v[0].elem_off, 5);
+		CHECK_EQ_MEM(body + l.v[0].elem_off, l.v[0].elem_len,
+			     "{ \"ID\" : 1 , " REST " }", strlen("{ \"ID\" : 1 , " REST " }"));
+		CHECK_EQ_MEM(body + l.v[1].elem_off, l.v[1].elem_len,
+			     "{\"ID\":2," REST "}", strlen("{\"ID\":2," REST "}"));
+	}
+	pat_list_free(&l);
+	CHECK_EQ_INT(pat_parse(bom, sizeof(bom) - 1, &l, NULL), ERR_OK);
+	CHECK_EQ_INT(l.skipped, 1);
+	pat_list_free(&l);
+	CHECK_EQ_INT(pat_parse(nul, sizeof(nul) - 1, &l, NULL), ERR_OK);
+	CHECK_EQ_INT(l.skipped, 2);
+	pat_list_free(&l);
+}
+
+/* Brackets, commas and escaped quotes in strings do not end an element. */
+TEST(scanner_strings_and_nesting)
+{
+	static const char body[] = "[{\"ID\":1,\"Name\":\"a],[{\\\"b\\\",}\",\"CreatedOn\":"
+		"\"2025-06-01T00:00:00Z\",\"Expiry\":\"2025-11-28T00:00:00Z\","
+		"\"ExpiryReminderState\":0,\"UserID\":{\"IDString\":\"1_1\"}},"
+		"{\"ID\":2," REST ",\"X\":[[1,{\"a\":[]}],{},\"]\"]},[\"}\",[]]]";
+	struct pat_list l;
+
+	CHECK_EQ_INT(pat_parse(body, sizeof(body) - 1, &l, NULL), ERR_OK);
+	CHECK_EQ_INT(l.n, 2);
+	CHECK_EQ_INT(l.skipped, 1);
+	if (l.n == 2) {
+		CHECK_EQ_STR(l.v[0].name, "a],[{\"b\",}");
+		CHECK_EQ_INT(body[l.v[0].elem_off + l.v[0].elem_len], ',');
+		CHECK_EQ_INT(l.v[1].index, 1);
+		CHECK_EQ_MEM(body + l.v[1].elem_off + l.v[1].elem_len - 2, 2, "]}", 2);
+	}
+	pat_list_free(&l);
+}
+
+/*
+ * cJSON refuses an array nested 1000 deep, the body's own array included:
+ * an element may nest 999 levels, not 1000, although cJSON would take 1000
+ * from the element alone.
+ */
+TEST(scanner_nesting_limit)
+{
+	size_t n = 2 * 1001 + 2, k = 0;
+	char *body = malloc(n);
+	struct pat_list l;
+	struct err e;
+
+	if (!body) {
+		CHECK(body);
+		return;
+	}
+	body[k++] = '[';
+	for (int i = 0; i < 999; i++)
+		body[k++] = '[';
+	for (int i = 0; i < 999; i++)
+		body[k++] = ']';
+	body[k++] = ']';
+	CHECK_EQ_INT(pat_parse(body, k, &l, NULL), ERR_OK);
+	CHECK_EQ_INT(l.skipped, 1);
+	pat_list_free(&l);
+
+	k = 0;
+	body[k++] = '[';
+	for (int i = 0; i < 1000; i++)
+		body[k++] = '[';
+	for (int i = 0; i < 1000; i++)
+		body[k++] = ']';
+	body[k++] = ']';
+	CHECK_EQ_INT(pat_parse(body, k, &l, &e), ERR_PROTO);
+	CHECK_EQ_STR(e.msg, "malformed JSON at byte 1000 of 2002");
+	pat_list_free(&l);
+	/* An error before the level too deep is the one reported. */
+	memcpy(body + 1, "[1 ", 3);
+	CHECK_EQ_INT(pat_parse(body, k, &l, &e), ERR_PROTO);
+	CHECK_EQ_STR(e.msg, "malformed JSON at byte 4 of 2002");
+	pat_list_free(&l);
+	free(body);
+}
+
+/*
+ * token.json rendered on demand from the token's bytes is what rendering
+ * the parsed object gave (these lines are what pat_render printed when it
+ * kept the whole document): whitespace dropped, escapes normalised,
+ * numbers exact.  The compact case comes back byte for byte.
+ */
+TEST(render_on_demand_as_before)
+{
+	static const struct {
+		const char *body, *want;
+	} cases[] = {
+		{ "[{ \"ID\" : 1 ,\n" REST " }]", "{\"ID\":1," REST "}\n" },
+		{ "[{\"ID\":1," REST ",\"X\":[[1,{\"a\":[]}],{},\"]\"]}]",
+		  "{\"ID\":1," REST ",\"X\":[[1,{\"a\":[]}],{},\"]\"]}\n" },
+		{ "[{\"ID\":1," REST ",\"X\":[1.0,1e3,0.1,1e300,-0,4294967296,12345678901234567,"
+		  "-2147483649,007,1E2,-5,999999999999999]}]",
+		  "{\"ID\":1," REST ",\"X\":[1,1000,0.10000000000000001,1.0000000000000001e+300,-0,"
+		  "4294967296,12345678901234568,-2147483649,7,100,-5,999999999999999]}\n" },
+		{ "[{\"ID\":1," REST ",\"X\":\"\\/ \\u00e9 \\t \\\" \\\\ \\u0001 \\b\"}]",
+		  "{\"ID\":1," REST ",\"X\":\"/ é \\t \\\" \\\\ \\u0001 \\b\"}\n" },
+		{ "[{\"ID\":1,\"Name\":\"a],[{\\\"b\\\",}\",\"CreatedOn\":\"2025-06-01T00:00:00Z\","
+		  "\"Expiry\":\"2025-11-28T00:00:00Z\",\"ExpiryReminderState\":0,"
+		  "\"UserID\":{\"IDString\":\"1_1\"}}]",
+		  "{\"ID\":1,\"Name\":\"a],[{\\\"b\\\",}\",\"CreatedOn\":\"2025-06-01T00:00:00Z\","
+		  "\"Expiry\":\"2025-11-28T00:00:00Z\",\"ExpiryReminderState\":0,"
+		  "\"UserID\":{\"IDString\":\"1_1\"}}\n" },
+	};
+	char *buf = NULL;
+	size_t cap = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pat_list l;
+		size_t n;
+
+		CHECK_EQ_INT(parse(cases[i].body, &l, NULL), ERR_OK);
+		CHECK_EQ_INT(l.n, 1);
+		if (l.n == 1) {
+			n = render(cases[i].body, &l.v[0], &buf, &cap);
+			CHECK_EQ_MEM(buf, n, cases[i].want, strlen(cases[i].want));
+			CHECK_EQ_INT(buf[n], '\0');
+		}
+		pat_list_free(&l);
+	}
+	free(buf);
 }
 
 static const struct check_test tests[] = {
@@ -694,6 +885,11 @@ static const struct check_test tests[] = {
 	TEST_CASE(ten_thousand_tokens),
 	TEST_CASE(null_err_allowed),
 	TEST_CASE(render_large_numbers_exactly),
+	TEST_CASE(scanner_refuses_like_cjson),
+	TEST_CASE(scanner_whitespace_everywhere),
+	TEST_CASE(scanner_strings_and_nesting),
+	TEST_CASE(scanner_nesting_limit),
+	TEST_CASE(render_on_demand_as_before),
 };
 
 CHECK_MAIN(tests)

@@ -126,19 +126,25 @@ static void check_body(const char *file, int line, const struct snapshot *s,
 {
 	struct tree_node n;
 	const char *b;
-	size_t len = 0;
+	char *scratch = NULL;
+	size_t len = 0, cap = 0;
 	int rc = resolve(s, path, &n);
 
 	if (rc) {
 		check_fail(file, line, "%s: %s", path, strerror(-rc));
 		return;
 	}
-	b = tree_body(s, &n, &len);
+	b = tree_body(s, &n, &len, &scratch, &cap);
 	if (!b) {
 		check_fail(file, line, "%s: no body", path);
 		return;
 	}
 	check_mem(file, line, path, b, len, want, want_len);
+	/* Only token.json is rendered on demand; the rest is in the snapshot. */
+	if ((b == scratch) != (n.kind == TREE_TOKEN_FILE && n.file == SNAP_F_JSON))
+		check_fail(file, line, "%s: rendered into the scratch buffer or not as expected", path);
+	CHECK_EQ_INT(tree_body_len(s, &n), len);
+	free(scratch);
 }
 
 #define CHECK_BODY(s, path, want) \
@@ -183,6 +189,8 @@ TEST(every_file_newline_and_size)
 {
 	struct snapshot *s = build_all();
 	struct tree_owner own = { 0, 0, 022 };
+	char *scratch = NULL;
+	size_t cap = 0;
 
 	if (!s)
 		return;
@@ -202,7 +210,7 @@ TEST(every_file_newline_and_size)
 			}
 			CHECK_EQ_INT(n.kind, TREE_TOKEN_FILE);
 			CHECK_EQ_INT(n.file, f);
-			b = tree_body(s, &n, &len);
+			b = tree_body(s, &n, &len, &scratch, &cap);
 			if (!b || len == 0 || b[len - 1] != '\n' ||
 			    (len >= 2 && b[len - 2] == '\n'))
 				check_fail(__FILE__, __LINE__, "%s does not end in one newline", path);
@@ -213,6 +221,7 @@ TEST(every_file_newline_and_size)
 			CHECK_EQ_INT(st.st_blocks, (len + 511) / 512);
 		}
 	}
+	free(scratch);
 	snap_unref(s);
 }
 
@@ -793,7 +802,12 @@ TEST(no_snapshot)
 	CHECK_EQ_INT(st.st_gid, 2);
 	CHECK_EQ_INT(st.st_mtim.tv_sec, mount_time.tv_sec);
 	if (tree_node(NULL, TREE_INO_LIST, &n)) {
-		CHECK(tree_body(NULL, &n, &len) == NULL);
+		char *scratch = NULL;
+		size_t cap = 0;
+
+		CHECK(tree_body(NULL, &n, &len, &scratch, &cap) == NULL);
+		CHECK(scratch == NULL);
+		CHECK_EQ_INT(tree_body_len(NULL, &n), 0);
 		tree_stat(NULL, &n, &own, mount_time, &st);
 		CHECK_EQ_INT(st.st_size, 0);
 		CHECK_EQ_INT(st.st_mode, S_IFREG | 0444);
