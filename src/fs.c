@@ -107,6 +107,11 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 		atomic_store(&fs->cache_dirs, true);
 	}
+	/*
+	 * O_TRUNC as a separate truncation, which is refused: folded into an
+	 * open the kernel answers itself, it would empty the cached file.
+	 */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	if (fs->kernel_cache && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT))
 		atomic_store(&fs->no_open, true);
 }
@@ -640,6 +645,21 @@ static void reply_slice(fuse_req_t req, const char *body, size_t len, size_t siz
 		fuse_reply_buf(req, body + off, len - (size_t)off < size ? len - (size_t)off : size);
 }
 
+/* Reply to a read of snapshot file n of s: token.json is rendered only if read within. */
+static void reply_body(fuse_req_t req, const struct snapshot *s, const struct tree_node *n,
+		       size_t size, off_t off)
+{
+	size_t len = tree_body_len(s, n), cap = 0;
+	char *scratch = NULL;
+
+	if (off >= 0 && (size_t)off >= len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	reply_slice(req, tree_body(s, n, &len, &scratch, &cap), len, size, off);
+	free(scratch);
+}
+
 /*
  * A read without a handle (the kernel opened the file by itself): from the
  * current snapshot, without fetching; the kernel asks for the attributes,
@@ -661,9 +681,7 @@ static void read_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off)
 		body = render(fs, s, &n, &len);
 		reply_slice(req, body, len, size, off);
 	} else {
-		const char *b = tree_body(s, &n, &len);
-
-		reply_slice(req, b, len, size, off);
+		reply_body(req, s, &n, size, off);
 	}
 	free(body);
 	snap_unref(s);
@@ -673,20 +691,17 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
-	size_t len;
-	const char *body;
 
 	if (!h) {
 		read_current(req, ino, size, off);
 		return;
 	}
-	len = h->body_len;
-	body = h->body ? h->body : tree_body(h->snap, &h->node, &len);
-	if (h->node.kind == TREE_REFRESH) {
-		body = ""; /* write-only: nothing to read */
-		len = 0;
-	}
-	reply_slice(req, body, len, size, off);
+	if (h->node.kind == TREE_REFRESH)
+		reply_slice(req, "", 0, size, off); /* write-only: nothing to read */
+	else if (h->body)
+		reply_slice(req, h->body, h->body_len, size, off);
+	else
+		reply_body(req, h->snap, &h->node, size, off);
 }
 
 /* A write to refresh: fetch now, and succeed only if the fetch does. */

@@ -47,9 +47,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = ROOT / "tests" / "standin.py"
 LIST_PATH = "/api/v1/auth/getPersonalAccessTokens"
-# The long TTL keeps every warm walk on one fetch.  100,000 stand-in tokens
-# make a body of about 24 MB, over the default max_response (16 MiB).
-MOUNT_OPTS = "cache_ttl=3600,max_response=268435456"
+# The long TTL keeps every warm walk on one fetch.
+MOUNT_OPTS = "cache_ttl=3600"
 JQ_FILTER = r'.[] | "\(.ID) \(.Name) \(.Expiry)"'
 
 

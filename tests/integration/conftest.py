@@ -17,6 +17,9 @@ this through the environment):
   SYNERGYFS_REPORTS      a folder where sanitizer reports (log_path=) and
                          valgrind logs (--log-file=) land; a test during which
                          a new report appears fails, with the report
+  SYNERGYFS_MOUNT_OPTS   options added to every mount, e.g. "kernel_cache";
+                         tests marked default_mode_only are skipped with
+                         kernel_cache
 """
 
 import json
@@ -33,6 +36,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# A shell starts background jobs with SIGINT ignored, the daemons would
+# inherit that, and libfuse keeps an ignored SIGINT ignored: the tests of
+# SIGINT need it to reach the daemon.  Handled here, it is reset at exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, str(ROOT / "tests"))
 
 from standin import StandIn  # noqa: E402
@@ -42,6 +51,8 @@ BINARY = BUILD / "synergyfs"
 WRAPPER = shlex.split(os.environ.get("SYNERGYFS_WRAPPER", ""))
 TIME_FACTOR = max(1.0, float(os.environ.get("SYNERGYFS_TIME_FACTOR") or 1))
 REPORTS = Path(os.environ["SYNERGYFS_REPORTS"]) if os.environ.get("SYNERGYFS_REPORTS") else None
+EXTRA_OPTS = [o for o in os.environ.get("SYNERGYFS_MOUNT_OPTS", "").split(",") if o]
+KERNEL_CACHE = "kernel_cache" in EXTRA_OPTS
 UNDER_VALGRIND = bool(WRAPPER) and os.path.basename(WRAPPER[0]) == "valgrind"
 # Lines a daemon must never print (sanitizers, glibc aborts).
 FORBIDDEN = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer",
@@ -55,6 +66,8 @@ MARKERS = {
     "bad_input": "feeds the daemon a bad URL, option, token file or server body",
     "valgrind": "runs the daemon under valgrind itself; skipped on sanitizer builds",
     "not_under_valgrind(reason)": "cannot work with the daemon under valgrind; skipped there",
+    "default_mode_only(reason)": "holds what kernel_cache changes by design; skipped when "
+                                 "SYNERGYFS_MOUNT_OPTS has kernel_cache",
 }
 
 
@@ -93,6 +106,10 @@ def pytest_collection_modifyitems(config, items):
         if item.get_closest_marker("valgrind") and SANITIZERS != "none":
             item.add_marker(pytest.mark.skip(
                 reason=f"valgrind cannot run a {SANITIZERS} sanitizer build"))
+        m = item.get_closest_marker("default_mode_only")
+        if m and KERNEL_CACHE:
+            item.add_marker(pytest.mark.skip(
+                reason="kernel_cache changes this by design: " + (m.args[0] if m.args else "")))
         m = item.get_closest_marker("not_under_valgrind")
         if m and UNDER_VALGRIND:
             item.add_marker(pytest.mark.skip(
@@ -123,6 +140,7 @@ class Mount:
         if token_file is not None:
             o.append(f"token_file={token_file}")
         o.extend(opts)
+        o.extend(EXTRA_OPTS)
         cmd = [str(BINARY), url, str(self.path), "-f"]
         if o:
             cmd += ["-o", ",".join(o)]

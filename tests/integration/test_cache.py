@@ -117,6 +117,7 @@ def test_added_token_appears_after_ttl(server, mounter):
 
 
 @pytest.mark.concurrency
+@pytest.mark.default_mode_only("an open file reads the newest version")
 def test_open_file_keeps_its_snapshot(server, mounter):
     m = mounter(server.url, "cache_ttl=1")
     with open(m.p("tokens", "7", "name"), "rb") as f:

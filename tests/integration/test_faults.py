@@ -685,6 +685,7 @@ def test_flapping_upstream_under_load(server, mounter):
         assert rss["end"] - rss["early"] <= 8 * 1024, f"VmRSS grew: {rss}"
 
 
+@pytest.mark.default_mode_only("an open file reads the newest version")
 def test_a_file_held_open_across_a_refresh_does_not_cut_new_reads_short(server, mounter):
     """What the flapping test runs into, step by step: a reader holds
     tokens.json open (on the old list) while the list grows upstream; after
@@ -708,6 +709,7 @@ def test_a_file_held_open_across_a_refresh_does_not_cut_new_reads_short(server, 
     assert m.p("tokens.json").read_bytes() == new
 
 
+@pytest.mark.default_mode_only("an open file reads the newest version")
 def test_a_file_opened_before_a_refresh_reads_its_list_whole(server, mounter):
     """The other way round: an open file keeps reading the list it was opened
     on, all of it, even once the kernel has heard of a shorter new one."""

@@ -1,0 +1,190 @@
+"""kernel_cache: the page cache kept across opens, opens answered by the
+kernel, and exactly what a refresh changed dropped from the kernel's caches.
+
+What reaches the daemon is read off its own debug log (-d prints every
+request it gets), so these tests see the requests the kernel did not send.
+The default mode is measured the same way, as the contrast.  The rest of
+the suite also runs with kernel_cache (scripts/test, SYNERGYFS_MOUNT_OPTS).
+"""
+
+import errno
+import os
+import re
+import time
+
+import pytest
+
+from conftest import KERNEL_CACHE, scaled
+
+REQUEST = re.compile(r"^unique: \d+, opcode: (\w+) ", re.M)
+
+
+def requests(m):
+    """How many requests of each kind the daemon has received so far."""
+    counts = {}
+    for op in REQUEST.findall(m.log()):
+        counts[op] = counts.get(op, 0) + 1
+    return counts
+
+
+def sent(m, before, op):
+    return requests(m).get(op, 0) - before.get(op, 0)
+
+
+def cat(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+@pytest.fixture
+def cached(server, mounter):
+    """A kernel_cache mount with a long TTL, printing its requests."""
+    return mounter(server.url, "cache_ttl=3600", "kernel_cache", extra_args=["-d"])
+
+
+@pytest.mark.not_under_valgrind("counts the requests of a daemon fast enough to keep up")
+def test_rereads_and_reopens_reach_no_daemon(cached, server):
+    m = cached
+    for f in ("expiry", "name", "token.json", "expiry_epoch"):
+        first = cat(m.p("tokens", "1", f))
+        # The first read ends short of the page, which makes the kernel
+        # check the size once more.
+        assert cat(m.p("tokens", "1", f)) == first
+        before = requests(m)
+        for _ in range(5):
+            assert cat(m.p("tokens", "1", f)) == first
+        os.stat(m.p("tokens", "1", f))
+        assert sent(m, before, "OPEN") == 0, f
+        assert sent(m, before, "READ") == 0, f
+        assert sent(m, before, "GETATTR") == 0, f
+        assert sent(m, before, "LOOKUP") == 0, f
+    # A second listing comes from the kernel's cache of the first.
+    names = sorted(os.listdir(m.p("tokens")))
+    before = requests(m)
+    assert sorted(os.listdir(m.p("tokens"))) == names
+    assert sent(m, before, "READDIR") + sent(m, before, "READDIRPLUS") == 0
+    assert server.count("list") == 1
+
+
+@pytest.mark.skipif(KERNEL_CACHE, reason="measures the default mode")
+def test_without_kernel_cache_every_open_reaches_the_daemon(server, mounter):
+    """The contrast: by default each open is the daemon's, so that the open
+    file reads the version it was opened on."""
+    m = mounter(server.url, "cache_ttl=3600", extra_args=["-d"])
+    first = cat(m.p("tokens", "1", "expiry"))
+    before = requests(m)
+    for _ in range(5):
+        assert cat(m.p("tokens", "1", "expiry")) == first
+    assert sent(m, before, "OPEN") == 5
+    assert sent(m, before, "READ") >= 5
+
+
+def test_a_changed_body_of_the_same_size_is_read_anew(cached, server):
+    """Same size, same mtime: only the daemon's word drops the cached page."""
+    m = cached
+    assert cat(m.p("tokens", "1", "name")) == b"Teams integ\n"
+    tokens = server.tokens()
+    tokens[0]["Name"] = "TEAMS INTEG"
+    server.set_tokens(tokens)
+    assert cat(m.p("tokens", "1", "name")) == b"Teams integ\n"  # TTL not over
+    with open(m.p("refresh"), "w") as f:
+        f.write("1\n")
+    # The write returns once the kernel has been told what changed.
+    assert cat(m.p("tokens", "1", "name")) == b"TEAMS INTEG\n"
+    assert b'"TEAMS INTEG"' in cat(m.p("tokens", "1", "token.json"))
+    assert b'"TEAMS INTEG"' in cat(m.p("tokens.json"))
+    assert "TEAMS INTEG" in os.listdir(m.p("by-name"))
+    assert not os.path.lexists(m.p("by-name", "Teams integ"))
+    assert os.readlink(m.p("by-name", "TEAMS INTEG")) == "../tokens/1"
+
+
+def test_tokens_gone_and_new_after_a_lazy_refresh(server, mounter):
+    m = mounter(server.url, f"cache_ttl={round(scaled(2))}", "kernel_cache")
+    ids = sorted(os.listdir(m.p("tokens")), key=int)
+    gone = ids[0]
+    assert cat(m.p("tokens", gone, "id")) == f"{gone}\n".encode()
+    assert not os.path.exists(m.p("tokens", "77"))  # remembered as absent
+    server.remove_token(int(gone))
+    new = server.add_token("brand new")
+    assert new["ID"] != 77
+    tokens = server.tokens()
+    tokens[0]["ID"] = 77  # the first remaining token takes ID 77
+    server.set_tokens(tokens)
+    time.sleep(round(scaled(2)) + 0.3)
+    listing = os.listdir(m.p("tokens"))  # the first access after the TTL fetches
+    assert gone not in listing and "77" in listing and str(new["ID"]) in listing
+    assert server.count("list") == 2
+    assert not os.path.exists(m.p("tokens", gone))
+    assert cat(m.p("tokens", "77", "id")) == b"77\n"
+    assert cat(m.p("tokens", str(new["ID"]), "name")) == b"brand new\n"
+    assert "brand new" in os.listdir(m.p("by-name"))
+
+
+def test_an_open_file_reads_the_newest_version(cached, server):
+    """What kernel_cache gives up: the open file follows the list."""
+    m = cached
+    held = open(m.p("tokens", "1", "name"), "rb", buffering=0)  # noqa: SIM115
+    try:
+        tokens = server.tokens()
+        tokens[0]["Name"] = "T"
+        server.set_tokens(tokens)
+        with open(m.p("refresh"), "w") as f:
+            f.write("1\n")
+        assert held.read(1 << 20) == b"T\n"
+    finally:
+        held.close()
+
+
+def test_writes_fail_with_erofs_even_where_opens_succeed(cached):
+    m = cached
+    name = m.p("tokens", "1", "name")
+    assert cat(name) == b"Teams integ\n"  # the kernel now opens files itself
+    for mode in ("r+b", "ab"):
+        try:
+            f = open(name, mode, buffering=0)  # noqa: SIM115
+        except OSError as exc:
+            assert exc.errno == errno.EROFS
+            continue
+        with f:
+            with pytest.raises(OSError) as exc:
+                f.write(b"x")
+            assert exc.value.errno == errno.EROFS
+    with pytest.raises(OSError) as exc:
+        open(name, "wb")
+    assert exc.value.errno == errno.EROFS
+    with pytest.raises(OSError) as exc:
+        os.truncate(name, 0)
+    assert exc.value.errno == errno.EROFS
+    assert cat(name) == b"Teams integ\n"
+
+
+def test_status_is_read_anew_each_time(cached, server):
+    m = cached
+    first = cat(m.p("status"))
+    with open(m.p("refresh"), "w") as f:
+        f.write("1\n")
+    second = cat(m.p("status"))
+    assert first != second
+    assert os.stat(m.p("status")).st_size == len(cat(m.p("status")))
+
+
+def test_clock_files_carry_the_instant_their_body_last_changed(cached):
+    """The mtime the kernel compares to drop a cached body: days_left's last
+    whole-day step counted from the expiry, expired's flip (or CreatedOn)."""
+    m = cached
+    for tid in os.listdir(m.p("tokens")):
+        d = m.p("tokens", tid)
+        created = os.stat(d / "name").st_mtime_ns
+        expiry = int((d / "expiry_epoch").read_text())
+        now = time.time()
+        st = os.stat(d / "days_left")
+        steps = round((st.st_mtime_ns / 1e9 - expiry) / 86400)
+        # expiry_epoch drops the fraction of a second.
+        assert 0 <= st.st_mtime_ns / 1e9 - (expiry + steps * 86400) < 1, tid
+        assert now - 86400 - 1 <= st.st_mtime_ns / 1e9 <= now + 1, tid
+        flipped = os.stat(d / "expired").st_mtime_ns
+        if (d / "expired").read_text() == "1\n":
+            assert abs(flipped / 1e9 - expiry) < 1, tid
+        else:
+            assert flipped == created, tid
+        assert os.stat(d / "expiry").st_mtime_ns == created
