@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -944,6 +945,199 @@ TEST(clock_files_and_views)
 	snap_unref(s);
 }
 
+static struct timespec ts_add_ns(struct timespec t, long long ns)
+{
+	long long total = (long long)t.tv_nsec + ns;
+
+	t.tv_sec += (time_t)(total / 1000000000LL);
+	t.tv_nsec = (long)(total % 1000000000LL);
+	if (t.tv_nsec < 0) {
+		t.tv_nsec += 1000000000L;
+		t.tv_sec--;
+	}
+	return t;
+}
+
+static int ts_cmp(struct timespec a, struct timespec b)
+{
+	if (a.tv_sec != b.tv_sec)
+		return a.tv_sec < b.tv_sec ? -1 : 1;
+	return (a.tv_nsec > b.tv_nsec) - (a.tv_nsec < b.tv_nsec);
+}
+
+/*
+ * What kernel_cache relies on: a clock file's body is the same at any two
+ * moments with the same span start (its mtime), and stays so up to the span
+ * end (until which the kernel may keep it).  Checked at instants around
+ * every day boundary and the expiry, to the nanosecond.
+ */
+TEST(clock_spans)
+{
+	static const char body[] = "["
+		TOK(1, "a", "2025-01-01T00:00:00Z", "2025-10-03T06:00:00.25Z", 0, 1) ","
+		TOK(2, "b", "2025-12-01T00:00:00Z", "2025-10-02T00:00:00Z", 0, 1) "]";
+	static const long long offsets[] = { -1, 0, 1, 500000000 };
+	struct snapshot *s = build(body, strlen(body));
+	struct timespec at[200], since[200], until[200];
+	char bodies[200][32];
+	const char *const paths[] = { "tokens/1/days_left", "tokens/1/expired",
+				      "tokens/2/days_left", "tokens/2/expired" };
+
+	if (!s)
+		return;
+	for (size_t p = 0; p < 4; p++) {
+		struct tree_node n;
+		size_t k = 0;
+
+		if (resolve(s, paths[p], &n) != 0)
+			continue;
+		for (int d = -3; d <= 3; d++)
+			for (size_t o = 0; o < 4; o++)
+				at[k++] = ts_add_ns(n.tok->expires,
+						    d * 86400LL * 1000000000LL + offsets[o]);
+		for (size_t i = 0; i < k; i++) {
+			struct tree_clock c = { at[i], 7 };
+			struct tree_clock end = c;
+			char after[32];
+			bool changes = tree_clock_span(&n, &c, &since[i], &until[i]);
+
+			tree_clock_body(&n, &c, bodies[i], sizeof(bodies[i]));
+			if (!changes) {
+				until[i] = ts_add_ns(at[i], 1000LL * 86400 * 1000000000LL);
+				continue;
+			}
+			CHECK(ts_cmp(at[i], until[i]) <= 0);
+			/* The same body up to the end of the span, another just after. */
+			end.now = until[i];
+			tree_clock_body(&n, &end, after, sizeof(after));
+			if (ts_cmp(until[i], n.tok->expires) != 0)
+				CHECK_EQ_STR(after, bodies[i]);
+			end.now = ts_add_ns(until[i], 1);
+			tree_clock_body(&n, &end, after, sizeof(after));
+			if (strcmp(after, bodies[i]) == 0)
+				check_fail(__FILE__, __LINE__, "%s at %lld.%09ld: no change after the span",
+					   paths[p], (long long)at[i].tv_sec, at[i].tv_nsec);
+		}
+		for (size_t i = 0; i < k; i++)
+			for (size_t j = 0; j < k; j++)
+				if (ts_cmp(since[i], since[j]) == 0 && strcmp(bodies[i], bodies[j]) != 0)
+					check_fail(__FILE__, __LINE__, "%s: one mtime, two bodies (%s, %s)",
+						   paths[p], bodies[i], bodies[j]);
+	}
+	snap_unref(s);
+}
+
+/* What tree_diff reported, as text lines "node INO 0|1" and "entry PARENT NAME". */
+struct diff_log {
+	char text[8192];
+};
+
+static void log_node(void *ctx, uint64_t ino, bool content)
+{
+	struct diff_log *d = ctx;
+	size_t used = strlen(d->text);
+
+	snprintf(d->text + used, sizeof(d->text) - used, "node %ju %d\n", (uintmax_t)ino,
+		 content);
+}
+
+static void log_entry(void *ctx, uint64_t parent, const char *name, size_t len)
+{
+	struct diff_log *d = ctx;
+	size_t used = strlen(d->text);
+
+	snprintf(d->text + used, sizeof(d->text) - used, "entry %ju %.*s\n", (uintmax_t)parent,
+		 (int)len, name);
+}
+
+static bool logged(const struct diff_log *d, const char *line)
+{
+	char want[256];
+
+	snprintf(want, sizeof(want), "%s\n", line);
+	return strstr(d->text, want) != NULL;
+}
+
+/* The inode number of path in s, or 0. */
+static uint64_t ino_of(const struct snapshot *s, const char *path)
+{
+	struct tree_node n;
+
+	return resolve(s, path, &n) == 0 ? n.ino : 0;
+}
+
+/* One refresh: 2 renamed (same length), 3 gone, 9 new, 4's expiry moved, 1 as it was. */
+TEST(diff_reports_what_changed)
+{
+	static const char before[] = "["
+		TOK(1, "same", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
+		TOK(2, "old name", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
+		TOK(3, "leaving", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
+		TOK(4, "moved", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) "]";
+	static const char after[] = "["
+		TOK(1, "same", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
+		TOK(2, "new name", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
+		TOK(4, "moved", "2025-01-01T00:00:00Z", "2026-02-01T00:00:00Z", 0, 1) ","
+		TOK(9, "arrived", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) "]";
+	static const struct tree_diff_ops ops = { log_node, log_entry };
+	struct snapshot *a = build(before, strlen(before)), *b = build(after, strlen(after));
+	struct diff_log d = { "" };
+	char line[128];
+
+	if (!a || !b)
+		goto out;
+	tree_diff(a, b, &ops, &d);
+#define LOGGED(...) do {						\
+		snprintf(line, sizeof(line), __VA_ARGS__);		\
+		if (!logged(&d, line))					\
+			check_fail(__FILE__, __LINE__, "not reported: %s", line); \
+	} while (0)
+#define NOT_LOGGED(...) do {						\
+		snprintf(line, sizeof(line), __VA_ARGS__);		\
+		if (logged(&d, line))					\
+			check_fail(__FILE__, __LINE__, "reported: %s", line); \
+	} while (0)
+	/* 2: its name and token.json, and its by-name entries. */
+	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/2/name"));
+	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/2/token.json"));
+	NOT_LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/2/expiry"));
+	LOGGED("entry %d old name", TREE_INO_BYNAME);
+	LOGGED("entry %d new name", TREE_INO_BYNAME);
+	/* 3: gone, with every node; 9: new names. */
+	LOGGED("entry %d 3", TREE_INO_TOKENS);
+	LOGGED("entry %d leaving", TREE_INO_BYNAME);
+	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/3"));
+	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/3/days_left"));
+	LOGGED("entry %d 9", TREE_INO_TOKENS);
+	LOGGED("entry %d arrived", TREE_INO_BYNAME);
+	/* 4: the expiry and what follows from it, not the name. */
+	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/4/expiry"));
+	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/4/expiry_epoch"));
+	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/4/days_left"));
+	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/4/expired"));
+	NOT_LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/4/name"));
+	NOT_LOGGED("entry %d moved", TREE_INO_BYNAME);
+	/* 1: nothing at all. */
+	NOT_LOGGED("entry %d 1", TREE_INO_TOKENS);
+	for (unsigned i = 0; i < 16; i++)
+		NOT_LOGGED("node %ju 1", (uintmax_t)(ino_of(a, "tokens/1") | i));
+	/* The listings changed; the list too. */
+	LOGGED("node %d 1", TREE_INO_TOKENS);
+	LOGGED("node %d 1", TREE_INO_BYNAME);
+	LOGGED("node %d 1", TREE_INO_LIST);
+	/* The same list twice: attributes only (the fetch time). */
+	d.text[0] = '\0';
+	tree_diff(b, b, &ops, &d);
+	CHECK(strstr(d.text, "entry") == NULL);
+	CHECK(strstr(d.text, " 1\n") == NULL);
+	LOGGED("node %d 0", TREE_INO_TOKENS);
+#undef LOGGED
+#undef NOT_LOGGED
+out:
+	snap_unref(a);
+	snap_unref(b);
+}
+
 static const struct check_test tests[] = {
 	TEST_CASE(sample_token_files),
 	TEST_CASE(every_file_newline_and_size),
@@ -961,6 +1155,8 @@ static const struct check_test tests[] = {
 	TEST_CASE(no_snapshot),
 	TEST_CASE(refcounts),
 	TEST_CASE(clock_files_and_views),
+	TEST_CASE(clock_spans),
+	TEST_CASE(diff_reports_what_changed),
 };
 
 CHECK_MAIN(tests)
