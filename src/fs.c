@@ -81,6 +81,7 @@ void fs_init(struct fs *fs)
 	pthread_mutex_init(&fs->handles_lock, NULL);
 	fs->handles = NULL;
 	atomic_init(&fs->no_open, false);
+	atomic_init(&fs->no_opendir, false);
 	atomic_init(&fs->cache_dirs, false);
 	pthread_mutex_init(&fs->notify_lock, NULL);
 	pthread_cond_init(&fs->notify_cond, NULL);
@@ -114,6 +115,19 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	if (fs->kernel_cache && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT))
 		atomic_store(&fs->no_open, true);
+	/* Folders need their mtimes to say when listings change (auto_inval_data). */
+	if (fs->kernel_cache && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) &&
+	    atomic_load(&fs->cache_dirs))
+		atomic_store(&fs->no_opendir, true);
+}
+
+/* Seconds from now until t, less the margin; never negative. */
+static double seconds_before(struct timespec t, struct timespec now)
+{
+	double left = (double)(t.tv_sec - now.tv_sec) + (double)(t.tv_nsec - now.tv_nsec) / 1e9 -
+		      CLOCK_MARGIN;
+
+	return left > 0 ? left : 0;
 }
 
 /* Unlink h from the open handles and free it; h may be NULL. */
@@ -362,6 +376,21 @@ static int node_attr(struct fs *fs, const struct snapshot *s, const struct tree_
 	char *body;
 
 	tree_stat(s, n, &fs->owner, fs->mount_time, st);
+	if (fs->kernel_cache && (n->kind == TREE_EXPIRING || n->kind == TREE_EXPIRED)) {
+		/*
+		 * The kernel keeps the listing of a view too: its mtime is when
+		 * its members last changed, and the kernel asks again before
+		 * they next change.
+		 */
+		struct tree_clock clk = clock_now(fs);
+		struct timespec until;
+
+		if (tree_view_span(s, &clk, n, &st->st_mtim, &until) &&
+		    seconds_before(until, clk.now) < *attr_timeout)
+			*attr_timeout = seconds_before(until, clk.now);
+		st->st_ctim = st->st_mtim;
+		return 0;
+	}
 	if (!tree_is_dynamic(n))
 		return 0;
 	body = render(fs, s, n, &len);
@@ -385,14 +414,9 @@ static int node_attr(struct fs *fs, const struct snapshot *s, const struct tree_
 		struct tree_clock clk = clock_now(fs);
 		struct timespec until;
 
-		if (tree_clock_span(n, &clk, &st->st_mtim, &until)) {
-			double left = (double)(until.tv_sec - clk.now.tv_sec) +
-				      (double)(until.tv_nsec - clk.now.tv_nsec) / 1e9 -
-				      CLOCK_MARGIN;
-
-			if (left < *attr_timeout)
-				*attr_timeout = left > 0 ? left : 0;
-		}
+		if (tree_clock_span(n, &clk, &st->st_mtim, &until) &&
+		    seconds_before(until, clk.now) < *attr_timeout)
+			*attr_timeout = seconds_before(until, clk.now);
 	} else {
 		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
 		*attr_timeout = 0;
@@ -744,6 +768,11 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	double valid;
 	int rc;
 
+	if (atomic_load(&fs->no_opendir)) {
+		/* The kernel opens folders by itself from now on. */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	rc = resolve(req, ino, &s, &valid, &n);
 	if (rc == 0 && !tree_is_dir(&n))
 		rc = ENOTDIR;
@@ -791,41 +820,99 @@ static bool handle_entry(struct handle *d, size_t i, char *namebuf, const char *
 	return true;
 }
 
-static void list_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi,
-		     int plus)
+/*
+ * Add one entry to a listing in buf (used of size bytes so far) at position
+ * next; plus: with attributes, for the kernel to keep.  Returns the bytes
+ * it takes, more than size - used when it did not fit, or 0 on failure.
+ */
+static size_t add_entry(fuse_req_t req, const struct snapshot *s, const struct tree_node *dir,
+			const char *name, const struct tree_node *child, double valid, int plus,
+			char *buf, size_t size, size_t used, off_t next)
 {
-	struct handle *d = handle_of(fi);
 	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+
+	if (!plus) {
+		tree_stat(s, child, &fs->owner, fs->mount_time, &e.attr);
+		return fuse_add_direntry(req, buf + used, size - used, name, &e.attr, next);
+	}
+	if (fill_entry(fs, s, child, valid, &e) != 0)
+		return 0;
+	if (dir->kind == TREE_ROOT && strcmp(name, "..") != 0 && strcmp(name, ".") != 0)
+		e.entry_timeout = FIXED_ENTRY_TIMEOUT;
+	else if (dir->kind == TREE_EXPIRING || dir->kind == TREE_EXPIRED)
+		e.entry_timeout = 0;
+	return fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
+}
+
+/*
+ * A listing without a handle (the kernel opened the folder itself): from
+ * the current snapshot, at positions that outlive it (tree_dir_next).
+ */
+static void list_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
+{
+	struct fs *fs = fs_of(req);
+	struct tree_clock clk = clock_now(fs);
 	char *buf = malloc(size), namebuf[TREE_NAME_BUF];
-	size_t used = 0;
+	uint64_t pos = off < 0 ? 0 : (uint64_t)off;
+	struct tree_node dir, child;
+	struct snapshot *s;
+	const char *name;
+	size_t used = 0, need;
+	double valid;
+	int rc;
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	rc = resolve(req, ino, &s, &valid, &dir);
+	if (rc == 0 && !tree_is_dir(&dir))
+		rc = ENOTDIR;
+	if (rc) {
+		fuse_reply_err(req, rc);
+		free(buf);
+		snap_unref(s);
+		return;
+	}
+	while (tree_dir_next(s, &clk, &dir, &pos, namebuf, &name, &child)) {
+		need = add_entry(req, s, &dir, name, &child, valid, plus, buf, size, used,
+				 (off_t)pos);
+		if (need == 0 || need > size - used)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+	snap_unref(s);
+}
+
+static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi, int plus)
+{
+	struct handle *d = handle_of(fi);
+	char *buf, namebuf[TREE_NAME_BUF];
+	size_t used = 0;
+
+	if (!d) {
+		list_current(req, ino, size, off, plus);
+		return;
+	}
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	for (size_t i = off < 0 ? 0 : (size_t)off;; i++) {
-		struct fuse_entry_param e;
 		struct tree_node child;
 		const char *name;
 		size_t need;
 
 		if (!handle_entry(d, i, namebuf, &name, &child))
 			break;
-		if (plus) {
-			if (fill_entry(fs, d->snap, &child, d->valid_for, &e) != 0)
-				break;
-			if (d->node.kind == TREE_ROOT && i >= 2)
-				e.entry_timeout = FIXED_ENTRY_TIMEOUT;
-			else if (d->members)
-				e.entry_timeout = 0;
-			need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
-						      (off_t)(i + 1));
-		} else {
-			tree_stat(d->snap, &child, &fs->owner, fs->mount_time, &e.attr);
-			need = fuse_add_direntry(req, buf + used, size - used, name, &e.attr,
-						 (off_t)(i + 1));
-		}
-		if (need > size - used)
+		need = add_entry(req, d->snap, &d->node, name, &child, d->valid_for, plus, buf,
+				 size, used, (off_t)(i + 1));
+		if (need == 0 || need > size - used)
 			break;
 		used += need;
 	}
@@ -836,15 +923,13 @@ static void list_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_in
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	(void)ino;
-	list_dir(req, size, off, fi, 0);
+	list_dir(req, ino, size, off, fi, 0);
 }
 
 static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
-	(void)ino;
-	list_dir(req, size, off, fi, 1);
+	list_dir(req, ino, size, off, fi, 1);
 }
 
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

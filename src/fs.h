@@ -38,6 +38,7 @@ struct fs {
 	 */
 	bool kernel_cache;
 	atomic_bool no_open;
+	atomic_bool no_opendir;      /* likewise for folders (kernel_cache) */
 	atomic_bool cache_dirs;      /* folder listings may be cached (learnt at init) */
 	/*
 	 * Open files and folders.  The kernel may not release the last ones

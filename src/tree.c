@@ -414,6 +414,98 @@ bool tree_dir_entry(const struct snapshot *s, const struct tree_node *dir, size_
 	}
 }
 
+/* The first token of s whose ID is at least id (s->n if none).  O(log n). */
+static size_t first_at_or_after(const struct snapshot *s, int64_t id)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->tok[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+bool tree_dir_next(const struct snapshot *s, const struct tree_clock *clk,
+		   const struct tree_node *dir, uint64_t *pos, char *buf,
+		   const char **name, struct tree_node *child)
+{
+	bool by_id = dir->kind == TREE_TOKENS || dir->kind == TREE_BYNAME ||
+		     dir->kind == TREE_EXPIRING || dir->kind == TREE_EXPIRED;
+
+	if (!by_id || *pos < 2) {
+		if (!tree_dir_entry(s, dir, (size_t)*pos, buf, name, child))
+			return false;
+		(*pos)++;
+		return true;
+	}
+	if (!s)
+		return false;
+	for (size_t i = first_at_or_after(s, (int64_t)(*pos - 2)); i < s->n; i++) {
+		const struct snap_token *t = &s->tok[i];
+
+		if (dir->kind == TREE_TOKENS) {
+			snprintf(buf, TREE_NAME_BUF, "%" PRId64, t->id);
+			*name = buf;
+			token_node(child, t, SLOT_DIR);
+		} else if (dir->kind == TREE_BYNAME || in_view(t, dir->kind, clk)) {
+			token_node(child, t, link_slot(dir->kind));
+			*name = snap_link_name(s, t);
+		} else {
+			continue;
+		}
+		*pos = (uint64_t)t->id + 3;
+		return true;
+	}
+	return false;
+}
+
+static void latest(struct timespec *since, struct timespec t)
+{
+	if (t.tv_sec > since->tv_sec || (t.tv_sec == since->tv_sec && t.tv_nsec > since->tv_nsec))
+		*since = t;
+}
+
+static void earliest(struct timespec *until, bool *any, struct timespec t)
+{
+	if (!*any || t.tv_sec < until->tv_sec ||
+	    (t.tv_sec == until->tv_sec && t.tv_nsec < until->tv_nsec))
+		*until = t;
+	*any = true;
+}
+
+bool tree_view_span(const struct snapshot *s, const struct tree_clock *clk,
+		    const struct tree_node *view, struct timespec *since,
+		    struct timespec *until)
+{
+	time_t window = (time_t)clk->expiring_days * 86400;
+	bool any = false;
+
+	if (!s) {
+		*since = (struct timespec){ 0, 0 };
+		return false;
+	}
+	*since = s->fetched;
+	for (size_t i = 0; i < s->n; i++) {
+		/* A token enters expiring/ at E - window and leaves at E for expired/. */
+		struct timespec bounds[2] = { s->tok[i].expires, s->tok[i].expires };
+		size_t nb = view->kind == TREE_EXPIRING ? 2 : 1;
+
+		bounds[1].tv_sec -= window;
+		for (size_t b = 0; b < nb; b++) {
+			if (snap_expired(&(struct snap_token){ .expires = bounds[b] }, clk->now))
+				latest(since, bounds[b]);
+			else
+				earliest(until, &any, bounds[b]);
+		}
+	}
+	return any;
+}
+
 size_t tree_view_members(const struct snapshot *s, const struct tree_clock *clk,
 			 const struct tree_node *view, uint32_t *out)
 {

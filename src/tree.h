@@ -126,6 +126,30 @@ bool tree_dir_entry(const struct snapshot *s, const struct tree_node *dir, size_
 		    char *buf, const char **name, struct tree_node *child);
 
 /*
+ * The entry of folder dir at or after position *pos, for a listing that
+ * keeps no state between calls (the kernel opened the folder itself): its
+ * name and node, and in *pos the position of the entry after it.  A
+ * position stays meaningful across snapshots: in tokens/, by-name/ and the
+ * views it is the token ID plus 3 (they list in ID order), so a refresh
+ * between two calls neither repeats nor skips a token that is in both.
+ * Views list their members at the moment clk.  Returns false past the
+ * end.  O(log n), and a view's non-members are skipped one by one.
+ */
+bool tree_dir_next(const struct snapshot *s, const struct tree_clock *clk,
+		   const struct tree_node *dir, uint64_t *pos, char *buf,
+		   const char **name, struct tree_node *child);
+
+/*
+ * The span over which view (expiring/ or expired/) keeps its members from
+ * the moment clk: *since gets when they last changed (the fetch of s, or a
+ * later expiry), *until when they next change.  Returns false, leaving
+ * *until alone, when they never change again.  O(n).
+ */
+bool tree_view_span(const struct snapshot *s, const struct tree_clock *clk,
+		    const struct tree_node *view, struct timespec *since,
+		    struct timespec *until);
+
+/*
  * The members of view (an expiring/ or expired/ node) at the moment clk:
  * indexes into s->tok, in entry-name order, written to out (which must hold
  * s->n entries).  Returns how many.  O(n).

@@ -63,6 +63,7 @@ def test_rereads_and_reopens_reach_no_daemon(cached, server):
     before = requests(m)
     assert sorted(os.listdir(m.p("tokens"))) == names
     assert sent(m, before, "READDIR") + sent(m, before, "READDIRPLUS") == 0
+    assert sent(m, before, "OPENDIR") == 0
     assert server.count("list") == 1
 
 

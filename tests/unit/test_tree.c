@@ -1138,6 +1138,142 @@ out:
 	snap_unref(b);
 }
 
+/* Names listed by tree_dir_next from *pos, n at most, joined by ','. */
+static void list_from(const struct snapshot *s, const struct tree_clock *clk, uint64_t dir_ino,
+		      uint64_t *pos, size_t n, char *out, size_t cap)
+{
+	char buf[TREE_NAME_BUF];
+	struct tree_node dir, child;
+	const char *name;
+
+	tree_node(s, dir_ino, &dir);
+	for (size_t i = 0; i < n && tree_dir_next(s, clk, &dir, pos, buf, &name, &child); i++) {
+		size_t used = strlen(out);
+
+		snprintf(out + used, cap - used, "%s%s", used ? "," : "", name);
+	}
+}
+
+/* A listing that goes on in a newer snapshot neither repeats nor skips. */
+TEST(listing_positions_outlive_snapshots)
+{
+	static const char before[] = "["
+		TOK(1, "a", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
+		TOK(3, "c", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
+		TOK(5, "e", "2025-01-01T00:00:00Z", "2025-09-01T00:00:00Z", 0, 1) ","
+		TOK(8, "h", "2025-01-01T00:00:00Z", "2025-10-03T00:00:00Z", 0, 1) "]";
+	static const char after[] = "["
+		TOK(1, "a", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
+		TOK(4, "d", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
+		TOK(6, "f", "2025-01-01T00:00:00Z", "2025-09-01T00:00:00Z", 0, 1) ","
+		TOK(8, "h", "2025-01-01T00:00:00Z", "2025-10-03T00:00:00Z", 0, 1) "]";
+	struct snapshot *a = build(before, strlen(before)), *b = build(after, strlen(after));
+	char out[256] = "";
+	uint64_t pos = 0;
+
+	if (!a || !b)
+		goto out;
+	/* ".", "..", 1 and 3 from the first, the rest from the second. */
+	list_from(a, &test_clock, TREE_INO_TOKENS, &pos, 4, out, sizeof(out));
+	list_from(b, &test_clock, TREE_INO_TOKENS, &pos, 99, out, sizeof(out));
+	CHECK_EQ_STR(out, ".,..,1,3,4,6,8");
+	out[0] = '\0';
+	pos = 0;
+	list_from(a, &test_clock, TREE_INO_BYNAME, &pos, 3, out, sizeof(out));
+	list_from(b, &test_clock, TREE_INO_BYNAME, &pos, 99, out, sizeof(out));
+	CHECK_EQ_STR(out, ".,..,a,d,f,h");
+	/* Views list their members only: expired 5 and 6, expiring 8. */
+	out[0] = '\0';
+	pos = 0;
+	list_from(a, &test_clock, TREE_INO_EXPIRED, &pos, 99, out, sizeof(out));
+	CHECK_EQ_STR(out, ".,..,e");
+	out[0] = '\0';
+	pos = 0;
+	list_from(b, &test_clock, TREE_INO_EXPIRING, &pos, 99, out, sizeof(out));
+	CHECK_EQ_STR(out, ".,..,h");
+	/* Fixed folders list by index, as tree_dir_entry does. */
+	out[0] = '\0';
+	pos = 0;
+	list_from(a, &test_clock, TREE_INO_ROOT, &pos, 99, out, sizeof(out));
+	CHECK_EQ_STR(out, ".,..,tokens,by-name,expiring,expired,tokens.json,metrics.prom,status,refresh");
+out:
+	snap_unref(a);
+	snap_unref(b);
+}
+
+/* A view's mtime never stands for two sets of members; the set holds until the span ends. */
+TEST(view_spans)
+{
+	static const char body[] = "["
+		TOK(1, "a", "2025-01-01T00:00:00Z", "2025-11-28T03:20:10Z", 0, 1) ","
+		TOK(2, "b", "2025-01-01T00:00:00Z", "2025-12-05T03:20:05Z", 0, 1) ","
+		TOK(3, "c", "2025-01-01T00:00:00Z", "2025-11-28T03:20:00.5Z", 0, 1) "]";
+	struct snapshot *s = build(body, strlen(body));
+	const uint64_t views[] = { TREE_INO_EXPIRING, TREE_INO_EXPIRED };
+
+	if (!s)
+		return;
+	for (size_t v = 0; v < 2; v++) {
+		struct timespec since[64], until[64];
+		char members[64][64];
+		struct tree_node view;
+		size_t k = 0;
+
+		tree_node(s, views[v], &view);
+		/* Every bound (an expiry, or 7 days before it), give or take 1 ns. */
+		struct timespec at[3 * 6 + 1];
+		size_t na = 0;
+
+		for (size_t t = 0; t < s->n; t++) {
+			for (int w = 0; w < 2; w++) {
+				struct timespec bound = s->tok[t].expires;
+
+				bound.tv_sec -= w * 7 * 86400;
+				for (long long ns = -1; ns <= 1; ns++) {
+					struct timespec x = ts_add_ns(bound, ns);
+
+					if (ts_cmp(x, fetched) >= 0 && na < sizeof(at) / sizeof(at[0]))
+						at[na++] = x;
+				}
+			}
+		}
+		at[na++] = fetched;
+		for (size_t a = 0; a < na; a++) {
+			/* The moments a snapshot is served at: from its fetch on. */
+			struct tree_clock c = { at[a], 7 }, at_end;
+			uint32_t idx[4];
+			size_t n;
+			bool changes;
+
+			changes = tree_view_span(s, &c, &view, &since[k], &until[k]);
+			n = tree_view_members(s, &c, &view, idx);
+			for (size_t i = 0; i < n; i++)
+				members[k][i] = (char)('a' + idx[i]);
+			members[k][n] = '\0';
+			CHECK(ts_cmp(since[k], c.now) <= 0);
+			if (changes) {
+				char later[8] = "";
+
+				CHECK(ts_cmp(c.now, until[k]) < 0);
+				at_end = c;
+				at_end.now = ts_add_ns(until[k], -1);
+				n = tree_view_members(s, &at_end, &view, idx);
+				for (size_t i = 0; i < n; i++)
+					later[i] = (char)('a' + idx[i]);
+				later[n] = '\0';
+				CHECK_EQ_STR(later, members[k]);
+			}
+			k++;
+		}
+		for (size_t i = 0; i < k; i++)
+			for (size_t j = 0; j < k; j++)
+				if (ts_cmp(since[i], since[j]) == 0 && strcmp(members[i], members[j]) != 0)
+					check_fail(__FILE__, __LINE__, "view %ju: one mtime, members %s and %s",
+						   (uintmax_t)views[v], members[i], members[j]);
+	}
+	snap_unref(s);
+}
+
 static const struct check_test tests[] = {
 	TEST_CASE(sample_token_files),
 	TEST_CASE(every_file_newline_and_size),
@@ -1157,6 +1293,8 @@ static const struct check_test tests[] = {
 	TEST_CASE(clock_files_and_views),
 	TEST_CASE(clock_spans),
 	TEST_CASE(diff_reports_what_changed),
+	TEST_CASE(listing_positions_outlive_snapshots),
+	TEST_CASE(view_spans),
 };
 
 CHECK_MAIN(tests)
