@@ -501,7 +501,6 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (fi && fi->fh) {
 		/* fstat of an open file: the snapshot and body it was opened on. */
 		struct handle *h = handle_of(fi);
-
 		struct snapshot *cur = cache_peek(fs->cache, &valid);
 
 		tree_stat(h->snap, &h->node, &fs->owner, fs->mount_time, &st);

@@ -278,6 +278,31 @@ static void walk_dir(struct walk *w, const struct tree_node *dir, const struct t
 		     const char *path);
 
 /*
+ * The listing the kernel reads when it opened the folder itself
+ * (tree_dir_next): as many entries as the indexed listing, each one found
+ * by lookup as the same node, at positions that only grow.
+ */
+static void check_stateless(struct walk *w, const struct tree_node *dir, size_t want)
+{
+	char buf[TREE_NAME_BUF];
+	struct tree_node child, found;
+	const char *name;
+	uint64_t pos = 0, last = 0;
+	size_t n = 0;
+
+	while (tree_dir_next(w->s, &clk, dir, &pos, buf, &name, &child)) {
+		FUZZ_CHECK(pos > last);
+		last = pos;
+		if (n++ >= 2) {
+			FUZZ_CHECK(tree_lookup(w->s, &clk, dir, name, &found) == 0);
+			FUZZ_CHECK(same_node(&found, &child));
+		}
+		FUZZ_CHECK(n <= want);
+	}
+	FUZZ_CHECK(n == want);
+}
+
+/*
  * A view (expiring/ or expired/) at the moment clk: each member resolves by
  * name to the same link, in entry-name order; every token not listed is
  * refused by lookup.
@@ -294,6 +319,7 @@ static void walk_view(struct walk *w, const struct tree_node *view, const char *
 
 	FUZZ_CHECK(idx != NULL && member != NULL);
 	n = tree_view_members(w->s, &clk, view, idx);
+	check_stateless(w, view, n + 2);
 	for (size_t i = 0; i < n; i++) {
 		tree_view_entry(w->s, view, idx[i], &name, &child);
 		fuzz_where = path;
@@ -328,6 +354,7 @@ static void walk_dir(struct walk *w, const struct tree_node *dir, const struct t
 	const char *name;
 
 	FUZZ_CHECK(count >= 2);
+	check_stateless(w, dir, count);
 	for (size_t i = 0; i < count; i++) {
 		fuzz_where = path;
 		FUZZ_CHECK(tree_dir_entry(w->s, dir, i, buf, &name, &child));
