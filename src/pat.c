@@ -518,6 +518,11 @@ out:
 	return n;
 }
 
+size_t pat_render_len(const char *elem, size_t elem_len, char **buf, size_t *cap)
+{
+	return verbatim(elem, elem_len) ? elem_len + 1 : pat_render(elem, elem_len, buf, cap);
+}
+
 void pat_list_free(struct pat_list *l)
 {
 	struct str_block *b, *next;

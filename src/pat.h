@@ -66,6 +66,12 @@ enum err_kind pat_parse(const char *body, size_t len, struct pat_list *out,
  */
 size_t pat_render(const char *elem, size_t elem_len, char **buf, size_t *cap);
 
+/*
+ * The length pat_render gives for elem, rendering into *buf only when the
+ * element is not already printed as cJSON prints it.  0 as pat_render.
+ */
+size_t pat_render_len(const char *elem, size_t elem_len, char **buf, size_t *cap);
+
 /* Release everything pat_parse allocated; l may be zeroed or NULL. */
 void pat_list_free(struct pat_list *l);
 

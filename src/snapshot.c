@@ -69,7 +69,7 @@ static void render_token(struct buf *a, const struct pat *p, struct snap_token *
 	set_body(a, t, SNAP_F_EXPIRY_EPOCH, num, n, 1);
 	t->elem_off = (uint32_t)p->elem_off;
 	t->elem_len = (uint32_t)p->elem_len;
-	n = pat_render(list + p->elem_off, p->elem_len, json, json_cap);
+	n = pat_render_len(list + p->elem_off, p->elem_len, json, json_cap);
 	if (n == 0 || n > UINT32_MAX)
 		a->failed = true;
 	t->body_len[SNAP_F_JSON] = (uint32_t)n;
