@@ -57,6 +57,12 @@ int fs_errno(enum err_kind kind)
  */
 struct handle {
 	struct handle *prev, *next; /* in fs->handles */
+	/*
+	 * The kernel's reference, and one for each read replying from the
+	 * handle's memory: the kernel may release the file once it has the
+	 * reply, while the thread that sent it is still on its way out.
+	 */
+	atomic_uint refs;
 	struct snapshot *snap;
 	struct tree_node node;
 	double valid_for;
@@ -147,6 +153,13 @@ static void handle_free(struct fs *fs, struct handle *h)
 	free(h->body);
 	free(h->members);
 	free(h);
+}
+
+/* Drop one reference to h (which may be NULL); the last one frees it. */
+static void handle_put(struct fs *fs, struct handle *h)
+{
+	if (h && atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) == 1)
+		handle_free(fs, h);
 }
 
 /* A refresh to tell the kernel about: snapshot from became to. */
@@ -572,6 +585,7 @@ static struct handle *handle_new(struct fs *fs, struct snapshot *s, const struct
 		snap_unref(s);
 		return NULL;
 	}
+	atomic_init(&h->refs, 1);
 	h->snap = s;
 	h->node = *n;
 	h->valid_for = valid;
@@ -719,12 +733,14 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		read_current(req, ino, size, off);
 		return;
 	}
+	atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
 	if (h->node.kind == TREE_REFRESH)
 		reply_slice(req, "", 0, size, off); /* write-only: nothing to read */
 	else if (h->body)
 		reply_slice(req, h->body, h->body_len, size, off);
 	else
 		reply_body(req, h->snap, &h->node, size, off);
+	handle_put(fs_of(req), h);
 }
 
 /* A write to refresh: fetch now, and succeed only if the fetch does. */
@@ -753,7 +769,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	handle_free(fs_of(req), handle_of(fi));
+	handle_put(fs_of(req), handle_of(fi));
 	fuse_reply_err(req, 0);
 }
 
@@ -934,7 +950,7 @@ static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	handle_free(fs_of(req), handle_of(fi));
+	handle_put(fs_of(req), handle_of(fi));
 	fuse_reply_err(req, 0);
 }
 
