@@ -566,9 +566,11 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 /* Reply to an open with handle h (filled but for fi); frees h on failure. */
 static void reply_open(fuse_req_t req, struct fuse_file_info *fi, struct handle *h)
 {
+	struct fs *fs = fs_of(req); /* req is gone once replied to */
+
 	fi->fh = (uintptr_t)h;
 	if (fuse_reply_open(req, fi) != 0)
-		handle_free(fs_of(req), h);
+		handle_free(fs, h);
 }
 
 /*
@@ -728,6 +730,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
+	struct fs *fs = fs_of(req); /* req is gone once replied to */
 
 	if (!h) {
 		read_current(req, ino, size, off);
@@ -740,7 +743,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_slice(req, h->body, h->body_len, size, off);
 	else
 		reply_body(req, h->snap, &h->node, size, off);
-	handle_put(fs_of(req), h);
+	handle_put(fs, h);
 }
 
 /* A write to refresh: fetch now, and succeed only if the fetch does. */
