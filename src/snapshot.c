@@ -231,21 +231,26 @@ const char *snap_token_json(const struct snapshot *s, const struct snap_token *t
 	return *scratch;
 }
 
-const struct snap_token *snap_find_id(const struct snapshot *s, int64_t id)
+size_t snap_first_id_from(const struct snapshot *s, int64_t id)
 {
 	size_t lo = 0, hi = s->n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (s->tok[mid].id == id)
-			return &s->tok[mid];
 		if (s->tok[mid].id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return NULL;
+	return lo;
+}
+
+const struct snap_token *snap_find_id(const struct snapshot *s, int64_t id)
+{
+	size_t i = snap_first_id_from(s, id);
+
+	return i < s->n && s->tok[i].id == id ? &s->tok[i] : NULL;
 }
 
 const struct snap_token *snap_find_name(const struct snapshot *s, const char *name)

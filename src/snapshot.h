@@ -77,6 +77,9 @@ struct snapshot *snap_ref(struct snapshot *s);
 /* Drop one reference; the last one frees s.  s may be NULL. */
 void snap_unref(struct snapshot *s);
 
+/* The index of the first token whose ID is at least id (s->n if none).  O(log n). */
+size_t snap_first_id_from(const struct snapshot *s, int64_t id);
+
 /* The token with this ID, or NULL.  O(log n). */
 const struct snap_token *snap_find_id(const struct snapshot *s, int64_t id);
 

@@ -362,6 +362,15 @@ size_t tree_dir_count(const struct snapshot *s, const struct tree_node *dir)
 	}
 }
 
+/* Entry tok[i] of tokens/: its folder, named by its ID in buf. */
+static void token_folder_entry(const struct snapshot *s, size_t i, char *buf, const char **name,
+			       struct tree_node *child)
+{
+	snprintf(buf, TREE_NAME_BUF, "%" PRId64, s->tok[i].id);
+	*name = buf;
+	token_node(child, &s->tok[i], SLOT_DIR);
+}
+
 /* The folder that holds dir. */
 static void parent_of(const struct tree_node *dir, struct tree_node *out)
 {
@@ -393,9 +402,7 @@ bool tree_dir_entry(const struct snapshot *s, const struct tree_node *dir, size_
 		fixed(child, root_entries[i].ino, root_entries[i].kind);
 		return true;
 	case TREE_TOKENS:
-		snprintf(buf, TREE_NAME_BUF, "%" PRId64, s->tok[i].id);
-		*name = buf;
-		token_node(child, &s->tok[i], SLOT_DIR);
+		token_folder_entry(s, i, buf, name, child);
 		return true;
 	case TREE_BYNAME:
 		tree_view_entry(s, dir, s->by_name[i], name, child);
@@ -414,22 +421,6 @@ bool tree_dir_entry(const struct snapshot *s, const struct tree_node *dir, size_
 	}
 }
 
-/* The first token of s whose ID is at least id (s->n if none).  O(log n). */
-static size_t first_at_or_after(const struct snapshot *s, int64_t id)
-{
-	size_t lo = 0, hi = s->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (s->tok[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 bool tree_dir_next(const struct snapshot *s, const struct tree_clock *clk,
 		   const struct tree_node *dir, uint64_t *pos, char *buf,
 		   const char **name, struct tree_node *child)
@@ -445,20 +436,14 @@ bool tree_dir_next(const struct snapshot *s, const struct tree_clock *clk,
 	}
 	if (!s)
 		return false;
-	for (size_t i = first_at_or_after(s, (int64_t)(*pos - 2)); i < s->n; i++) {
-		const struct snap_token *t = &s->tok[i];
-
-		if (dir->kind == TREE_TOKENS) {
-			snprintf(buf, TREE_NAME_BUF, "%" PRId64, t->id);
-			*name = buf;
-			token_node(child, t, SLOT_DIR);
-		} else if (dir->kind == TREE_BYNAME || in_view(t, dir->kind, clk)) {
-			token_node(child, t, link_slot(dir->kind));
-			*name = snap_link_name(s, t);
-		} else {
+	for (size_t i = snap_first_id_from(s, (int64_t)(*pos - 2)); i < s->n; i++) {
+		if (dir->kind == TREE_TOKENS)
+			token_folder_entry(s, i, buf, name, child);
+		else if (dir->kind == TREE_BYNAME || in_view(&s->tok[i], dir->kind, clk))
+			tree_view_entry(s, dir, (uint32_t)i, name, child);
+		else
 			continue;
-		}
-		*pos = (uint64_t)t->id + 3;
+		*pos = (uint64_t)s->tok[i].id + 3;
 		return true;
 	}
 	return false;
