@@ -348,6 +348,20 @@ static int resolve(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
 	return 0;
 }
 
+/* resolve() for a folder: ENOTDIR (with *snap NULL) when ino is not one. */
+static int resolve_dir(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
+		       double *valid_for, struct tree_node *node)
+{
+	int rc = resolve(req, ino, snap, valid_for, node);
+
+	if (rc == 0 && !tree_is_dir(node)) {
+		snap_unref(*snap);
+		*snap = NULL;
+		rc = ENOTDIR;
+	}
+	return rc;
+}
+
 /*
  * Render dynamic node n (a clock file, status or metrics.prom) into a
  * malloc'd body.  Returns NULL when memory runs out.
@@ -791,11 +805,8 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	rc = resolve(req, ino, &s, &valid, &n);
-	if (rc == 0 && !tree_is_dir(&n))
-		rc = ENOTDIR;
+	rc = resolve_dir(req, ino, &s, &valid, &n);
 	if (rc) {
-		snap_unref(s);
 		fuse_reply_err(req, rc);
 		return;
 	}
@@ -884,13 +895,10 @@ static void list_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = resolve(req, ino, &s, &valid, &dir);
-	if (rc == 0 && !tree_is_dir(&dir))
-		rc = ENOTDIR;
+	rc = resolve_dir(req, ino, &s, &valid, &dir);
 	if (rc) {
 		fuse_reply_err(req, rc);
 		free(buf);
-		snap_unref(s);
 		return;
 	}
 	while (tree_dir_next(s, &clk, &dir, &pos, namebuf, &name, &child)) {
