@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,13 +88,7 @@ void fs_init(struct fs *fs)
 	atomic_init(&fs->no_open, false);
 	atomic_init(&fs->no_opendir, false);
 	atomic_init(&fs->cache_dirs, false);
-	pthread_mutex_init(&fs->notify_lock, NULL);
-	pthread_cond_init(&fs->notify_cond, NULL);
-	fs->queue = NULL;
-	fs->queue_tail = &fs->queue;
-	fs->changes_queued = fs->changes_told = 0;
-	fs->notify_stop = false;
-	fs->notifier_running = false;
+	inval_init(&fs->inval);
 }
 
 /*
@@ -160,128 +153,6 @@ static void handle_put(struct fs *fs, struct handle *h)
 {
 	if (h && atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) == 1)
 		handle_free(fs, h);
-}
-
-/* A refresh to tell the kernel about: snapshot from became to. */
-struct change {
-	struct change *next;
-	struct snapshot *from, *to;
-};
-
-/* The cache's listener: queue the change (see cache_set_listener). */
-static void queue_change(void *ctx, struct snapshot *old, struct snapshot *new_)
-{
-	struct fs *fs = ctx;
-	struct change *c = malloc(sizeof(*c));
-
-	/*
-	 * Without memory the kernel is not told: what it caches still ends
-	 * with the timeouts, which never pass the TTL, and with the mtimes.
-	 */
-	if (!c)
-		return;
-	*c = (struct change){ .from = snap_ref(old), .to = snap_ref(new_) };
-	pthread_mutex_lock(&fs->notify_lock);
-	*fs->queue_tail = c;
-	fs->queue_tail = &c->next;
-	fs->changes_queued++;
-	pthread_cond_broadcast(&fs->notify_cond);
-	pthread_mutex_unlock(&fs->notify_lock);
-}
-
-/* Drop what the kernel holds of node ino: its attributes, and its contents too. */
-static void tell_node(void *ctx, uint64_t ino, bool content)
-{
-	struct fs *fs = ctx;
-
-	/* ENOENT (a node the kernel does not hold) is the common answer. */
-	fuse_lowlevel_notify_inval_inode(fs->se, ino, content ? 0 : -1, 0);
-}
-
-/* Drop the kernel's entry (or its memory of an absence) for name in parent. */
-static void tell_entry(void *ctx, uint64_t parent, const char *name, size_t len)
-{
-	struct fs *fs = ctx;
-
-	fuse_lowlevel_notify_inval_entry(fs->se, parent, name, len);
-}
-
-static const struct tree_diff_ops tell_ops = { tell_node, tell_entry };
-
-static void *notify_loop(void *arg)
-{
-	struct fs *fs = arg;
-	struct change *c;
-	bool stop;
-
-	pthread_mutex_lock(&fs->notify_lock);
-	for (;;) {
-		while (!fs->queue && !fs->notify_stop)
-			pthread_cond_wait(&fs->notify_cond, &fs->notify_lock);
-		c = fs->queue;
-		if (!c)
-			break;
-		fs->queue = c->next;
-		if (!fs->queue)
-			fs->queue_tail = &fs->queue;
-		stop = fs->notify_stop;
-		pthread_mutex_unlock(&fs->notify_lock);
-		if (!stop)
-			tree_diff(c->from, c->to, &tell_ops, fs);
-		snap_unref(c->from);
-		snap_unref(c->to);
-		free(c);
-		pthread_mutex_lock(&fs->notify_lock);
-		fs->changes_told++;
-		pthread_cond_broadcast(&fs->notify_cond);
-	}
-	pthread_mutex_unlock(&fs->notify_lock);
-	return NULL;
-}
-
-int fs_notifier_start(struct fs *fs, struct fuse_session *se)
-{
-	sigset_t all, old;
-	int rc;
-
-	fs->se = se;
-	/* Signals are for the thread that runs the loop. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&fs->notifier, NULL, notify_loop, fs);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc)
-		return rc;
-	fs->notifier_running = true;
-	cache_set_listener(fs->cache, queue_change, fs);
-	return 0;
-}
-
-void fs_notifier_stop(struct fs *fs)
-{
-	if (!fs->notifier_running)
-		return;
-	pthread_mutex_lock(&fs->notify_lock);
-	fs->notify_stop = true;
-	pthread_cond_broadcast(&fs->notify_cond);
-	pthread_mutex_unlock(&fs->notify_lock);
-	pthread_join(fs->notifier, NULL);
-	fs->notifier_running = false;
-}
-
-/*
- * Wait until the kernel has been told of every change queued so far.  Only
- * for a request that holds no lock the notifier needs: a write to refresh.
- */
-static void wait_told(struct fs *fs)
-{
-	uint64_t target;
-
-	pthread_mutex_lock(&fs->notify_lock);
-	target = fs->changes_queued;
-	while (fs->notifier_running && !fs->notify_stop && fs->changes_told < target)
-		pthread_cond_wait(&fs->notify_cond, &fs->notify_lock);
-	pthread_mutex_unlock(&fs->notify_lock);
 }
 
 /* The session is over: free the handles the kernel never released. */
@@ -779,7 +650,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return;
 	}
 	/* Once the write returns, nothing the kernel shows predates the fetch. */
-	wait_told(fs_of(req));
+	inval_wait(&fs_of(req)->inval);
 	fuse_reply_write(req, size);
 }
 

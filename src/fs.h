@@ -1,7 +1,8 @@
 /*
  * fs.h - the FUSE low-level operations: each request resolves its inode in
- * a snapshot from the cache and answers from it.  The only module besides
- * main.c that knows libfuse, and the only place where errno is chosen.
+ * a snapshot from the cache and answers from it.  With inval.c (which
+ * tells the kernel what a refresh changed) and main.c, the only code that
+ * knows libfuse; the only place where errno is chosen.
  */
 #ifndef SYNERGYFS_FS_H
 #define SYNERGYFS_FS_H
@@ -16,10 +17,10 @@
 #include "api.h"
 #include "cache.h"
 #include "err.h"
+#include "inval.h"
 #include "tree.h"
 
 struct handle;
-struct change;
 
 /* Everything the operations need; the session's userdata. */
 struct fs {
@@ -47,33 +48,11 @@ struct fs {
 	 */
 	pthread_mutex_t handles_lock;
 	struct handle *handles;
-	/*
-	 * The notifier: a thread that tells the kernel what each refresh
-	 * changed, so that what it caches can be kept until then.  It is not
-	 * a request thread, which could deadlock on the locks the kernel holds
-	 * for the request.  Changes queue in order; done counts them.
-	 */
-	struct fuse_session *se;
-	pthread_t notifier;
-	bool notifier_running;
-	pthread_mutex_t notify_lock;
-	pthread_cond_t notify_cond;    /* a change queued or told, or stop */
-	struct change *queue, **queue_tail;
-	uint64_t changes_queued, changes_told;
-	bool notify_stop;
+	struct inval inval;         /* tells the kernel what each refresh changed */
 };
 
 /* Prepare the parts of fs that the operations own (call once, before mounting). */
 void fs_init(struct fs *fs);
-
-/*
- * Start the notifier for session se (after any fork), and have the cache
- * report its changes to it.  Returns 0 or an errno.
- */
-int fs_notifier_start(struct fs *fs, struct fuse_session *se);
-
-/* Stop it (before the session is unmounted); pending changes are dropped. */
-void fs_notifier_stop(struct fs *fs);
 
 /* The operations table for fuse_session_new(), with a struct fs as userdata. */
 const struct fuse_lowlevel_ops *fs_operations(void);

@@ -351,7 +351,7 @@ static int serve(struct daemon *d, struct fuse_args *args)
 	}
 	pthread_sigmask(SIG_UNBLOCK, &ends, NULL);
 	reloading = 1;
-	if (fs_notifier_start(&d->fs, d->se) != 0) {
+	if (inval_start(&d->fs.inval, d->se, d->cache) != 0) {
 		log_error("cannot start the notifier thread");
 		rc = EXIT_MOUNT;
 		goto out;
@@ -380,7 +380,7 @@ static int serve(struct daemon *d, struct fuse_args *args)
 		rc = 0;
 	}
 out:
-	fs_notifier_stop(&d->fs);
+	inval_stop(&d->fs.inval);
 	if (reloading) {
 		atomic_store(&d->stopping, true);
 		pthread_kill(d->reloader, SIGHUP);
