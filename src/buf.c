@@ -4,6 +4,7 @@
 #include "buf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,4 +61,18 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
+}
+
+void *buf_array_room(void *v, size_t *cap, size_t n, size_t elem)
+{
+	size_t ncap = *cap ? *cap * 2 : 1024;
+
+	if (n < *cap)
+		return v;
+	if (ncap > SIZE_MAX / elem)
+		return NULL;
+	v = realloc(v, ncap * elem);
+	if (v)
+		*cap = ncap;
+	return v;
 }

@@ -1,6 +1,7 @@
 /*
  * buf.h - a growable byte buffer that remembers whether it ever ran out of
- * memory, so that a sequence of appends needs one check at the end.
+ * memory, so that a sequence of appends needs one check at the end; and
+ * room for arrays that grow.
  */
 #ifndef SYNERGYFS_BUF_H
 #define SYNERGYFS_BUF_H
@@ -25,5 +26,13 @@ void buf_puts(struct buf *b, const char *s);
 
 /* Append printf-style text (no NUL is counted in len). */
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Room for one more element after the n in v, an array of elem-byte
+ * elements with room for *cap: v itself, or v moved to a larger block
+ * (the capacity doubles, from 1024; *cap is updated).  NULL when memory
+ * runs out, v then unchanged.
+ */
+void *buf_array_room(void *v, size_t *cap, size_t n, size_t elem);
 
 #endif

@@ -19,24 +19,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "timestamp.h"
 
-/* Append one warning line to l->warnings, keeping what already fits. */
-static void warn(struct pat_list *l, const char *fmt, ...)
+/* Append one warning line to r->warnings, keeping what already fits. */
+static void warn(struct pat_report *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-static void warn(struct pat_list *l, const char *fmt, ...)
+static void warn(struct pat_report *r, const char *fmt, ...)
 {
-	size_t used = strlen(l->warnings);
+	size_t used = strlen(r->warnings);
 	va_list ap;
 
-	l->skipped++;
-	if (used + 2 >= sizeof(l->warnings))
+	r->skipped++;
+	if (used + 2 >= sizeof(r->warnings))
 		return;
 	if (used)
-		l->warnings[used++] = '\n';
+		r->warnings[used++] = '\n';
 	va_start(ap, fmt);
-	vsnprintf(l->warnings + used, sizeof(l->warnings) - used, fmt, ap);
+	vsnprintf(r->warnings + used, sizeof(r->warnings) - used, fmt, ap);
 	va_end(ap);
+}
+
+void pat_report_duplicate(struct pat_report *r, int64_t id)
+{
+	warn(r, "token ID %lld skipped: the ID appears more than once; the first is kept",
+	     (long long)id);
 }
 
 /* An integral JSON number within [lo, hi], stored in *v. */
@@ -308,55 +315,38 @@ static enum err_kind refuse_whole(const char *body, size_t len, struct err *e)
 }
 
 /*
- * Take element it, number pos (from 0), at body[off, off + n): keep it in
- * out if it is a valid token, else say why not.  Returns false when memory
- * runs out.
+ * Take element it, number pos (from 0), at body[off, off + n): hand it to
+ * fn if it is a valid token, else say why not in r.  Returns fn's answer
+ * (false: out of memory), true for an invalid one.
  */
-static bool take_elem(struct pat_list *out, size_t *cap, const cJSON *it, size_t pos,
-		      size_t off, size_t n)
+static bool take_elem(const cJSON *it, size_t pos, size_t off, size_t n, pat_fn fn,
+		      void *ctx, struct pat_report *r)
 {
-	struct pat *p;
+	struct pat p = { .index = pos, .elem_off = off, .elem_len = n };
 	const char *bad;
 	int64_t id;
 
 	if (!cJSON_IsObject(it)) {
-		warn(out, "token #%zu skipped: %s, not an object", pos + 1, json_type_name(it));
+		warn(r, "token #%zu skipped: %s, not an object", pos + 1, json_type_name(it));
 		return true;
 	}
-	if (out->n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 1024;
-		struct pat *nv = realloc(out->v, ncap * sizeof(*nv));
-
-		if (!nv)
-			return false;
-		out->v = nv;
-		*cap = ncap;
-	}
-	p = &out->v[out->n];
-	memset(p, 0, sizeof(*p));
-	p->index = pos;
-	p->elem_off = off;
-	p->elem_len = n;
-	bad = parse_one(it, p);
-	if (!bad) {
-		if (!keep_strings(out, p))
-			return false;
-		out->n++;
-	} else if (get_int(it, "ID", 0, PAT_ID_MAX, &id)) {
-		warn(out, "token ID %lld skipped: field %s is missing or invalid", (long long)id, bad);
-	} else {
-		warn(out, "token #%zu skipped: field ID is missing or invalid", pos + 1);
-	}
+	bad = parse_one(it, &p);
+	if (!bad)
+		return fn(ctx, &p);
+	if (get_int(it, "ID", 0, PAT_ID_MAX, &id))
+		warn(r, "token ID %lld skipped: field %s is missing or invalid", (long long)id, bad);
+	else
+		warn(r, "token #%zu skipped: field ID is missing or invalid", pos + 1);
 	return true;
 }
 
-enum err_kind pat_parse(const char *body, size_t len, struct pat_list *out,
-			struct err *e)
+enum err_kind pat_each(const char *body, size_t len, pat_fn fn, void *ctx,
+		       struct pat_report *r, struct err *e)
 {
-	size_t off = 0, cap = 0, pos = 0, w = 0;
+	size_t off = 0, pos = 0;
 	enum err_kind rc;
 
-	memset(out, 0, sizeof(*out));
+	memset(r, 0, sizeof(*r));
 	/* Where cJSON starts reading: after a byte order mark, then whitespace. */
 	if (len > 4 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)
 		off = 3;
@@ -381,7 +371,7 @@ enum err_kind pat_parse(const char *body, size_t len, struct pat_list *out,
 		it = parse_elem(body, len, &off);
 		if (!it)
 			goto malformed;
-		ok = take_elem(out, &cap, it, pos, start, off - start);
+		ok = take_elem(it, pos, start, off - start, fn, ctx, r);
 		cJSON_Delete(it);
 		if (!ok) {
 			rc = err_set(e, ERR_NOMEM, "out of memory for token #%zu", pos + 1);
@@ -403,17 +393,6 @@ closed:
 		}
 	}
 
-	if (out->n > 1) /* v is NULL when no token was kept */
-		qsort(out->v, out->n, sizeof(*out->v), cmp_id_pos);
-	for (size_t r = 0; r < out->n; r++) {
-		if (w > 0 && out->v[w - 1].id == out->v[r].id) {
-			warn(out, "token ID %lld skipped: the ID appears more than once; the first is kept",
-			     (long long)out->v[r].id);
-			continue;
-		}
-		out->v[w++] = out->v[r];
-	}
-	out->n = w;
 	err_clear(e);
 	return ERR_OK;
 
@@ -421,8 +400,49 @@ malformed:
 	rc = err_set(e, ERR_PROTO, "malformed JSON at byte %zu of %zu",
 		     off < len ? off : len - 1, len);
 fail:
-	pat_list_free(out);
 	return rc;
+}
+
+/* pat_each's callback for pat_parse: keep a copy of p in the list. */
+static bool keep_token(void *ctx, const struct pat *p)
+{
+	struct pat_list *l = ctx;
+	struct pat *q, *nv = buf_array_room(l->v, &l->cap, l->n, sizeof(*l->v));
+
+	if (!nv)
+		return false;
+	l->v = nv;
+	q = &l->v[l->n];
+	*q = *p;
+	if (!keep_strings(l, q))
+		return false;
+	l->n++;
+	return true;
+}
+
+enum err_kind pat_parse(const char *body, size_t len, struct pat_list *out,
+			struct err *e)
+{
+	enum err_kind rc;
+	size_t w = 0;
+
+	memset(out, 0, sizeof(*out));
+	rc = pat_each(body, len, keep_token, out, &out->report, e);
+	if (rc != ERR_OK) {
+		pat_list_free(out);
+		return rc;
+	}
+	if (out->n > 1) /* v is NULL when no token was kept */
+		qsort(out->v, out->n, sizeof(*out->v), cmp_id_pos);
+	for (size_t i = 0; i < out->n; i++) {
+		if (w > 0 && out->v[w - 1].id == out->v[i].id) {
+			pat_report_duplicate(&out->report, out->v[i].id);
+			continue;
+		}
+		out->v[w++] = out->v[i];
+	}
+	out->n = w;
+	return ERR_OK;
 }
 
 /*

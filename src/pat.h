@@ -3,13 +3,13 @@
  * validated list of tokens.  The only module that knows cJSON.
  *
  * No tree of the whole body is ever built: each element of the array is
- * parsed on its own, the few fields a token needs are copied out, and the
- * element is dropped.  A token remembers where its object lies in the body,
+ * parsed on its own, handed over as a struct pat, and dropped.  A token remembers where its object lies in the body,
  * so that its JSON can be rendered again from there when asked for.
  */
 #ifndef SYNERGYFS_PAT_H
 #define SYNERGYFS_PAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -22,7 +22,10 @@
  */
 #define PAT_ID_MAX (((int64_t)1 << 53) - 1)
 
-/* One token.  The strings belong to the pat_list and live as long as it. */
+/*
+ * One token.  From pat_parse, the strings belong to the pat_list and live
+ * as long as it; from pat_each, only as long as the callback.
+ */
 struct pat {
 	int64_t id;
 	const char *name;       /* Name, verbatim */
@@ -36,19 +39,41 @@ struct pat {
 	size_t index;           /* position in the body's array, from 0 */
 };
 
+/* What a parse skipped, and why. */
+struct pat_report {
+	size_t skipped;      /* objects dropped as invalid or duplicate */
+	char warnings[1024]; /* the first reasons for skipping, one per line */
+};
+
 /* A parsed list: valid tokens sorted by ID, IDs unique. */
 struct pat_list {
 	struct pat *v;
-	size_t n;
-	size_t skipped;     /* objects dropped as invalid or duplicate */
-	char warnings[1024]; /* the first reasons for skipping, one per line */
+	size_t n, cap;
+	struct pat_report report;
 	void *strings;      /* the blocks that own the strings */
 };
 
+/* pat_each's callback: take token p (true), or fail for want of memory (false). */
+typedef bool (*pat_fn)(void *ctx, const struct pat *p);
+
 /*
- * Parse len bytes of body.  On success *out holds every valid token; an
- * object with a missing or mistyped field, or a repeated ID (the first one
- * wins), is skipped and described in out->warnings.  Fails with ERR_PROTO
+ * Parse len bytes of body, and call fn for each valid token, in the order
+ * of the array: duplicates included, nothing kept.  An object with a
+ * missing or mistyped field is skipped and described in *r.  Fails with
+ * ERR_PROTO when the body is not JSON or not an array, with ERR_NOMEM
+ * when fn returns false; fn may have been called for tokens before the
+ * failure.
+ */
+enum err_kind pat_each(const char *body, size_t len, pat_fn fn, void *ctx,
+		       struct pat_report *r, struct err *e);
+
+/* Count the token with this ID as skipped in *r: a repeat of an ID already taken. */
+void pat_report_duplicate(struct pat_report *r, int64_t id);
+
+/*
+ * Parse len bytes of body (with pat_each).  On success *out holds every
+ * valid token; an object with a missing or mistyped field, or a repeated
+ * ID (the first one wins), is skipped and described in out->report.  Fails with ERR_PROTO
  * when the body is not JSON or not an array, ERR_NOMEM when memory runs
  * out; *out is then empty.  Free with pat_list_free either way.  The list
  * does not point into body, but elem_off/elem_len of its tokens refer to it.

@@ -24,7 +24,7 @@ const char *const snap_file_names[SNAP_NFILES] = {
 
 /*
  * Append n bytes, then a newline if nl; return the offset they start at.
- * Offsets are truncated to 32 bits here: snap_build refuses an arena that
+ * Offsets are truncated to 32 bits here: snap_parse refuses an arena that
  * ends past 4 GiB, so every one that survives is exact.
  */
 static uint32_t arena_put(struct buf *a, const char *p, size_t n, int nl)
@@ -75,42 +75,60 @@ static void render_token(struct buf *a, const struct pat *p, struct snap_token *
 	t->body_len[SNAP_F_JSON] = (uint32_t)n;
 }
 
-/* qsort context is not portable; sort pairs of (key pointer, index) instead. */
+/*
+ * qsort context is not portable; sort (key, index) pairs instead.  Keys
+ * hold no NUL, so comparing bytes, then lengths, orders them as strcmp.
+ */
 struct keyed {
 	const char *key;
-	uint32_t idx;
+	uint32_t len, idx;
 };
 
 static int cmp_keyed(const void *a, const void *b)
 {
 	const struct keyed *x = a, *y = b;
-	int c = strcmp(x->key, y->key);
+	int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
 
+	if (c == 0)
+		c = (x->len > y->len) - (x->len < y->len);
 	return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+static bool same_key(const struct keyed *x, const struct keyed *y)
+{
+	return x->len == y->len && memcmp(x->key, y->key, x->len) == 0;
 }
 
 /*
  * Give every token its by-name entry: names that occur more than once get
- * a "~<ID>" suffix on every copy.  Fills s->by_name sorted by entry name.
+ * a "~<ID>" suffix on every copy.  The names are the bodies of the name
+ * files in the arena, less their newline.  Fills s->by_name sorted by
+ * entry name.
  */
-static int build_by_name(struct snapshot *s, const struct pat_list *l, struct buf *a)
+static int build_by_name(struct snapshot *s, struct buf *a)
 {
 	struct keyed *k = malloc((s->n ? s->n : 1) * sizeof(*k));
+	unsigned char *dup = malloc(s->n ? s->n : 1);
 	char *esc = NULL, entry[ESC_NAME_MAX + 1];
 	size_t esc_cap = 0;
 	int ok = 0;
 
-	if (!k)
+	if (!k || !dup)
 		goto out;
-	for (size_t i = 0; i < s->n; i++)
-		k[i] = (struct keyed){ l->v[i].name, (uint32_t)i };
-	qsort(k, s->n, sizeof(*k), cmp_keyed);
 	for (size_t i = 0; i < s->n; i++) {
-		const char *name = k[i].key;
-		size_t len = strlen(name), elen;
-		int dup = (i > 0 && strcmp(k[i - 1].key, name) == 0) ||
-			  (i + 1 < s->n && strcmp(k[i + 1].key, name) == 0);
+		const struct snap_token *t = &s->tok[i];
+
+		k[i] = (struct keyed){ a->p + t->body_off[SNAP_F_NAME],
+				       t->body_len[SNAP_F_NAME] - 1, (uint32_t)i };
+	}
+	qsort(k, s->n, sizeof(*k), cmp_keyed);
+	/* Which names repeat: known before the arena grows, which may move it and the keys. */
+	for (size_t i = 0; i < s->n; i++)
+		dup[i] = (i > 0 && same_key(&k[i - 1], &k[i])) ||
+			 (i + 1 < s->n && same_key(&k[i + 1], &k[i]));
+	for (size_t i = 0; i < s->n; i++) {
 		struct snap_token *t = &s->tok[k[i].idx];
+		size_t len = k[i].len, elen;
 
 		if (ESC_BUF_SIZE(len) > esc_cap) {
 			char *nb = realloc(esc, ESC_BUF_SIZE(len));
@@ -120,8 +138,8 @@ static int build_by_name(struct snapshot *s, const struct pat_list *l, struct bu
 			esc = nb;
 			esc_cap = ESC_BUF_SIZE(len);
 		}
-		elen = esc_name(name, len, esc);
-		elen = esc_entry(esc, elen, t->id, dup, entry);
+		elen = esc_name(a->p + t->body_off[SNAP_F_NAME], len, esc);
+		elen = esc_entry(esc, elen, t->id, dup[i], entry);
 		t->link_off = arena_put(a, entry, elen + 1, 0);
 		t->link_len = (uint32_t)elen;
 	}
@@ -129,77 +147,141 @@ static int build_by_name(struct snapshot *s, const struct pat_list *l, struct bu
 		goto out;
 	/* Entry names are final now: sort by them. */
 	for (size_t i = 0; i < s->n; i++)
-		k[i] = (struct keyed){ a->p + s->tok[i].link_off, (uint32_t)i };
+		k[i] = (struct keyed){ a->p + s->tok[i].link_off, s->tok[i].link_len,
+				       (uint32_t)i };
 	qsort(k, s->n, sizeof(*k), cmp_keyed);
 	for (size_t i = 0; i < s->n; i++)
 		s->by_name[i] = k[i].idx;
 	ok = 1;
 out:
 	free(k);
+	free(dup);
 	free(esc);
 	return ok;
 }
 
-struct snapshot *snap_build(const struct pat_list *l, char *body, size_t len,
-			    struct timespec fetched, struct err *e)
-{
-	struct snapshot *s = calloc(1, sizeof(*s));
-	struct buf a = { 0 };
-	char *json = NULL;
-	size_t json_cap = 0;
-	bool too_big = len >= UINT32_MAX; /* token offsets into the list are 32-bit too */
+/* A snapshot being built while pat_each hands its tokens over. */
+struct builder {
+	struct snapshot *s;
+	size_t cap;        /* of s->tok */
+	struct buf a;      /* the arena */
+	char *json;        /* scratch for token.json's length */
+	size_t json_cap;
+	bool too_big;      /* past the 32-bit offsets */
+};
 
-	if (!s || too_big)
+/* pat_each's callback: render p into the snapshot at once. */
+static bool add_token(void *ctx, const struct pat *p)
+{
+	struct builder *b = ctx;
+	struct snapshot *s = b->s;
+	struct snap_token *nt = buf_array_room(s->tok, &b->cap, s->n, sizeof(*s->tok));
+
+	if (!nt)
+		return false;
+	s->tok = nt;
+	render_token(&b->a, p, &s->tok[s->n], s->list, &b->json, &b->json_cap);
+	if (b->a.len > UINT32_MAX)
+		b->too_big = true;
+	if (b->a.failed || b->too_big)
+		return false;
+	s->n++;
+	return true;
+}
+
+/* By ID, then by place in the list (the element's offset), so that the first one wins. */
+static int cmp_id_place(const void *a, const void *b)
+{
+	const struct snap_token *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return (x->elem_off > y->elem_off) - (x->elem_off < y->elem_off);
+}
+
+/* Sort s->tok by ID and drop repeated IDs, each reported in *r. */
+static void sort_unique(struct snapshot *s, struct pat_report *r)
+{
+	size_t w = 0;
+
+	if (s->n > 1)
+		qsort(s->tok, s->n, sizeof(*s->tok), cmp_id_place);
+	for (size_t i = 0; i < s->n; i++) {
+		if (w > 0 && s->tok[w - 1].id == s->tok[i].id) {
+			pat_report_duplicate(r, s->tok[i].id);
+			continue;
+		}
+		s->tok[w++] = s->tok[i];
+	}
+	s->n = w;
+}
+
+struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
+			    struct pat_report *r, struct err *e)
+{
+	struct builder b = { .s = calloc(1, sizeof(*b.s)) };
+	struct snapshot *s = b.s;
+	enum err_kind rc;
+
+	memset(r, 0, sizeof(*r));
+	if (!s)
 		goto fail;
 	atomic_init(&s->refs, 1);
 	s->fetched = fetched;
-	s->n = l->n;
-	s->tok = calloc(s->n ? s->n : 1, sizeof(*s->tok));
-	s->by_name = calloc(s->n ? s->n : 1, sizeof(*s->by_name));
-	if (!s->tok || !s->by_name)
+	/* Token offsets into the list are 32-bit too. */
+	b.too_big = len >= UINT32_MAX;
+	if (b.too_big)
+		goto fail;
+	/* Room for the newline first: the tokens' offsets are into this buffer. */
+	s->list = realloc(body, len + 1);
+	if (!s->list)
+		goto fail;
+	body = NULL;
+	rc = pat_each(s->list, len, add_token, &b, r, e);
+	if (rc != ERR_OK && !b.a.failed && !b.too_big) {
+		/* The body is not a list; e says why. */
+		free(b.json);
+		free(b.a.p);
+		snap_unref(s);
+		return NULL;
+	}
+	if (rc != ERR_OK)
 		goto fail;
 	/*
 	 * tokens.json ends with exactly one newline, like every other file:
 	 * whitespace after the JSON value means nothing, so it goes.
 	 */
-	while (len > 0 && (body[len - 1] == '\n' || body[len - 1] == '\r' ||
-			   body[len - 1] == ' ' || body[len - 1] == '\t'))
+	while (len > 0 && (s->list[len - 1] == '\n' || s->list[len - 1] == '\r' ||
+			   s->list[len - 1] == ' ' || s->list[len - 1] == '\t'))
 		len--;
-	{
-		char *nb = realloc(body, len + 1);
-
-		if (!nb)
-			goto fail;
-		body = nb;
-		body[len++] = '\n';
-	}
-	s->list = body;
+	s->list[len++] = '\n';
 	s->list_len = len;
-	body = NULL;
-	for (size_t i = 0; i < s->n && !a.failed; i++)
-		render_token(&a, &l->v[i], &s->tok[i], s->list, &json, &json_cap);
-	if (a.failed || !build_by_name(s, l, &a)) {
-		too_big = !a.failed && a.len > UINT32_MAX;
+	sort_unique(s, r);
+	s->by_name = calloc(s->n ? s->n : 1, sizeof(*s->by_name));
+	if (!s->by_name || !build_by_name(s, &b.a)) {
+		b.too_big = !b.a.failed && b.a.len > UINT32_MAX;
 		goto fail;
 	}
-	s->arena = a.p;
-	s->arena_len = a.len;
-	free(json);
+	if (s->n < b.cap) {
+		/* Give back what the doubling left over. */
+		struct snap_token *nt = realloc(s->tok, (s->n ? s->n : 1) * sizeof(*nt));
+
+		if (nt)
+			s->tok = nt;
+	}
+	s->arena = b.a.p;
+	s->arena_len = b.a.len;
+	free(b.json);
 	return s;
 fail:
-	free(json);
-	free(a.p);
+	free(b.json);
+	free(b.a.p);
 	free(body);
-	if (s) {
-		free(s->tok);
-		free(s->by_name);
-		free(s->list);
-		free(s);
-	}
-	if (too_big)
-		err_set(e, ERR_TOOBIG, "the view of %zu tokens would pass 4 GiB", l->n);
+	if (b.too_big)
+		err_set(e, ERR_TOOBIG, "the view of %zu tokens would pass 4 GiB", s ? s->n : 0);
 	else
-		err_set(e, ERR_NOMEM, "out of memory building the view of %zu tokens", l->n);
+		err_set(e, ERR_NOMEM, "out of memory building the view of %zu tokens", s ? s->n : 0);
+	snap_unref(s);
 	return NULL;
 }
 

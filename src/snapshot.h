@@ -62,14 +62,16 @@ struct snapshot {
 };
 
 /*
- * Build a snapshot, holding one reference, from a parsed list and the body
- * it was parsed from (the tokens' elem_off/elem_len point into it).  body
- * is malloc'd and passes to the snapshot (it is freed if the build fails).
- * Returns NULL with ERR_NOMEM in *e on failure, or ERR_TOOBIG when the
- * snapshot would pass its 4 GiB limit.
+ * Parse body (pat_each) and build a snapshot of its tokens as they come,
+ * holding one reference: no list of parsed tokens is kept on the side.
+ * Tokens with a repeated ID after the first are dropped and reported in
+ * *r, with those pat_each skipped.  body is malloc'd and passes to the
+ * snapshot (it is freed on failure).  Returns NULL with *e set: ERR_PROTO
+ * when the body is not a list (as pat_each says), ERR_NOMEM, or
+ * ERR_TOOBIG when the snapshot would pass its 4 GiB limit.
  */
-struct snapshot *snap_build(const struct pat_list *l, char *body, size_t len,
-			    struct timespec fetched, struct err *e);
+struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
+			    struct pat_report *r, struct err *e);
 
 /* Take one more reference to s; returns s. */
 struct snapshot *snap_ref(struct snapshot *s);

@@ -19,7 +19,7 @@ static unsigned long hash_str(const char *s)
 }
 
 /* Log each line of the skip reasons, only when they differ from last time. */
-static void report_skipped(struct source *src, const struct pat_list *l)
+static void report_skipped(struct source *src, const struct pat_report *l)
 {
 	unsigned long h = l->skipped ? hash_str(l->warnings) ^ l->skipped : 0;
 	const char *p = l->warnings;
@@ -41,7 +41,7 @@ static void report_skipped(struct source *src, const struct pat_list *l)
 enum err_kind source_fetch(void *ctx, struct snapshot **out, struct err *e)
 {
 	struct source *src = ctx;
-	struct pat_list l;
+	struct pat_report r;
 	struct timespec now;
 	char *body;
 	size_t len;
@@ -52,15 +52,9 @@ enum err_kind source_fetch(void *ctx, struct snapshot **out, struct err *e)
 	if (rc != ERR_OK)
 		return rc;
 	clock_gettime(CLOCK_REALTIME, &now);
-	rc = pat_parse(body, len, &l, e);
-	if (rc == ERR_OK) {
-		report_skipped(src, &l);
-		*out = snap_build(&l, body, len, now, e);
-		if (!*out)
-			rc = ERR_NOMEM;
-	} else {
-		free(body);
-	}
-	pat_list_free(&l);
-	return rc;
+	*out = snap_parse(body, len, now, &r, e);
+	if (!*out)
+		return e->kind;
+	report_skipped(src, &r);
+	return ERR_OK;
 }

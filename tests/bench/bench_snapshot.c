@@ -6,8 +6,8 @@
  *
  * FILE holds a body of getPersonalAccessTokens as the server sent it.  Each
  * repetition does what source_fetch() does after the HTTP request: a
- * malloc'd copy of the body goes through pat_parse() and snap_build(), and
- * the parsed list is freed.  The copy is made before the clock starts and
+ * malloc'd copy of the body goes through snap_parse(), which parses and
+ * builds in one pass.  The copy is made before the clock starts and
  * the snapshot is dropped after it stops (the daemon drops an old one only
  * once its last reader is done).  One untimed run comes first, so the
  * allocator is warm as it is in a daemon that has refreshed before.
@@ -28,9 +28,9 @@
 
 /* What one repetition produced. */
 struct run {
-	double ms;       /* pat_parse + snap_build + pat_list_free */
+	double ms;       /* snap_parse */
 	size_t tokens;   /* tokens in the snapshot */
-	size_t skipped;  /* objects pat_parse dropped */
+	size_t skipped;  /* objects the parse dropped */
 };
 
 /*
@@ -84,7 +84,7 @@ static double elapsed_ms(const struct timespec *a, const struct timespec *b)
  */
 static int one_run(const char *body, size_t len, struct run *out)
 {
-	struct pat_list l;
+	struct pat_report r;
 	struct snapshot *s = NULL;
 	struct timespec t0, t1, now;
 	struct err e;
@@ -99,15 +99,8 @@ static int one_run(const char *body, size_t len, struct run *out)
 	clock_gettime(CLOCK_REALTIME, &now);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (pat_parse(copy, len, &l, &e) != ERR_OK) {
-		free(copy);
-		pat_list_free(&l);
-		fprintf(stderr, "bench_snapshot: parse failed: %s\n", e.msg);
-		return -1;
-	}
-	s = snap_build(&l, copy, len, now, &e); /* takes copy, even on failure */
-	out->skipped = l.skipped;
-	pat_list_free(&l);
+	s = snap_parse(copy, len, now, &r, &e); /* takes copy, even on failure */
+	out->skipped = r.skipped;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 
 	if (!s) {

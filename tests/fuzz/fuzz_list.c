@@ -1,6 +1,6 @@
 /*
  * fuzz_list.c - fuzz harness for the data path behind every mount:
- * response body -> pat_parse (src/pat.c) -> snap_build (src/snapshot.c)
+ * response body -> pat_parse (src/pat.c), and snap_parse (src/snapshot.c)
  * -> the tree (src/tree.c).
  *
  * The input is a response body.  When it parses, the whole tree is walked
@@ -99,7 +99,7 @@ static void check_json_body(const struct pat *p, const char *b, size_t len)
 	memcpy(list + 1, b, len - 1);
 	list[len] = ']';
 	FUZZ_CHECK(pat_parse(list, len + 1, &again, &e) == ERR_OK);
-	FUZZ_CHECK(again.n == 1 && again.skipped == 0);
+	FUZZ_CHECK(again.n == 1 && again.report.skipped == 0);
 	FUZZ_CHECK(again.v[0].id == p->id && again.v[0].reminder_state == p->reminder_state);
 	FUZZ_CHECK(strcmp(again.v[0].name, p->name) == 0);
 	FUZZ_CHECK(strcmp(again.v[0].created_on, p->created_on) == 0);
@@ -435,7 +435,7 @@ static void check_against_cjson(const char *body, size_t size, enum err_kind rc,
 		FUZZ_CHECK(strncmp(e->msg, "expected a JSON array of tokens, got ", 37) == 0);
 	} else {
 		FUZZ_CHECK(rc == ERR_OK);
-		FUZZ_CHECK(l->n + l->skipped == (size_t)cJSON_GetArraySize(doc));
+		FUZZ_CHECK(l->n + l->report.skipped == (size_t)cJSON_GetArraySize(doc));
 		for (size_t i = 0; i < l->n; i++) {
 			const struct pat *p = &l->v[i];
 			cJSON *it = cJSON_GetArrayItem(doc, (int)p->index);
@@ -530,8 +530,9 @@ static void check_snapshot(const struct snapshot *s, const struct pat_list *l,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct pat_list l;
+	struct pat_report r;
 	struct snapshot *s;
-	struct err e;
+	struct err e, se;
 	char *body = malloc(size ? size : 1);
 	enum err_kind rc;
 
@@ -540,22 +541,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(body, data, size);
 	rc = pat_parse(body, size, &l, &e);
 	check_against_cjson(body, size, rc, &e, &l);
+	/* The snapshot parses on its own, as the daemon does: it must agree. */
+	s = snap_parse(body, size, fetched, &r, &se); /* takes body */
 	if (rc != ERR_OK) {
 		FUZZ_CHECK(e.kind == ERR_PROTO || e.kind == ERR_NOMEM);
-		FUZZ_CHECK(l.n == 0 && l.skipped == 0 && e.msg[0] != '\0');
+		FUZZ_CHECK(l.n == 0 && l.report.skipped == 0 && e.msg[0] != '\0');
+		FUZZ_CHECK(s == NULL && se.kind == e.kind && strcmp(se.msg, e.msg) == 0);
 		goto out;
 	}
 	check_list(&l);
-	s = snap_build(&l, body, size, fetched, &e);
-	body = NULL; /* the snapshot owns it now, or freed it */
 	if (!s) {
-		FUZZ_CHECK(e.kind == ERR_NOMEM);
+		FUZZ_CHECK(se.kind == ERR_NOMEM);
 		goto out;
 	}
+	FUZZ_CHECK(r.skipped == l.report.skipped && strcmp(r.warnings, l.report.warnings) == 0);
 	check_snapshot(s, &l, data, size);
 	snap_unref(s);
 out:
-	free(body);
 	pat_list_free(&l);
 	return 0;
 }

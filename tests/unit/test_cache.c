@@ -43,7 +43,7 @@ static void sleep_ms(int ms)
 static enum err_kind fake_fetch(void *ctx, struct snapshot **out, struct err *e)
 {
 	struct fake *f = ctx;
-	struct pat_list l;
+	struct pat_report r;
 	enum err_kind fail;
 	int call, ms;
 	char *body;
@@ -61,16 +61,11 @@ static enum err_kind fake_fetch(void *ctx, struct snapshot **out, struct err *e)
 	if (fail == ERR_OK) {
 		*out = NULL;
 		body = strdup(BODY);
-		if (!body || pat_parse(body, strlen(body), &l, e) != ERR_OK) {
-			free(body);
-			fail = err_set(e, ERR_NOMEM, "fake: cannot parse");
-		} else {
-			*out = snap_build(&l, body, strlen(body),
-					  (struct timespec){ call, 0 }, e);
-			pat_list_free(&l);
-			if (!*out)
-				fail = ERR_NOMEM;
-		}
+		if (!body)
+			fail = err_set(e, ERR_NOMEM, "fake: out of memory");
+		else if (!(*out = snap_parse(body, strlen(body), (struct timespec){ call, 0 },
+					     &r, e)))
+			fail = e->kind;
 	} else {
 		err_set(e, fail, "fake failure on call %d", call);
 	}

@@ -93,8 +93,8 @@ TEST(public_sample)
 	CHECK_EQ_INT(e.kind, ERR_OK);
 	CHECK_EQ_STR(e.msg, "");
 	CHECK_EQ_INT(l.n, 2);
-	CHECK_EQ_INT(l.skipped, 0);
-	CHECK_EQ_STR(l.warnings, "");
+	CHECK_EQ_INT(l.report.skipped, 0);
+	CHECK_EQ_STR(l.report.warnings, "");
 	if (l.n == 2) {
 		const struct pat *p = &l.v[0], *q = &l.v[1];
 
@@ -158,8 +158,8 @@ static void check_refused(const char *file, int line, const char *body, size_t l
 		check_fail(file, line, "rc %d, e.kind %d, want ERR_PROTO", rc, e.kind);
 	if (!strstr(e.msg, word))
 		check_fail(file, line, "message \"%s\" does not mention \"%s\"", e.msg, word);
-	if (l.n != 0 || l.skipped != 0)
-		check_fail(file, line, "list not empty: n %zu, skipped %zu", l.n, l.skipped);
+	if (l.n != 0 || l.report.skipped != 0)
+		check_fail(file, line, "list not empty: n %zu, skipped %zu", l.n, l.report.skipped);
 	pat_list_free(&l);
 }
 
@@ -216,8 +216,8 @@ TEST(empty_array)
 		CHECK_EQ_INT(parse(bodies[i], &l, &e), ERR_OK);
 		CHECK_EQ_INT(e.kind, ERR_OK);
 		CHECK_EQ_INT(l.n, 0);
-		CHECK_EQ_INT(l.skipped, 0);
-		CHECK_EQ_STR(l.warnings, "");
+		CHECK_EQ_INT(l.report.skipped, 0);
+		CHECK_EQ_STR(l.report.warnings, "");
 		pat_list_free(&l);
 	}
 }
@@ -229,10 +229,10 @@ TEST(non_objects_skipped)
 
 	CHECK_EQ_INT(parse("[1,\"x\",null,true,[]," SAMPLE_2 ",[" SAMPLE_1 "]]", &l, &e), ERR_OK);
 	CHECK_EQ_INT(l.n, 1);
-	CHECK_EQ_INT(l.skipped, 6);
+	CHECK_EQ_INT(l.report.skipped, 6);
 	if (l.n == 1)
 		CHECK_EQ_INT(l.v[0].id, 2);
-	CHECK(strstr(l.warnings, "not an object") != NULL);
+	CHECK(strstr(l.report.warnings, "not an object") != NULL);
 	pat_list_free(&l);
 }
 
@@ -267,14 +267,14 @@ static void check_bad_field(const char *field, size_t off, const char *value)
 		pat_list_free(&l);
 		return;
 	}
-	if (l.n != 2 || l.skipped != 1 || l.v[0].id != 1 || l.v[1].id != 3)
+	if (l.n != 2 || l.report.skipped != 1 || l.v[0].id != 1 || l.v[1].id != 3)
 		check_fail(__FILE__, __LINE__, "%s = %s: n %zu, skipped %zu", field,
-			   shown, l.n, l.skipped);
+			   shown, l.n, l.report.skipped);
 	/* Without a usable ID the warning can only give the position. */
-	if (!strstr(l.warnings, field) ||
-	    (strcmp(field, "ID") != 0 && !strstr(l.warnings, "ID 2 ")))
+	if (!strstr(l.report.warnings, field) ||
+	    (strcmp(field, "ID") != 0 && !strstr(l.report.warnings, "ID 2 ")))
 		check_fail(__FILE__, __LINE__, "%s = %s: warning \"%s\" should name the field (and ID 2)",
-			   field, shown, l.warnings);
+			   field, shown, l.report.warnings);
 	pat_list_free(&l);
 }
 
@@ -410,14 +410,14 @@ TEST(duplicates_first_wins)
 
 	CHECK_EQ_INT(pat_parse(body, len, &l, NULL), ERR_OK);
 	CHECK_EQ_INT(l.n, 2);
-	CHECK_EQ_INT(l.skipped, 2);
+	CHECK_EQ_INT(l.report.skipped, 2);
 	if (l.n == 2) {
 		CHECK_EQ_INT(l.v[0].id, 3);
 		CHECK_EQ_INT(l.v[1].id, 5);
 		CHECK_EQ_STR(l.v[1].name, "first");
 	}
-	CHECK(strstr(l.warnings, "ID 5 ") != NULL);
-	CHECK(strstr(l.warnings, "more than once") != NULL);
+	CHECK(strstr(l.report.warnings, "ID 5 ") != NULL);
+	CHECK(strstr(l.report.warnings, "more than once") != NULL);
 	pat_list_free(&l);
 }
 
@@ -439,7 +439,7 @@ TEST(duplicate_after_invalid)
 
 	CHECK_EQ_INT(pat_parse(body, len, &l, NULL), ERR_OK);
 	CHECK_EQ_INT(l.n, 1);
-	CHECK_EQ_INT(l.skipped, 1);
+	CHECK_EQ_INT(l.report.skipped, 1);
 	if (l.n == 1)
 		CHECK_EQ_STR(l.v[0].name, "valid");
 	pat_list_free(&l);
@@ -493,9 +493,9 @@ TEST(many_warnings)
 	put(body, cap, &len, "]");
 	CHECK_EQ_INT(pat_parse(body, len, &l, NULL), ERR_OK);
 	CHECK_EQ_INT(l.n, 0);
-	CHECK_EQ_INT(l.skipped, 300);
-	CHECK(strlen(l.warnings) < sizeof(l.warnings));
-	CHECK(strncmp(l.warnings, "token ID 0 ", 11) == 0);
+	CHECK_EQ_INT(l.report.skipped, 300);
+	CHECK(strlen(l.report.warnings) < sizeof(l.report.warnings));
+	CHECK(strncmp(l.report.warnings, "token ID 0 ", 11) == 0);
 	pat_list_free(&l);
 	free(body);
 }
@@ -627,7 +627,7 @@ TEST(ten_thousand_tokens)
 
 	CHECK_EQ_INT(pat_parse(body, len, &l, &e), ERR_OK);
 	CHECK_EQ_INT(l.n, count);
-	CHECK_EQ_INT(l.skipped, 0);
+	CHECK_EQ_INT(l.report.skipped, 0);
 	for (size_t i = 0; i < l.n; i++) {
 		char name[32], user[16];
 		int64_t id = (int64_t)i + 1;
@@ -696,8 +696,8 @@ static void check_msg(const char *file, int line, const char *body, size_t len, 
 
 	if (pat_parse(body, len, &l, &e) != ERR_PROTO || strcmp(e.msg, msg) != 0)
 		check_fail(file, line, "got \"%s\", want \"%s\"", e.msg, msg);
-	if (l.n != 0 || l.skipped != 0 || l.warnings[0] != '\0')
-		check_fail(file, line, "list not empty: n %zu, skipped %zu", l.n, l.skipped);
+	if (l.n != 0 || l.report.skipped != 0 || l.report.warnings[0] != '\0')
+		check_fail(file, line, "list not empty: n %zu, skipped %zu", l.n, l.report.skipped);
 	pat_list_free(&l);
 }
 
@@ -746,10 +746,10 @@ TEST(scanner_whitespace_everywhere)
 	}
 	pat_list_free(&l);
 	CHECK_EQ_INT(pat_parse(bom, sizeof(bom) - 1, &l, NULL), ERR_OK);
-	CHECK_EQ_INT(l.skipped, 1);
+	CHECK_EQ_INT(l.report.skipped, 1);
 	pat_list_free(&l);
 	CHECK_EQ_INT(pat_parse(nul, sizeof(nul) - 1, &l, NULL), ERR_OK);
-	CHECK_EQ_INT(l.skipped, 2);
+	CHECK_EQ_INT(l.report.skipped, 2);
 	pat_list_free(&l);
 }
 
@@ -764,7 +764,7 @@ TEST(scanner_strings_and_nesting)
 
 	CHECK_EQ_INT(pat_parse(body, sizeof(body) - 1, &l, NULL), ERR_OK);
 	CHECK_EQ_INT(l.n, 2);
-	CHECK_EQ_INT(l.skipped, 1);
+	CHECK_EQ_INT(l.report.skipped, 1);
 	if (l.n == 2) {
 		CHECK_EQ_STR(l.v[0].name, "a],[{\"b\",}");
 		CHECK_EQ_INT(body[l.v[0].elem_off + l.v[0].elem_len], ',');
@@ -797,7 +797,7 @@ TEST(scanner_nesting_limit)
 		body[k++] = ']';
 	body[k++] = ']';
 	CHECK_EQ_INT(pat_parse(body, k, &l, NULL), ERR_OK);
-	CHECK_EQ_INT(l.skipped, 1);
+	CHECK_EQ_INT(l.report.skipped, 1);
 	pat_list_free(&l);
 
 	k = 0;

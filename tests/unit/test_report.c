@@ -23,20 +23,15 @@ static const char body[] = "["
 
 static struct snapshot *build(const char *json)
 {
-	struct pat_list l;
-	struct snapshot *s = NULL;
+	struct pat_report r;
 	struct err e;
 	size_t len = strlen(json);
-	char *copy = malloc(len);
+	char *copy = malloc(len ? len : 1);
 
-	if (pat_parse(json, len, &l, &e) == ERR_OK && copy) {
-		memcpy(copy, json, len);
-		s = snap_build(&l, copy, len, (struct timespec){ 1764300000, 0 }, &e);
-		copy = NULL;
-	}
-	free(copy);
-	pat_list_free(&l);
-	return s;
+	if (!copy)
+		return NULL;
+	memcpy(copy, json, len);
+	return snap_parse(copy, len, (struct timespec){ 1764300000, 0 }, &r, &e);
 }
 
 static struct report_info info(void)

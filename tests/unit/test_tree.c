@@ -1,6 +1,6 @@
 /*
  * test_tree.c - unit tests for the mount's tree: a snapshot is built from
- * a JSON body (pat_parse + snap_build) and paths are resolved one
+ * a JSON body (snap_parse) and paths are resolved one
  * component at a time with tree_lookup() from the root, as the kernel
  * would; then attributes, listings, link targets and inode numbers are
  * checked on what was found.
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "escape.h"
 #include "pat.h"
 #include "snapshot.h"
 #include "tree.h"
@@ -62,26 +63,19 @@ static const struct tree_clock test_clock = { { 1759276800, 0 }, 7 };
  */
 static struct snapshot *build(const char *json, size_t len)
 {
-	struct pat_list l;
-	struct snapshot *s = NULL;
+	struct pat_report r;
+	struct snapshot *s;
 	struct err e;
-	char *body;
+	char *body = malloc(len ? len : 1);
 
-	if (pat_parse(json, len, &l, &e) != ERR_OK) {
-		check_fail(__FILE__, __LINE__, "pat_parse: %s", e.msg);
-		goto out;
-	}
-	if (l.skipped)
-		check_fail(__FILE__, __LINE__, "tokens skipped: %s", l.warnings);
-	body = malloc(len ? len : 1);
 	if (!body)
-		goto out;
+		return NULL;
 	memcpy(body, json, len);
-	s = snap_build(&l, body, len, fetched, &e);
+	s = snap_parse(body, len, fetched, &r, &e);
 	if (!s)
-		check_fail(__FILE__, __LINE__, "snap_build: %s", e.msg);
-out:
-	pat_list_free(&l);
+		check_fail(__FILE__, __LINE__, "snap_parse: %s", e.msg);
+	else if (r.skipped)
+		check_fail(__FILE__, __LINE__, "tokens skipped: %s", r.warnings);
 	return s;
 }
 
@@ -764,6 +758,104 @@ TEST(extreme_ids)
 	snap_unref(s);
 }
 
+/*
+ * A repeated ID: the first in the list wins, wherever the two sort, and the
+ * other is reported; its name takes no by-name entry.  An invalid object
+ * is reported too.
+ */
+TEST(repeated_id_first_wins)
+{
+	static const char json[] = "["
+		TOK(5, "first", "2025-02-03T04:05:06Z", "2025-08-02T04:05:06Z", 0, 1) ","
+		TOK(3, "other", "2025-02-03T04:05:06Z", "2025-08-02T04:05:06Z", 0, 1) ","
+		"{\"ID\":4},"
+		TOK(5, "second", "2025-02-03T04:05:06Z", "2025-08-02T04:05:06Z", 0, 1) "]";
+	size_t len = sizeof(json) - 1;
+	char *body = malloc(len);
+	struct pat_report r;
+	struct snapshot *s;
+	struct err e;
+	const struct snap_token *t;
+
+	CHECK(body != NULL);
+	if (!body)
+		return;
+	memcpy(body, json, len);
+	s = snap_parse(body, len, fetched, &r, &e);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_EQ_INT(s->n, 2);
+	CHECK(s->tok[0].id == 3 && s->tok[1].id == 5);
+	CHECK_EQ_INT(r.skipped, 2);
+	CHECK(strstr(r.warnings, "token ID 4 skipped: field Name") != NULL);
+	CHECK(strstr(r.warnings, "token ID 5 skipped: the ID appears more than once") != NULL);
+	t = snap_find_id(s, 5);
+	if (t) {
+		size_t n;
+		const char *b = snap_body(s, t, SNAP_F_NAME, &n);
+
+		CHECK(n == 6 && memcmp(b, "first\n", 6) == 0);
+	}
+	CHECK(snap_find_name(s, "first") == t);
+	CHECK(snap_find_name(s, "second") == NULL);
+	CHECK(snap_find_name(s, "other") == snap_find_id(s, 3));
+	snap_unref(s);
+}
+
+/*
+ * Many by-name entries longer than their names ('/' escapes to four
+ * bytes): the arena grows, and moves, while they are written.  Each entry
+ * still decodes to its own token's name, and repeated names get suffixes.
+ */
+TEST(by_name_entries_while_the_arena_moves)
+{
+	enum { N = 300, SLASHES = 60 };
+	char slashes[SLASHES + 1], name[SLASHES + 16], *json = malloc((size_t)N * 512 + 2);
+	size_t len = 0;
+	struct pat_report r;
+	struct snapshot *s;
+	struct err e;
+
+	CHECK(json != NULL);
+	if (!json)
+		return;
+	memset(slashes, '/', SLASHES);
+	slashes[SLASHES] = '\0';
+	json[len++] = '[';
+	for (int i = 1; i <= N; i++)
+		len += (size_t)sprintf(json + len, "%s{\"ID\":%d,\"Name\":\"%s%d\","
+				       "\"CreatedOn\":\"2025-01-01T00:00:00Z\","
+				       "\"Expiry\":\"2026-01-01T00:00:00Z\","
+				       "\"ExpiryReminderState\":0,\"UserID\":{\"IDString\":\"1_1\"}}",
+				       i > 1 ? "," : "", i, slashes, i % 100);
+	json[len++] = ']';
+	s = snap_parse(json, len, fetched, &r, &e);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_EQ_INT(s->n, N);
+	CHECK_EQ_INT(r.skipped, 0);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct snap_token *t = &s->tok[i];
+		const char *link = snap_link_name(s, t);
+		char decoded[ESC_NAME_MAX + 1];
+		const char *tilde = strrchr(link, '~');
+		char *cut = strndup(link, tilde ? (size_t)(tilde - link) : strlen(link));
+
+		snprintf(name, sizeof(name), "%s%d", slashes, (int)(t->id % 100));
+		CHECK(cut != NULL && strlen(cut) < sizeof(decoded));
+		if (cut) {
+			esc_unescape(cut, decoded);
+			CHECK_EQ_STR(decoded, name);
+		}
+		free(cut);
+		CHECK(tilde != NULL); /* every name is there three times */
+		CHECK(snap_find_name(s, link) == t);
+	}
+	snap_unref(s);
+}
+
 /* Before the first fetch only the fixed nodes exist. */
 TEST(no_snapshot)
 {
@@ -1288,6 +1380,8 @@ static const struct check_test tests[] = {
 	TEST_CASE(listings),
 	TEST_CASE(inodes_unique_and_round_trip),
 	TEST_CASE(extreme_ids),
+	TEST_CASE(repeated_id_first_wins),
+	TEST_CASE(by_name_entries_while_the_arena_moves),
 	TEST_CASE(no_snapshot),
 	TEST_CASE(refcounts),
 	TEST_CASE(clock_files_and_views),
