@@ -596,8 +596,9 @@ static void read_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off)
 	struct tree_node n;
 	size_t len = 0;
 	char *body = NULL;
+	bool found = tree_node(s, ino, &n);
 
-	if (!tree_node(s, ino, &n)) {
+	if (!found) {
 		fuse_reply_err(req, ENOENT);
 	} else if (n.kind == TREE_REFRESH) {
 		reply_slice(req, "", 0, size, off);
@@ -607,6 +608,15 @@ static void read_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off)
 	} else {
 		reply_body(req, s, &n, size, off);
 	}
+	/*
+	 * A walk that listed a token's folder and reads one of its files reads
+	 * the others next: have their bodies in the page cache by then, not a
+	 * round trip each.  Without the listing (a glob of every token's
+	 * expiry), the kernel holds no inodes to store them in: no stores.
+	 */
+	if (found && fs->kernel_cache && off == 0 &&
+	    (n.kind == TREE_TOKEN_FILE || n.kind == TREE_TOKEN_CLOCK) && snap_marked(s, n.tok))
+		inval_prefetch(&fs->inval, s, n.tok->id);
 	free(body);
 	snap_unref(s);
 }
@@ -779,6 +789,9 @@ static void list_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		used += need;
 	}
+	/* The kernel now holds the inodes of the token's files: see read_current. */
+	if (plus && used > 0 && dir.kind == TREE_TOKEN_DIR)
+		snap_mark(s, dir.tok);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 	snap_unref(s);

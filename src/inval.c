@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "fs.h"  /* libfuse, at the version the FUSE layer uses */
+#include "snapshot.h"
 #include "tree.h"
 
 /* A refresh to tell the kernel about: snapshot from became to. */
@@ -29,6 +30,14 @@ static void queue_change(void *ctx, struct snapshot *old, struct snapshot *new_)
 		return;
 	*c = (struct inval_change){ .from = snap_ref(old), .to = snap_ref(new_) };
 	pthread_mutex_lock(&iv->lock);
+	if (iv->stop) {
+		/* Nothing is told once stopped: the session is ending. */
+		pthread_mutex_unlock(&iv->lock);
+		snap_unref(c->from);
+		snap_unref(c->to);
+		free(c);
+		return;
+	}
 	*iv->queue_tail = c;
 	iv->queue_tail = &c->next;
 	iv->queued++;
@@ -55,35 +64,114 @@ static void tell_entry(void *ctx, uint64_t parent, const char *name, size_t len)
 
 static const struct tree_diff_ops tell_ops = { tell_node, tell_entry };
 
+/*
+ * Put the bodies of the files of token st->id into the page cache, if its
+ * snapshot is still the current one.  Should a refresh replace it while
+ * this runs, the change it queues is told after, which drops what this
+ * stored.  The clock files are left to reads: their size can change at
+ * any moment, and a body stored that is shorter than the size the kernel
+ * holds would read with trailing zeros.
+ */
+static void store_token(struct inval *iv, const struct inval_store *st)
+{
+	struct snapshot *cur = cache_peek(iv->cache, NULL);
+	const struct snap_token *t = snap_find_id(st->snap, st->id);
+	char *scratch = NULL;
+	size_t cap = 0;
+
+	if (cur == st->snap && t) {
+		for (unsigned f = 0; f < SNAP_NFILES; f++) {
+			struct tree_node n;
+			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+			size_t len = 0;
+			const char *body;
+
+			tree_token_file(t, (enum snap_file)f, &n);
+			body = tree_body(st->snap, &n, &len, &scratch, &cap);
+			if (!body || len == 0)
+				continue;
+			bv.buf[0].mem = (void *)body;
+			bv.buf[0].size = len;
+			/* ENOENT: the kernel holds no inode for it (not looked up yet). */
+			fuse_lowlevel_notify_store(iv->se, n.ino, 0, &bv, 0);
+		}
+	}
+	free(scratch);
+	snap_unref(cur);
+}
+
 static void *inval_loop(void *arg)
 {
 	struct inval *iv = arg;
 	struct inval_change *c;
-	bool stop;
+	struct inval_store st;
 
 	pthread_mutex_lock(&iv->lock);
 	for (;;) {
-		while (!iv->queue && !iv->stop)
+		while (!iv->queue && !iv->store_count && !iv->stop)
 			pthread_cond_wait(&iv->cond, &iv->lock);
-		c = iv->queue;
-		if (!c)
+		if (iv->stop)
 			break;
-		iv->queue = c->next;
-		if (!iv->queue)
-			iv->queue_tail = &iv->queue;
-		stop = iv->stop;
-		pthread_mutex_unlock(&iv->lock);
-		if (!stop)
+		c = iv->queue;
+		if (c) {
+			/* Changes first: a write to refresh waits for them. */
+			iv->queue = c->next;
+			if (!iv->queue)
+				iv->queue_tail = &iv->queue;
+			pthread_mutex_unlock(&iv->lock);
 			tree_diff(c->from, c->to, &tell_ops, iv);
-		snap_unref(c->from);
-		snap_unref(c->to);
-		free(c);
-		pthread_mutex_lock(&iv->lock);
-		iv->told++;
-		pthread_cond_broadcast(&iv->cond);
+			snap_unref(c->from);
+			snap_unref(c->to);
+			free(c);
+			pthread_mutex_lock(&iv->lock);
+			iv->told++;
+			pthread_cond_broadcast(&iv->cond);
+		} else {
+			st = iv->stores[iv->store_head];
+			iv->store_head = (iv->store_head + 1) % INVAL_STORE_RING;
+			iv->store_count--;
+			pthread_mutex_unlock(&iv->lock);
+			store_token(iv, &st);
+			snap_unref(st.snap);
+			pthread_mutex_lock(&iv->lock);
+		}
 	}
 	pthread_mutex_unlock(&iv->lock);
 	return NULL;
+}
+
+/* Drop what is still queued (the thread gone). */
+static void drop_queued(struct inval *iv)
+{
+	while (iv->queue) {
+		struct inval_change *c = iv->queue;
+
+		iv->queue = c->next;
+		snap_unref(c->from);
+		snap_unref(c->to);
+		free(c);
+	}
+	iv->queue_tail = &iv->queue;
+	for (; iv->store_count; iv->store_count--) {
+		snap_unref(iv->stores[iv->store_head].snap);
+		iv->store_head = (iv->store_head + 1) % INVAL_STORE_RING;
+	}
+}
+
+void inval_prefetch(struct inval *iv, struct snapshot *s, int64_t id)
+{
+	unsigned last;
+
+	pthread_mutex_lock(&iv->lock);
+	last = (iv->store_head + iv->store_count + INVAL_STORE_RING - 1) % INVAL_STORE_RING;
+	if (iv->running && !iv->stop && iv->store_count < INVAL_STORE_RING &&
+	    !(iv->store_count && iv->stores[last].snap == s && iv->stores[last].id == id)) {
+		last = (last + 1) % INVAL_STORE_RING;
+		iv->stores[last] = (struct inval_store){ .snap = snap_ref(s), .id = id };
+		iv->store_count++;
+		pthread_cond_broadcast(&iv->cond);
+	}
+	pthread_mutex_unlock(&iv->lock);
 }
 
 void inval_init(struct inval *iv)
@@ -100,6 +188,7 @@ int inval_start(struct inval *iv, struct fuse_session *se, struct cache *cache)
 	int rc;
 
 	iv->se = se;
+	iv->cache = cache;
 	/* Signals are for the thread that runs the loop. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -122,6 +211,7 @@ void inval_stop(struct inval *iv)
 	pthread_mutex_unlock(&iv->lock);
 	pthread_join(iv->thread, NULL);
 	iv->running = false;
+	drop_queued(iv);
 }
 
 void inval_wait(struct inval *iv)

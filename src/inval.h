@@ -3,7 +3,10 @@
  * changed (fuse_lowlevel_notify_inval_entry and _inode, for what
  * tree_diff finds), so that what the kernel caches can be kept until then.
  * It is not a request thread, which could deadlock on the locks the kernel
- * holds for the request.  Part of the FUSE layer, with fs.c.
+ * holds for the request.  With kernel_cache it also puts the bodies of a
+ * token's files into the page cache once one of them is read
+ * (fuse_lowlevel_notify_store), which spares a walk a round trip per file.
+ * Part of the FUSE layer, with fs.c.
  */
 #ifndef SYNERGYFS_INVAL_H
 #define SYNERGYFS_INVAL_H
@@ -17,6 +20,15 @@
 struct fuse_session;
 struct inval_change;
 
+/* A token whose files to store: ID id of snapshot snap (a reference). */
+struct inval_store {
+	struct snapshot *snap;
+	int64_t id;
+};
+
+/* Stores wait in a ring of this many; more are dropped (they only save time). */
+#define INVAL_STORE_RING 256
+
 /* Changes queue in order; told counts those the kernel has heard of. */
 struct inval {
 	struct fuse_session *se;
@@ -26,6 +38,9 @@ struct inval {
 	pthread_cond_t cond;    /* a change queued or told, or stop */
 	struct inval_change *queue, **queue_tail;
 	uint64_t queued, told;
+	struct cache *cache;    /* whose current snapshot a store must be of */
+	struct inval_store stores[INVAL_STORE_RING];
+	unsigned store_head, store_count;
 	bool stop;
 };
 
@@ -37,6 +52,15 @@ void inval_init(struct inval *iv);
  * its changes to it.  Returns 0 or an errno.
  */
 int inval_start(struct inval *iv, struct fuse_session *se, struct cache *cache);
+
+/*
+ * Ask for the bodies of token id's files in snapshot s (which gets a
+ * reference) to be put into the kernel's page cache, unless a refresh
+ * replaced s first.  For a request thread: it does not wait, and when
+ * many are pending, or the same token was just asked for, it does nothing.
+ * Only for a mount whose page cache outlives opens (kernel_cache).
+ */
+void inval_prefetch(struct inval *iv, struct snapshot *s, int64_t id);
 
 /* Stop it (before the session is unmounted); pending changes are dropped. */
 void inval_stop(struct inval *iv);

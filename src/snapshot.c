@@ -258,7 +258,8 @@ struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
 	s->list_len = len;
 	sort_unique(s, r);
 	s->by_name = calloc(s->n ? s->n : 1, sizeof(*s->by_name));
-	if (!s->by_name || !build_by_name(s, &b.a)) {
+	s->marks = calloc(s->n ? s->n : 1, sizeof(*s->marks));
+	if (!s->by_name || !s->marks || !build_by_name(s, &b.a)) {
 		b.too_big = !b.a.failed && b.a.len > UINT32_MAX;
 		goto fail;
 	}
@@ -297,6 +298,7 @@ void snap_unref(struct snapshot *s)
 		return;
 	free(s->tok);
 	free(s->by_name);
+	free((void *)s->marks);
 	free(s->arena);
 	free(s->list);
 	free(s);

@@ -59,6 +59,7 @@ struct snapshot {
 	char *list;              /* tokens.json: the body as fetched, newline-ended */
 	size_t list_len;
 	struct timespec fetched; /* wall-clock time of the fetch */
+	atomic_uchar *marks;     /* one flag per token: see snap_mark */
 };
 
 /*
@@ -104,6 +105,22 @@ static inline const char *snap_body(const struct snapshot *s, const struct snap_
  */
 const char *snap_token_json(const struct snapshot *s, const struct snap_token *t,
 			    size_t *len, char **scratch, size_t *scratch_cap);
+
+/*
+ * Flag token t of s.  The flags are not part of the view: they are a hint
+ * that the FUSE layer keeps on a snapshot (which token folders the kernel
+ * has listed), set from any thread, cleared only by a new snapshot.
+ */
+static inline void snap_mark(const struct snapshot *s, const struct snap_token *t)
+{
+	atomic_store_explicit(&s->marks[t - s->tok], 1, memory_order_relaxed);
+}
+
+/* Is token t of s flagged (snap_mark)? */
+static inline bool snap_marked(const struct snapshot *s, const struct snap_token *t)
+{
+	return atomic_load_explicit(&s->marks[t - s->tok], memory_order_relaxed) != 0;
+}
 
 /* Has token t expired at the moment now (its Expiry reached)? */
 static inline bool snap_expired(const struct snap_token *t, struct timespec now)

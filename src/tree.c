@@ -73,6 +73,11 @@ static void token_node(struct tree_node *n, const struct snap_token *t, unsigned
 	}
 }
 
+void tree_token_file(const struct snap_token *t, enum snap_file f, struct tree_node *out)
+{
+	token_node(out, t, (unsigned)f + 1);
+}
+
 static bool slot_exists(unsigned slot)
 {
 	return slot < SLOT_CLOCK + TREE_NCLOCK || slot == SLOT_EXPIRING_LINK ||

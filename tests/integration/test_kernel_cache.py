@@ -10,6 +10,7 @@ the suite also runs with kernel_cache (scripts/test, SYNERGYFS_MOUNT_OPTS).
 import errno
 import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -78,6 +79,47 @@ def test_without_kernel_cache_every_open_reaches_the_daemon(server, mounter):
         assert cat(m.p("tokens", "1", "expiry")) == first
     assert sent(m, before, "OPEN") == 5
     assert sent(m, before, "READ") >= 5
+
+
+def resident(path):
+    """Bytes of path in the page cache (fincore: mincore, no read, no open sent)."""
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--raw", "--output", "RES",
+                          path], capture_output=True, text=True, check=True).stdout
+    return int(out.split()[0])
+
+
+SNAPSHOT_FILES = ("id", "name", "created_on", "expiry", "expiry_reminder_state", "user_id",
+                  "token.json", "expiry_epoch")
+
+
+@pytest.mark.not_under_valgrind("counts the requests of a daemon fast enough to keep up")
+def test_reading_one_file_brings_the_rest_of_its_folder(cached):
+    """A walk that reads one file of a token reads the others next: the daemon
+    stores their bodies in the page cache, and their reads reach no daemon.
+    The clock files are left out: their size can change at any moment."""
+    m = cached
+    os.listdir(m.p("tokens", "2"))  # the kernel knows the files' inodes now
+    before = requests(m)
+    assert cat(m.p("tokens", "2", "id")) == b"2\n"
+    assert sent(m, before, "READ") == 1
+    others = [m.p("tokens", "2", f) for f in SNAPSHOT_FILES[1:]]
+    deadline = time.monotonic() + scaled(10)
+    while not all(resident(p) > 0 for p in others):
+        assert time.monotonic() < deadline, "the other bodies were never stored"
+        time.sleep(0.01)
+    assert resident(m.p("tokens", "2", "days_left")) == 0
+    assert resident(m.p("tokens", "2", "expired")) == 0
+    before = requests(m)
+    bodies = {p: cat(p) for p in others}
+    assert sent(m, before, "READ") == 0
+    assert bodies[m.p("tokens", "2", "name")] == b"asddadas\n"
+    assert bodies[m.p("tokens", "2", "expiry")] == b"2025-05-02T13:21:44.36+08:00\n"
+    assert bodies[m.p("tokens", "2", "created_on")] == b"2025-04-30T13:21:44.467+08:00\n"
+    assert bodies[m.p("tokens", "2", "expiry_reminder_state")] == b"1\n"
+    assert bodies[m.p("tokens", "2", "user_id")] == b"1_1\n"
+    assert bodies[m.p("tokens", "2", "expiry_epoch")] == b"1746163304\n"
+    assert b'"Name":"asddadas"' in bodies[m.p("tokens", "2", "token.json")]
+    assert bodies[m.p("tokens", "2", "token.json")].endswith(b"}\n")
 
 
 def test_a_changed_body_of_the_same_size_is_read_anew(cached, server):
