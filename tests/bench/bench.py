@@ -576,6 +576,28 @@ def measure_cold_walks(s: Session, n: int, reps: int, warm: list[Row]) -> list[R
     return rows
 
 
+def damon_pageout() -> str:
+    """Whether DAMON pages out idle page cache on this machine, and after how
+    long: it drops the mount's cached bodies between long walks, and never
+    the tmpfs copy's (shmem), so it weighs on the warm ratios at 100,000."""
+    root = Path("/sys/kernel/mm/damon/admin/kdamonds")
+    found = []
+    try:
+        for kd in sorted(root.glob("[0-9]*")):
+            if (kd / "state").read_text().strip() != "on":
+                continue
+            for ctx in sorted(kd.glob("contexts/[0-9]*")):
+                aggr_us = int((ctx / "monitoring_attrs/intervals/aggr_us").read_text())
+                for sc in sorted(ctx.glob("schemes/[0-9]*")):
+                    if (sc / "action").read_text().strip() != "pageout":
+                        continue
+                    age = int((sc / "access_pattern/age/min").read_text()) * aggr_us / 1e6
+                    found.append(f"idle {age:.0f} s")
+    except (OSError, ValueError):
+        return "unknown"
+    return "on (" + ", ".join(found) + ")" if found else "off"
+
+
 def machine(build: Path) -> dict:
     cpu = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -593,6 +615,7 @@ def machine(build: Path) -> dict:
         "libfuse": libfuse.group(1) if libfuse else "unknown",
         "synergyfs": versions.splitlines()[0] if versions else "unknown",
         "commit": commit or "unknown",
+        "damon_pageout": damon_pageout(),
         "mem_total_mib": int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
                              .group(1)) // 1024,
     }
@@ -687,6 +710,7 @@ def main(argv: list[str]) -> int:
     print(f"machine: {meta['nproc']} CPUs ({meta['cpu']}), {meta['mem_total_mib']} MiB, "
           f"kernel {meta['kernel']}, libfuse {meta['libfuse']}, {meta['synergyfs']} "
           f"({meta['commit']})")
+    print(f"page cache: DAMON pageout {meta['damon_pageout']}")
     print(f"timing: {meta['timing']}")
 
     # Ctrl-C and SIGTERM raise KeyboardInterrupt, so that the finally below
