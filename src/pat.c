@@ -461,10 +461,16 @@ static bool verbatim(const char *p, size_t n)
 		unsigned char c = (unsigned char)p[i];
 
 		if (c == '"') {
-			for (i++; i < n && p[i] != '"'; i++)
-				if (p[i] == '\\' || (unsigned char)p[i] < 32)
-					return false;
-			i++;
+			/* Strings are most of a body: find the end, then check it in one sweep. */
+			const char *q = memchr(p + i + 1, '"', n - i - 1);
+			size_t end = q ? (size_t)(q - p) : n;
+			unsigned bad = 0;
+
+			for (size_t k = i + 1; k < end; k++)
+				bad |= (p[k] == '\\') | ((unsigned char)p[k] < 32);
+			if (bad)
+				return false;
+			i = end + 1;
 		} else if (c == '-' || (c >= '0' && c <= '9')) {
 			size_t first = i + (c == '-'), digits;
 
