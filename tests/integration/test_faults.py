@@ -24,7 +24,7 @@ import urllib.request
 
 import pytest
 
-from conftest import SANITIZERS, UNDER_VALGRIND, scaled
+from conftest import KERNEL_CACHE, SANITIZERS, UNDER_VALGRIND, scaled
 from standin import DEFAULT_TOKENS, copy_json, encode_json, generate_tokens
 
 pytestmark = pytest.mark.fault
@@ -487,6 +487,8 @@ class FlapOracle:
             return math.inf
         best = min((t for v, t in served.items() if views[v].get(path) == value),
                    default=math.inf)
+        if KERNEL_CACHE and isinstance(value, bytes):
+            best = min(best, self.joined_since(path, value))
         parts = path.split("/")
         if parts[0] == "by-name" and len(parts) == 3:
             # A path walk is not atomic: by-name/NAME may be resolved in one
@@ -498,6 +500,24 @@ class FlapOracle:
                 for v2, t2 in served.items():
                     if views[v2].get(f"tokens/{tid}/{parts[2]}") == value:
                         best = min(best, max(t1, t2))
+        return best
+
+    def joined_since(self, path, value):
+        """kernel_cache: an open file reads the newest list, so a file read
+        in several read() calls while a refresh lands can start in one version
+        and end in the next one's bytes: f.read() reads to the old end, then
+        once more, past it, into the new.  Each byte is still where some served
+        version had it: value is a prefix of version x and the rest of version
+        y, from the cut on, with y's length.  The earliest such moment."""
+        best = math.inf
+        bodies = [(self.views[v].get(path), t) for v, t in self.served.items()]
+        bodies = [(b, t) for b, t in bodies if isinstance(b, bytes)]
+        for x, tx in bodies:
+            cut = next((i for i, (a, b) in enumerate(zip(value, x)) if a != b),
+                       min(len(value), len(x)))
+            for y, ty in bodies:
+                if y is not x and len(y) == len(value) and y[cut:] == value[cut:]:
+                    best = min(best, max(tx, ty))
         return best
 
     def describe(self, path, outcome, t_end):
