@@ -616,7 +616,7 @@ static void read_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off)
 	 */
 	if (found && fs->kernel_cache && off == 0 &&
 	    (n.kind == TREE_TOKEN_FILE || n.kind == TREE_TOKEN_CLOCK) && snap_marked(s, n.tok))
-		inval_prefetch(&fs->inval, s, n.tok->id);
+		inval_prefetch(&fs->inval, s, n.tok);
 	free(body);
 	snap_unref(s);
 }

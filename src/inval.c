@@ -16,6 +16,13 @@ struct inval_change {
 	struct snapshot *from, *to;
 };
 
+static void change_free(struct inval_change *c)
+{
+	snap_unref(c->from);
+	snap_unref(c->to);
+	free(c);
+}
+
 /* The cache's listener: queue the change (see cache_set_listener). */
 static void queue_change(void *ctx, struct snapshot *old, struct snapshot *new_)
 {
@@ -33,9 +40,7 @@ static void queue_change(void *ctx, struct snapshot *old, struct snapshot *new_)
 	if (iv->stop) {
 		/* Nothing is told once stopped: the session is ending. */
 		pthread_mutex_unlock(&iv->lock);
-		snap_unref(c->from);
-		snap_unref(c->to);
-		free(c);
+		change_free(c);
 		return;
 	}
 	*iv->queue_tail = c;
@@ -65,7 +70,7 @@ static void tell_entry(void *ctx, uint64_t parent, const char *name, size_t len)
 static const struct tree_diff_ops tell_ops = { tell_node, tell_entry };
 
 /*
- * Put the bodies of the files of token st->id into the page cache, if its
+ * Put the bodies of the files of token st->tok into the page cache, if its
  * snapshot is still the current one.  Should a refresh replace it while
  * this runs, the change it queues is told after, which drops what this
  * stored.  The clock files are left to reads: their size can change at
@@ -75,18 +80,17 @@ static const struct tree_diff_ops tell_ops = { tell_node, tell_entry };
 static void store_token(struct inval *iv, const struct inval_store *st)
 {
 	struct snapshot *cur = cache_peek(iv->cache, NULL);
-	const struct snap_token *t = snap_find_id(st->snap, st->id);
 	char *scratch = NULL;
 	size_t cap = 0;
 
-	if (cur == st->snap && t) {
+	if (cur == st->snap) {
 		for (unsigned f = 0; f < SNAP_NFILES; f++) {
 			struct tree_node n;
 			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
 			size_t len = 0;
 			const char *body;
 
-			tree_token_file(t, (enum snap_file)f, &n);
+			tree_token_file(st->tok, (enum snap_file)f, &n);
 			body = tree_body(st->snap, &n, &len, &scratch, &cap);
 			if (!body || len == 0)
 				continue;
@@ -98,6 +102,16 @@ static void store_token(struct inval *iv, const struct inval_store *st)
 	}
 	free(scratch);
 	snap_unref(cur);
+}
+
+/* Take the oldest store off the ring (iv->lock held, the ring not empty). */
+static struct inval_store store_pop(struct inval *iv)
+{
+	struct inval_store st = iv->stores[iv->store_head];
+
+	iv->store_head = (iv->store_head + 1) % INVAL_STORE_RING;
+	iv->store_count--;
+	return st;
 }
 
 static void *inval_loop(void *arg)
@@ -120,16 +134,12 @@ static void *inval_loop(void *arg)
 				iv->queue_tail = &iv->queue;
 			pthread_mutex_unlock(&iv->lock);
 			tree_diff(c->from, c->to, &tell_ops, iv);
-			snap_unref(c->from);
-			snap_unref(c->to);
-			free(c);
+			change_free(c);
 			pthread_mutex_lock(&iv->lock);
 			iv->told++;
 			pthread_cond_broadcast(&iv->cond);
 		} else {
-			st = iv->stores[iv->store_head];
-			iv->store_head = (iv->store_head + 1) % INVAL_STORE_RING;
-			iv->store_count--;
+			st = store_pop(iv);
 			pthread_mutex_unlock(&iv->lock);
 			store_token(iv, &st);
 			snap_unref(st.snap);
@@ -147,27 +157,23 @@ static void drop_queued(struct inval *iv)
 		struct inval_change *c = iv->queue;
 
 		iv->queue = c->next;
-		snap_unref(c->from);
-		snap_unref(c->to);
-		free(c);
+		change_free(c);
 	}
 	iv->queue_tail = &iv->queue;
-	for (; iv->store_count; iv->store_count--) {
-		snap_unref(iv->stores[iv->store_head].snap);
-		iv->store_head = (iv->store_head + 1) % INVAL_STORE_RING;
-	}
+	while (iv->store_count)
+		snap_unref(store_pop(iv).snap);
 }
 
-void inval_prefetch(struct inval *iv, struct snapshot *s, int64_t id)
+void inval_prefetch(struct inval *iv, struct snapshot *s, const struct snap_token *tok)
 {
 	unsigned last;
 
 	pthread_mutex_lock(&iv->lock);
 	last = (iv->store_head + iv->store_count + INVAL_STORE_RING - 1) % INVAL_STORE_RING;
 	if (iv->running && !iv->stop && iv->store_count < INVAL_STORE_RING &&
-	    !(iv->store_count && iv->stores[last].snap == s && iv->stores[last].id == id)) {
+	    !(iv->store_count && iv->stores[last].tok == tok)) {
 		last = (last + 1) % INVAL_STORE_RING;
-		iv->stores[last] = (struct inval_store){ .snap = snap_ref(s), .id = id };
+		iv->stores[last] = (struct inval_store){ .snap = snap_ref(s), .tok = tok };
 		iv->store_count++;
 		pthread_cond_broadcast(&iv->cond);
 	}

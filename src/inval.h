@@ -20,10 +20,10 @@
 struct fuse_session;
 struct inval_change;
 
-/* A token whose files to store: ID id of snapshot snap (a reference). */
+/* A token whose files to store: tok of snapshot snap (a reference, which keeps tok). */
 struct inval_store {
 	struct snapshot *snap;
-	int64_t id;
+	const struct snap_token *tok;
 };
 
 /* Stores wait in a ring of this many; more are dropped (they only save time). */
@@ -54,13 +54,13 @@ void inval_init(struct inval *iv);
 int inval_start(struct inval *iv, struct fuse_session *se, struct cache *cache);
 
 /*
- * Ask for the bodies of token id's files in snapshot s (which gets a
- * reference) to be put into the kernel's page cache, unless a refresh
+ * Ask for the bodies of the files of token tok of snapshot s (which gets
+ * a reference) to be put into the kernel's page cache, unless a refresh
  * replaced s first.  For a request thread: it does not wait, and when
  * many are pending, or the same token was just asked for, it does nothing.
  * Only for a mount whose page cache outlives opens (kernel_cache).
  */
-void inval_prefetch(struct inval *iv, struct snapshot *s, int64_t id);
+void inval_prefetch(struct inval *iv, struct snapshot *s, const struct snap_token *tok);
 
 /* Stop it (before the session is unmounted); pending changes are dropped. */
 void inval_stop(struct inval *iv);
