@@ -221,7 +221,7 @@ struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
 {
 	struct builder b = { .s = calloc(1, sizeof(*b.s)) };
 	struct snapshot *s = b.s;
-	enum err_kind rc;
+	enum err_kind rc = ERR_OK;
 
 	memset(r, 0, sizeof(*r));
 	if (!s)
@@ -238,13 +238,6 @@ struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
 		goto fail;
 	body = NULL;
 	rc = pat_each(s->list, len, add_token, &b, r, e);
-	if (rc != ERR_OK && !b.a.failed && !b.too_big) {
-		/* The body is not a list; e says why. */
-		free(b.json);
-		free(b.a.p);
-		snap_unref(s);
-		return NULL;
-	}
 	if (rc != ERR_OK)
 		goto fail;
 	/*
@@ -280,8 +273,9 @@ fail:
 	free(body);
 	if (b.too_big)
 		err_set(e, ERR_TOOBIG, "the view of %zu tokens would pass 4 GiB", s ? s->n : 0);
-	else
+	else if (rc == ERR_OK || b.a.failed)
 		err_set(e, ERR_NOMEM, "out of memory building the view of %zu tokens", s ? s->n : 0);
+	/* else pat_each has said why: the body is not a list, or memory ran out. */
 	snap_unref(s);
 	return NULL;
 }
