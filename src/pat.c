@@ -8,13 +8,25 @@
  * at the same offsets as if it parsed the whole body.  So the body is
  * accepted or refused exactly as one cJSON_Parse of it would, without the
  * tree of every token that costs several times the body in memory.
+ *
+ * A long body may be read by two threads at once (pat_each_cut): the
+ * second starts at a cut found from brackets and quotes alone, and its
+ * work counts only if the first, reading element by element, meets the
+ * cut exactly; otherwise the first reads on by itself.  cJSON parses on
+ * several threads at once under the conditions its README sets for thread
+ * safety: no cJSON_GetErrorPtr (where an element ends or breaks comes from
+ * return_parse_end), hooks left as they are, no setlocale.  Every parse
+ * still stores into cJSON's one global error slot, which nothing here reads.
  */
 #include "pat.h"
 
 #include <cJSON.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,21 +34,41 @@
 #include "buf.h"
 #include "timestamp.h"
 
-/* Append one warning line to r->warnings, keeping what already fits. */
-static void warn(struct pat_report *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void warn(struct pat_report *r, const char *fmt, ...)
+/* Append one line to r->warnings, keeping what already fits. */
+static void vnote(struct pat_report *r, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static void vnote(struct pat_report *r, const char *fmt, va_list ap)
 {
 	size_t used = strlen(r->warnings);
-	va_list ap;
 
-	r->skipped++;
 	if (used + 2 >= sizeof(r->warnings))
 		return;
 	if (used)
 		r->warnings[used++] = '\n';
-	va_start(ap, fmt);
 	vsnprintf(r->warnings + used, sizeof(r->warnings) - used, fmt, ap);
+}
+
+static void note(struct pat_report *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void note(struct pat_report *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vnote(r, fmt, ap);
+	va_end(ap);
+}
+
+/* Count one element as skipped in r, and say why. */
+static void warn(struct pat_report *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void warn(struct pat_report *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->skipped++;
+	va_start(ap, fmt);
+	vnote(r, fmt, ap);
 	va_end(ap);
 }
 
@@ -340,12 +372,136 @@ static bool take_elem(const cJSON *it, size_t pos, size_t off, size_t n, pat_fn 
 	return true;
 }
 
-enum err_kind pat_each(const char *body, size_t len, pat_fn fn, void *ctx,
-		       struct pat_report *r, struct err *e)
+/* The error for a body that stops being JSON at byte off. */
+static enum err_kind malformed(size_t off, size_t len, struct err *e)
 {
-	size_t off = 0, pos = 0;
+	return err_set(e, ERR_PROTO, "malformed JSON at byte %zu of %zu",
+		       off < len ? off : len - 1, len);
+}
+
+/* After the array's closing bracket at body[off], only whitespace may follow. */
+static enum err_kind after_array(const char *body, size_t len, size_t off, struct err *e)
+{
+	for (off++; off < len; off++) {
+		if (body[off] != ' ' && body[off] != '\t' && body[off] != '\r' && body[off] != '\n')
+			return err_set(e, ERR_PROTO,
+				       "unexpected data after the JSON value at byte %zu", off);
+	}
+	err_clear(e);
+	return ERR_OK;
+}
+
+/* One reading of the array, from some element on. */
+struct walk {
+	const char *body;
+	size_t len;
+	pat_fn fn;
+	void *ctx;
+	struct pat_report *r;
+	struct err *e;
+	size_t off, pos;       /* the next element: its place (whitespace may lead) and number */
+	size_t stop, stop_pos; /* a cut: the element stop_pos starts at stop (SIZE_MAX: none) */
+	atomic_bool *quit;     /* the second part's walk gives up once this is set */
+	bool second;           /* this walk reads the second part */
+	bool stopped;          /* the walk reached the cut and left the rest */
+};
+
+/*
+ * Read the array from w->off, a place after '[' or ',' where an element
+ * must follow, to the closing bracket and what comes after it: each valid
+ * token goes to fn, each other element is described in w->r.  A walk with
+ * a cut returns early, ERR_OK with w->stopped set, where the element the
+ * cut names begins.  If an element begins past the cut's place instead, or
+ * the cut's place holds a different element, the cut was not between two
+ * elements: the walk sets *w->quit and reads on to the end by itself.
+ */
+static enum err_kind walk(struct walk *w)
+{
+	const char *body = w->body;
+	size_t len = w->len, off = w->off;
+
+	for (;; w->pos++) {
+		size_t start = skip_ws(body, len, off);
+		cJSON *it;
+		bool ok;
+
+		if (start >= w->stop) {
+			if (start == w->stop && w->pos == w->stop_pos) {
+				w->stopped = true;
+				return ERR_OK;
+			}
+			w->stop = SIZE_MAX;
+			atomic_store(w->quit, true);
+		}
+		if (w->second && atomic_load_explicit(w->quit, memory_order_relaxed))
+			return ERR_OK; /* its result is not wanted */
+		off = start;
+		it = parse_elem(body, len, &off);
+		if (!it)
+			return malformed(off, len, w->e);
+		ok = take_elem(it, w->pos, start, off - start, w->fn, w->ctx, w->r);
+		cJSON_Delete(it);
+		if (!ok)
+			return err_set(w->e, ERR_NOMEM, "out of memory for token #%zu", w->pos + 1);
+		off = skip_ws(body, len, off);
+		if (off >= len || body[off] != ',')
+			break;
+		off++;
+	}
+	if (off >= len || body[off] != ']')
+		return malformed(off, len, w->e);
+	return after_array(body, len, off, w->e);
+}
+
+/* Add the report of the array's second part to r, as one walk of both parts would have. */
+static void join_reports(struct pat_report *r, const struct pat_report *more)
+{
+	const char *line = more->warnings;
+
+	while (*line) {
+		size_t n = strcspn(line, "\n");
+
+		note(r, "%.*s", (int)n, line);
+		line += n + (line[n] == '\n');
+	}
+	r->skipped += more->skipped;
+}
+
+/* The second part of a cut array, read on a thread of its own. */
+struct part {
+	struct walk w;
+	struct pat_report r;
+	struct err e;
+	enum err_kind rc;
+};
+
+static void *read_part(void *arg)
+{
+	struct part *p = arg;
+
+	p->rc = walk(&p->w);
+	return NULL;
+}
+
+/*
+ * pat_each, and pat_each_cut when cut is not NULL: the elements from the
+ * cut on are read on a second thread, their tokens handed to fn with
+ * ctx[1], all others with ctx[0].
+ */
+static enum err_kind each(const char *body, size_t len, const struct pat_cut *cut,
+			  pat_fn fn, void *const ctx[2], bool *second,
+			  struct pat_report *r, struct err *e)
+{
+	atomic_bool quit = false;
+	struct walk w = { .body = body, .len = len, .fn = fn, .ctx = ctx[0], .r = r, .e = e,
+			  .stop = SIZE_MAX, .quit = &quit };
+	struct part part;
+	pthread_t thread;
+	bool running = false;
+	size_t off = 0;
 	enum err_kind rc;
 
+	*second = false;
 	memset(r, 0, sizeof(*r));
 	/* Where cJSON starts reading: after a byte order mark, then whitespace. */
 	if (len > 4 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)
@@ -357,50 +513,104 @@ enum err_kind pat_each(const char *body, size_t len, pat_fn fn, void *ctx,
 	/* The array, read as cJSON's parse_array reads it. */
 	off = skip_ws(body, len, off + 1);
 	if (off < len && body[off] == ']')
-		goto closed;
-	if (off >= len) {
-		off--;
-		goto malformed;
-	}
-	for (;; pos++) {
-		size_t start = skip_ws(body, len, off);
-		cJSON *it;
-		bool ok;
-
-		off = start;
-		it = parse_elem(body, len, &off);
-		if (!it)
-			goto malformed;
-		ok = take_elem(it, pos, start, off - start, fn, ctx, r);
-		cJSON_Delete(it);
-		if (!ok) {
-			rc = err_set(e, ERR_NOMEM, "out of memory for token #%zu", pos + 1);
-			goto fail;
-		}
-		off = skip_ws(body, len, off);
-		if (off >= len || body[off] != ',')
-			break;
-		off++;
-	}
-	if (off >= len || body[off] != ']')
-		goto malformed;
-closed:
-	for (off++; off < len; off++) {
-		if (body[off] != ' ' && body[off] != '\t' && body[off] != '\r' && body[off] != '\n') {
-			rc = err_set(e, ERR_PROTO, "unexpected data after the JSON value at byte %zu",
-				     off);
-			goto fail;
+		return after_array(body, len, off, e);
+	if (off >= len)
+		return malformed(len - 1, len, e);
+	w.off = off;
+	if (cut && cut->off > off && cut->off < len && cut->pos > 0) {
+		part = (struct part){ .w = w };
+		part.w.fn = fn;
+		part.w.ctx = ctx[1];
+		part.w.r = &part.r;
+		part.w.e = &part.e;
+		part.w.off = cut->off;
+		part.w.pos = cut->pos;
+		part.w.second = true;
+		running = pthread_create(&thread, NULL, read_part, &part) == 0;
+		if (running) {
+			w.stop = cut->off;
+			w.stop_pos = cut->pos;
 		}
 	}
+	rc = walk(&w);
+	if (!running)
+		return rc;
+	if (!w.stopped)
+		atomic_store(&quit, true);
+	pthread_join(thread, NULL);
+	if (!w.stopped)
+		return rc; /* the first walk failed, or read everything itself */
+	*second = true;
+	join_reports(r, &part.r);
+	*e = part.e;
+	return part.rc;
+}
 
-	err_clear(e);
-	return ERR_OK;
+enum err_kind pat_each(const char *body, size_t len, pat_fn fn, void *ctx,
+		       struct pat_report *r, struct err *e)
+{
+	void *const ctxs[2] = { ctx, NULL };
+	bool second;
 
-malformed:
-	rc = err_set(e, ERR_PROTO, "malformed JSON at byte %zu of %zu",
-		     off < len ? off : len - 1, len);
-fail:
-	return rc;
+	return each(body, len, NULL, fn, ctxs, &second, r, e);
+}
+
+enum err_kind pat_each_cut(const char *body, size_t len, struct pat_cut cut, pat_fn fn,
+			   void *const ctx[2], bool *second, struct pat_report *r,
+			   struct err *e)
+{
+	return each(body, len, &cut, fn, ctx, second, r, e);
+}
+
+bool pat_find_cut(const char *body, size_t len, size_t from, struct pat_cut *cut)
+{
+	size_t i = 0, depth = 0, pos = 0;
+
+	if (len > 4 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)
+		i = 3;
+	i = skip_ws(body, len, i);
+	if (i >= len || body[i] != '[')
+		return false;
+	for (i++; i < len;) {
+		char c = body[i];
+
+		if (c == '"') {
+			/* A quote ends the string unless an odd run of backslashes escapes it. */
+			size_t open = i, k = i + 1, run;
+
+			for (;;) {
+				const char *q = memchr(body + k, '"', len - k);
+
+				if (!q)
+					return false;
+				k = (size_t)(q - body);
+				for (run = 0; k - run - 1 > open && body[k - run - 1] == '\\'; run++)
+					;
+				if (run % 2 == 0)
+					break;
+				k++;
+			}
+			i = k + 1;
+		} else if (c == '[' || c == '{') {
+			depth++;
+			i++;
+		} else if (c == ']' || c == '}') {
+			if (depth-- == 0)
+				return false; /* the array ended */
+			i++;
+		} else if (c == ',' && depth == 0) {
+			pos++;
+			i = skip_ws(body, len, i + 1);
+			if (i >= from) {
+				cut->off = i;
+				cut->pos = pos;
+				return true;
+			}
+		} else {
+			i++;
+		}
+	}
+	return false;
 }
 
 /* pat_each's callback for pat_parse: keep a copy of p in the list. */

@@ -67,6 +67,37 @@ typedef bool (*pat_fn)(void *ctx, const struct pat *p);
 enum err_kind pat_each(const char *body, size_t len, pat_fn fn, void *ctx,
 		       struct pat_report *r, struct err *e);
 
+/*
+ * A place to cut the array for two threads: element number pos (from 0)
+ * begins at byte off.
+ */
+struct pat_cut {
+	size_t off, pos;
+};
+
+/*
+ * The first element of the array that begins at byte from or later, found
+ * from brackets and quotes alone: fast, and right for any body that is
+ * JSON up to there.  False when there is none, or body is no array.
+ */
+bool pat_find_cut(const char *body, size_t len, size_t from, struct pat_cut *cut);
+
+/*
+ * pat_each, with the elements from the cut on read by a second thread at
+ * the same time: their tokens go to fn with ctx[1], those before the cut
+ * with ctx[0], so fn is called from two threads at once, never with the
+ * same ctx.  Each part's tokens come in the order of the array.
+ *
+ * The cut is checked: the second part is used only when the first walk
+ * meets element cut.pos exactly at byte cut.off.  *second then tells the
+ * caller to put ctx[1]'s tokens after ctx[0]'s.  When it is false, every
+ * token of the body went to ctx[0], and any given to ctx[1] must be
+ * dropped.  The errors and *r are pat_each's, whatever the cut.
+ */
+enum err_kind pat_each_cut(const char *body, size_t len, struct pat_cut cut, pat_fn fn,
+			   void *const ctx[2], bool *second, struct pat_report *r,
+			   struct err *e);
+
 /* Count the token with this ID as skipped in *r: a repeat of an ID already taken. */
 void pat_report_duplicate(struct pat_report *r, int64_t id);
 

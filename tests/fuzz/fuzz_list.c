@@ -20,7 +20,8 @@
  * pat_parse reads the array one element at a time; one cJSON parse of the
  * whole body is the oracle: the body is accepted or refused alike, in the
  * same words and at the same byte, every element is accounted for, and
- * token.json is what cJSON prints for the token.
+ * token.json is what cJSON prints for the token.  Read by two threads,
+ * cut at any place, right or wrong, the body gives what one reading gives.
  */
 #include <math.h>
 #include <cJSON.h>
@@ -527,6 +528,46 @@ static void check_snapshot(const struct snapshot *s, const struct pat_list *l,
 	free(w.scratch);
 }
 
+/* Every token pat_each hands over, one line each, for comparing two readings. */
+static bool see(void *ctx, const struct pat *p)
+{
+	fprintf(ctx, "#%zu @%zu+%zu ID %" PRId64 " %s|%s|%s|%s %" PRId64 "\n", p->index,
+		p->elem_off, p->elem_len, p->id, p->name, p->created_on, p->expiry, p->user_id,
+		p->reminder_state);
+	return true;
+}
+
+/*
+ * pat_each_cut at cut gives what pat_each gives: the same tokens in the
+ * same order, the same report and error.
+ */
+static void check_cut(const char *body, size_t size, struct pat_cut cut)
+{
+	char *one = NULL, *two[2] = { NULL, NULL };
+	size_t n1, n2[2];
+	FILE *f1 = open_memstream(&one, &n1);
+	FILE *f2[2] = { open_memstream(&two[0], &n2[0]), open_memstream(&two[1], &n2[1]) };
+	void *const ctx[2] = { f2[0], f2[1] };
+	struct pat_report r1, r2;
+	struct err e1, e2;
+	enum err_kind rc1, rc2;
+	bool second;
+
+	FUZZ_CHECK(f1 && f2[0] && f2[1]);
+	rc1 = pat_each(body, size, see, f1, &r1, &e1);
+	rc2 = pat_each_cut(body, size, cut, see, ctx, &second, &r2, &e2);
+	fclose(f1);
+	fclose(f2[0]);
+	fclose(f2[1]);
+	FUZZ_CHECK(rc1 == rc2 && strcmp(e1.msg, e2.msg) == 0);
+	FUZZ_CHECK(r1.skipped == r2.skipped && strcmp(r1.warnings, r2.warnings) == 0);
+	FUZZ_CHECK(strncmp(one, two[0], n2[0]) == 0);
+	FUZZ_CHECK(second ? strcmp(one + n2[0], two[1]) == 0 : n1 == n2[0]);
+	free(one);
+	free(two[0]);
+	free(two[1]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct pat_list l;
@@ -541,6 +582,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(body, data, size);
 	rc = pat_parse(body, size, &l, &e);
 	check_against_cjson(body, size, rc, &e, &l);
+	/* Two threads give what one gives: at the cut found, and at any other place. */
+	{
+		struct pat_cut cut;
+
+		if (pat_find_cut(body, size, size / 2, &cut))
+			check_cut(body, size, cut);
+		if (size >= 3)
+			check_cut(body, size, (struct pat_cut){ ((size_t)data[0] << 8 | data[1]) % (size + 1),
+								data[2] % 8 });
+	}
 	/* The snapshot parses on its own, as the daemon does: it must agree. */
 	s = snap_parse(body, size, fetched, &r, &se); /* takes body */
 	if (rc != ERR_OK) {

@@ -864,6 +864,189 @@ TEST(render_on_demand_as_before)
 	free(buf);
 }
 
+/* Every token pat_each hands over, one line each, for comparing two readings. */
+struct seen {
+	FILE *f;
+	char *text;
+	size_t len;
+};
+
+static void seen_open(struct seen *s)
+{
+	s->text = NULL;
+	s->f = open_memstream(&s->text, &s->len);
+}
+
+static const char *seen_close(struct seen *s)
+{
+	if (s->f)
+		fclose(s->f);
+	s->f = NULL;
+	return s->text ? s->text : "";
+}
+
+static bool see(void *ctx, const struct pat *p)
+{
+	struct seen *s = ctx;
+
+	fprintf(s->f, "#%zu @%zu+%zu ID %" PRId64 " %s|%s|%s|%s %" PRId64 " %lld.%09ld\n",
+		p->index, p->elem_off, p->elem_len, p->id, p->name, p->created_on, p->expiry,
+		p->user_id, p->reminder_state, (long long)p->expires.tv_sec, p->expires.tv_nsec);
+	return true;
+}
+
+/*
+ * pat_each_cut with this cut agrees with pat_each on body: the same tokens
+ * in the same order, the same report, the same error.  Returns *second.
+ */
+static bool cut_agrees(const char *file, int line, const char *body, size_t len,
+		       struct pat_cut cut)
+{
+	struct seen one, two[2];
+	void *const ctx[2] = { &two[0], &two[1] };
+	struct pat_report r1, r2;
+	struct err e1, e2;
+	enum err_kind rc1, rc2;
+	bool second;
+	char *both;
+
+	seen_open(&one);
+	seen_open(&two[0]);
+	seen_open(&two[1]);
+	rc1 = pat_each(body, len, see, &one, &r1, &e1);
+	rc2 = pat_each_cut(body, len, cut, see, ctx, &second, &r2, &e2);
+	seen_close(&one);
+	seen_close(&two[0]);
+	seen_close(&two[1]);
+	if (asprintf(&both, "%s%s", two[0].text, second ? two[1].text : "") < 0)
+		both = NULL;
+	if (rc1 != rc2 || strcmp(e1.msg, e2.msg) != 0 || r1.skipped != r2.skipped ||
+	    strcmp(r1.warnings, r2.warnings) != 0 || !both || strcmp(one.text, both) != 0)
+		check_fail(file, line, "cut at byte %zu, element %zu: rc %d/%d \"%s\"/\"%s\", "
+			   "skipped %zu/%zu, tokens\n%s---\n%s", cut.off, cut.pos, rc1, rc2,
+			   e1.msg, e2.msg, r1.skipped, r2.skipped, one.text, both ? both : "");
+	free(both);
+	free(one.text);
+	free(two[0].text);
+	free(two[1].text);
+	return second;
+}
+
+/* A body with tokens, invalid elements, a repeated ID, and strings that look like elements. */
+#define CUT_BODY "[" \
+	"{\"ID\":5,\"Name\":\"a},{\\\"b\\\\\",\"CreatedOn\":\"2025-06-01T00:00:00Z\"," \
+	"\"Expiry\":\"2025-11-28T00:00:00Z\",\"ExpiryReminderState\":0," \
+	"\"UserID\":{\"IDString\":\"1_1\"}}, 17 ,{\"ID\":3," REST ",\"X\":[{},[\",\"]]}," \
+	"\n{\"ID\":5," REST "},{\"Name\":\"no ID\"},{\"ID\":9," REST "}]\n"
+
+/*
+ * The cut is found where an element begins, whatever the strings hold, and
+ * pat_each_cut gives what pat_each gives at any cut, right or wrong.
+ */
+TEST(cut_any_place_agrees)
+{
+	static const char body[] = CUT_BODY;
+	size_t len = sizeof(body) - 1, used = 0, starts[8], n = 0;
+	struct pat_cut cut;
+
+	for (size_t from = 0; from <= len; from++) {
+		if (!pat_find_cut(body, len, from, &cut))
+			continue;
+		CHECK(cut.off >= from && cut.pos >= 1);
+		if (n == 0 || starts[n - 1] != cut.off) {
+			if (n < 8)
+				starts[n++] = cut.off;
+		}
+		/* The cut found is right: the second thread's part is used. */
+		CHECK(cut_agrees(__FILE__, __LINE__, body, len, cut));
+	}
+	/* Elements 1 to 5 begin after a comma at the array's level, and nowhere else. */
+	CHECK_EQ_INT(n, 5);
+	for (size_t i = 0; i < n; i++) {
+		CHECK(body[starts[i]] == '{' || body[starts[i]] == '1');
+		CHECK(pat_find_cut(body, len, starts[i], &cut) && cut.off == starts[i] &&
+		      cut.pos == i + 1);
+	}
+	/* Any other place or number is a wrong cut: noticed, and the result is the same. */
+	for (size_t off = 0; off <= len + 1; off++) {
+		for (size_t pos = 0; pos < 7; pos++) {
+			bool right = false;
+
+			for (size_t i = 0; i < n; i++)
+				right |= starts[i] == off && pos == i + 1;
+			cut = (struct pat_cut){ off, pos };
+			if (cut_agrees(__FILE__, __LINE__, body, len, cut) != right)
+				check_fail(__FILE__, __LINE__, "cut at byte %zu, element %zu: "
+					   "second part %s", off, pos, right ? "dropped" : "used");
+			used += right;
+		}
+	}
+	CHECK_EQ_INT(used, 5);
+}
+
+/* An error on either side of the cut is the one pat_each reports, at the same byte. */
+TEST(cut_errors_agree)
+{
+	static const char *const bodies[] = {
+		"[{\"ID\":1," REST "},{\"ID\":2," REST "} x,{\"ID\":3," REST "}]",
+		"[{\"ID\":1," REST "},{\"ID\":2," REST "},{\"ID\":3," REST "}] x",
+		"[{\"ID\":1," REST "},{\"ID\":2," REST "},{\"ID\":3," REST "},]",
+		"[{\"ID\":1," REST "},{\"ID\":2," REST "},{\"ID\":3," REST "}",
+		"[{\"ID\":1,\"Name\":\"\\q\"},{\"ID\":2," REST "},{\"ID\":3," REST "}]",
+		"[{\"ID\":1," REST "},{\"ID\":2," REST "},{\"ID\":3,\"Name\":\"\\q\"}]",
+	};
+
+	for (size_t b = 0; b < sizeof(bodies) / sizeof(*bodies); b++) {
+		size_t len = strlen(bodies[b]);
+
+		for (size_t off = 0; off <= len; off++) {
+			struct pat_cut cut;
+
+			if (pat_find_cut(bodies[b], len, off, &cut))
+				cut_agrees(__FILE__, __LINE__, bodies[b], len, cut);
+			for (size_t pos = 1; pos < 4; pos++)
+				cut_agrees(__FILE__, __LINE__, bodies[b], len,
+					   (struct pat_cut){ off, pos });
+		}
+	}
+}
+
+/* Warnings from both parts read as one walk's: in order, cut to the same length. */
+TEST(cut_many_warnings)
+{
+	size_t cap = 64 * 1024, len = 0;
+	char *body = malloc(cap);
+	struct pat_cut cut;
+
+	if (!body) {
+		CHECK(body);
+		return;
+	}
+	put(body, cap, &len, "[");
+	for (int i = 0; i < 200; i++)
+		put(body, cap, &len, "%s{\"ID\":%d%s}", i ? "," : "", i, i % 3 ? ",\"Name\":1" : "," REST);
+	put(body, cap, &len, "]");
+	for (size_t from = 1; from < len; from += 97) {
+		if (!pat_find_cut(body, len, from, &cut))
+			continue;
+		CHECK(cut_agrees(__FILE__, __LINE__, body, len, cut));
+	}
+	free(body);
+}
+
+/* No place to cut: one element, none, or no array at all. */
+TEST(cut_none)
+{
+	struct pat_cut cut;
+
+	CHECK(!pat_find_cut("[]", 2, 0, &cut));
+	CHECK(!pat_find_cut("[{\"a\":[1,2],\"b\":\",\"}]", 20, 0, &cut));
+	CHECK(!pat_find_cut("{\"a\":1,\"b\":2}", 13, 0, &cut));
+	CHECK(!pat_find_cut("[1,2]", 5, 4, &cut));
+	CHECK(pat_find_cut("[1,2]", 5, 3, &cut) && cut.off == 3 && cut.pos == 1);
+	CHECK(pat_find_cut("\xEF\xBB\xBF [1, \n2]", 12, 0, &cut) && cut.off == 9 && cut.pos == 1);
+}
+
 static const struct check_test tests[] = {
 	TEST_CASE(public_sample),
 	TEST_CASE(index_counts_from_zero),
@@ -890,6 +1073,10 @@ static const struct check_test tests[] = {
 	TEST_CASE(scanner_strings_and_nesting),
 	TEST_CASE(scanner_nesting_limit),
 	TEST_CASE(render_on_demand_as_before),
+	TEST_CASE(cut_any_place_agrees),
+	TEST_CASE(cut_errors_agree),
+	TEST_CASE(cut_many_warnings),
+	TEST_CASE(cut_none),
 };
 
 CHECK_MAIN(tests)
