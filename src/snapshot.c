@@ -160,33 +160,100 @@ out:
 	return ok;
 }
 
-/* A snapshot being built while pat_each hands its tokens over. */
+/* Tokens being rendered while pat_each hands them over. */
 struct builder {
-	struct snapshot *s;
-	size_t cap;        /* of s->tok */
-	struct buf a;      /* the arena */
-	char *json;        /* scratch for token.json's length */
+	const char *list;         /* the body they are parsed from */
+	struct snap_token *tok;
+	size_t n, cap;
+	struct buf a;             /* the arena */
+	char *json;               /* scratch for token.json's length */
 	size_t json_cap;
-	bool too_big;      /* past the 32-bit offsets */
+	bool too_big;             /* past the 32-bit offsets */
 };
 
-/* pat_each's callback: render p into the snapshot at once. */
+/* pat_each's callback: render p at once. */
 static bool add_token(void *ctx, const struct pat *p)
 {
 	struct builder *b = ctx;
-	struct snapshot *s = b->s;
-	struct snap_token *nt = buf_array_room(s->tok, &b->cap, s->n, sizeof(*s->tok));
+	struct snap_token *nt = buf_array_room(b->tok, &b->cap, b->n, sizeof(*b->tok));
 
 	if (!nt)
 		return false;
-	s->tok = nt;
-	render_token(&b->a, p, &s->tok[s->n], s->list, &b->json, &b->json_cap);
+	b->tok = nt;
+	render_token(&b->a, p, &b->tok[b->n], b->list, &b->json, &b->json_cap);
 	if (b->a.len > UINT32_MAX)
 		b->too_big = true;
 	if (b->a.failed || b->too_big)
 		return false;
-	s->n++;
+	b->n++;
 	return true;
+}
+
+static void builder_free(struct builder *b)
+{
+	free(b->tok);
+	free(b->a.p);
+	free(b->json);
+}
+
+/*
+ * Append the tokens of more, the second part of the list, to b: their
+ * bodies move to the end of b's arena.  more is freed.  False when memory
+ * runs out (b->a.failed) or b's arena would pass 4 GiB (b->too_big).
+ */
+static bool join_builders(struct builder *b, struct builder *more)
+{
+	size_t shift = b->a.len;
+	bool ok = false;
+
+	if (more->n > 0) {
+		struct snap_token *nt = realloc(b->tok, (b->n + more->n) * sizeof(*nt));
+
+		if (!nt) {
+			b->a.failed = true;
+			goto out;
+		}
+		b->tok = nt;
+		b->cap = b->n + more->n;
+		for (size_t i = 0; i < more->n; i++) {
+			struct snap_token *t = &b->tok[b->n + i];
+
+			*t = more->tok[i];
+			for (int f = 0; f < SNAP_NFILES; f++)
+				if (f != SNAP_F_JSON)
+					t->body_off[f] += (uint32_t)shift;
+		}
+		b->n += more->n;
+		free(more->tok);
+		more->tok = NULL;
+		buf_add(&b->a, more->a.p, more->a.len);
+		if (b->a.len > UINT32_MAX)
+			b->too_big = true;
+	}
+	ok = !b->a.failed && !b->too_big;
+out:
+	builder_free(more);
+	return ok;
+}
+
+/* Parse s->list into b, on two threads when it is long. */
+static enum err_kind parse_list(struct snapshot *s, size_t len, struct builder *b,
+				struct pat_report *r, struct err *e)
+{
+	struct builder more = { .list = s->list };
+	void *const ctx[2] = { b, &more };
+	struct pat_cut cut;
+	enum err_kind rc;
+	bool second;
+
+	if (len < SNAP_SPLIT_MIN || !pat_find_cut(s->list, len, len / 2, &cut))
+		return pat_each(s->list, len, add_token, b, r, e);
+	rc = pat_each_cut(s->list, len, cut, add_token, ctx, &second, r, e);
+	if (rc != ERR_OK || !second) {
+		builder_free(&more);
+		return rc;
+	}
+	return join_builders(b, &more) ? ERR_OK : ERR_NOMEM;
 }
 
 /* By ID, then by place in the list (the element's offset), so that the first one wins. */
@@ -219,8 +286,8 @@ static void sort_unique(struct snapshot *s, struct pat_report *r)
 struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
 			    struct pat_report *r, struct err *e)
 {
-	struct builder b = { .s = calloc(1, sizeof(*b.s)) };
-	struct snapshot *s = b.s;
+	struct snapshot *s = calloc(1, sizeof(*s));
+	struct builder b = { 0 };
 	enum err_kind rc = ERR_OK;
 
 	memset(r, 0, sizeof(*r));
@@ -237,9 +304,14 @@ struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
 	if (!s->list)
 		goto fail;
 	body = NULL;
-	rc = pat_each(s->list, len, add_token, &b, r, e);
+	b.list = s->list;
+	rc = parse_list(s, len, &b, r, e);
 	if (rc != ERR_OK)
 		goto fail;
+	s->tok = b.tok;
+	s->n = b.n;
+	b.tok = NULL;
+	b.n = 0;
 	/*
 	 * tokens.json ends with exactly one newline, like every other file:
 	 * whitespace after the JSON value means nothing, so it goes.
@@ -268,13 +340,13 @@ struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
 	free(b.json);
 	return s;
 fail:
-	free(b.json);
-	free(b.a.p);
+	builder_free(&b);
 	free(body);
 	if (b.too_big)
-		err_set(e, ERR_TOOBIG, "the view of %zu tokens would pass 4 GiB", s ? s->n : 0);
+		err_set(e, ERR_TOOBIG, "the view of %zu tokens would pass 4 GiB", s ? s->n + b.n : 0);
 	else if (rc == ERR_OK || b.a.failed)
-		err_set(e, ERR_NOMEM, "out of memory building the view of %zu tokens", s ? s->n : 0);
+		err_set(e, ERR_NOMEM, "out of memory building the view of %zu tokens",
+			s ? s->n + b.n : 0);
 	/* else pat_each has said why: the body is not a list, or memory ran out. */
 	snap_unref(s);
 	return NULL;

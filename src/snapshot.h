@@ -63,8 +63,15 @@ struct snapshot {
 };
 
 /*
- * Parse body (pat_each) and build a snapshot of its tokens as they come,
- * holding one reference: no list of parsed tokens is kept on the side.
+ * A body this long is parsed by two threads at once (pat_each_cut), cut
+ * near its middle; below it, starting a thread costs more than it saves.
+ */
+#define SNAP_SPLIT_MIN ((size_t)256 * 1024)
+
+/*
+ * Parse body (pat_each, or pat_each_cut from SNAP_SPLIT_MIN bytes on) and
+ * build a snapshot of its tokens as they come, holding one reference: no
+ * list of parsed tokens is kept on the side.
  * Tokens with a repeated ID after the first are dropped and reported in
  * *r, with those pat_each skipped.  body is malloc'd and passes to the
  * snapshot (it is freed on failure).  Returns NULL with *e set: ERR_PROTO

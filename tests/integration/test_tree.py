@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from standin import DEFAULT_TOKENS
+from standin import DEFAULT_TOKENS, encode_json, generate_tokens
 
 FILES = ["created_on", "days_left", "expired", "expiry", "expiry_epoch",
          "expiry_reminder_state", "id", "name", "token.json", "user_id"]
@@ -225,3 +225,58 @@ def test_every_change_is_erofs(mount):
     assert not os.access(t / "name", os.W_OK)
     assert os.access(t / "name", os.R_OK)
     assert (t / "name").read_text() == "Teams integ\n"
+
+
+def served(tokens):
+    """The tokens a mount shows for this list: valid ones, the first of each ID."""
+    keep = {}
+    for t in tokens:
+        if "Expiry" in t and t["ID"] not in keep:
+            keep[t["ID"]] = t
+    return keep
+
+
+def check_long_list(m, tokens):
+    keep = served(tokens)
+    assert sorted(map(int, os.listdir(m.p("tokens")))) == sorted(keep)
+    assert m.p("tokens.json").read_bytes() == encode_json(tokens) + b"\n"
+    # Every 7th token, and the ten on each side of the middle, where the cut falls.
+    ids = sorted(keep)
+    mid = len(ids) // 2
+    for tid in ids[::7] + ids[mid - 10:mid + 10]:
+        t = keep[tid]
+        d = m.p("tokens", str(tid))
+        assert (d / "name").read_text() == t["Name"] + "\n"
+        assert (d / "expiry").read_text() == t["Expiry"] + "\n"
+        assert (d / "user_id").read_text() == t["UserID"]["IDString"] + "\n"
+        assert json.loads((d / "token.json").read_bytes()) == t
+    assert len(os.listdir(m.p("by-name"))) == len(keep)
+
+
+def test_a_long_list_is_parsed_in_parallel_and_served_whole(server, mounter):
+    """A list past 256 KiB is parsed by two threads, cut near its middle.
+    Every token is there and says what the server sent, before and after a
+    refresh; what was skipped on either side of the cut is logged in order."""
+    tokens = generate_tokens(3000)
+    tokens[2400]["ID"] = tokens[300]["ID"]     # a repeated ID across the cut
+    tokens[2500]["Name"] = tokens[10]["Name"]  # a name on both sides
+    del tokens[1700]["Expiry"]                 # an invalid token after the cut
+    del tokens[200]["Expiry"]                  # and one before it
+    assert len(encode_json(tokens)) >= 256 * 1024
+    server.set_tokens(tokens)
+    m = mounter(server.url, "cache_ttl=3600")
+    check_long_list(m, tokens)
+    assert sorted(n for n in os.listdir(m.p("by-name")) if n.startswith(tokens[10]["Name"])) == [
+        f"{tokens[10]['Name']}~{tokens[10]['ID']}", f"{tokens[10]['Name']}~{tokens[2500]['ID']}"]
+    log = m.log()
+    at = [log.find(f"token ID {tokens[i]['ID']} skipped") for i in (200, 1700, 2400)]
+    assert -1 < at[0] < at[1] < at[2], log
+    assert "3 token objects skipped in this list" in log
+
+    # A refresh: a longer list, half of it new.
+    tokens = generate_tokens(1500, start_id=1501) + generate_tokens(2000, start_id=5001)
+    server.set_tokens(tokens)
+    with open(m.p("refresh"), "w") as f:
+        f.write("1")
+    check_long_list(m, tokens)
+    assert server.count("list") == 2

@@ -856,6 +856,105 @@ TEST(by_name_entries_while_the_arena_moves)
 	snap_unref(s);
 }
 
+/*
+ * A list long enough to be read by two threads gives the snapshot that one
+ * reading gives (pat_parse is the oracle): the same tokens, every body, the
+ * same by-name entries, the same report.  Repeated IDs and names and
+ * invalid objects sit on both sides of the cut.
+ */
+TEST(long_list_read_by_two_threads)
+{
+	enum { N = 3000 };
+	size_t cap = (size_t)N * 300, len = 0;
+	char *json = malloc(cap), *body = malloc(cap), *scratch = NULL, *want = NULL;
+	size_t scratch_cap = 0, want_cap = 0;
+	struct pat_list l;
+	struct pat_report r;
+	struct pat_cut cut;
+	struct snapshot *s = NULL;
+	struct err e;
+
+	CHECK(json && body);
+	if (!json || !body)
+		goto out;
+	json[len++] = '[';
+	for (int i = 0; i < N; i++) {
+		/* IDs 1..N shuffled (1009 is prime), with every 97th repeating one from afar. */
+		int id = (int)(((long)i * 1009) % N) + 1;
+
+		if (i % 97 == 50)
+			id = (int)(((long)(N - 1 - i) * 1009) % N) + 1;
+		if (i % 131 == 7) {
+			len += (size_t)sprintf(json + len, "%s{\"ID\":%d,\"Name\":%d}", i ? "," : "",
+					       id, i);
+			continue;
+		}
+		len += (size_t)sprintf(json + len, "%s{\"ID\":%d,\"Name\":\"tok/%.*s%d\","
+				       "\"CreatedOn\":\"2025-01-01T00:00:%02d.%dZ\","
+				       "\"Expiry\":\"2026-0%d-01T00:00:00+08:00\","
+				       "\"ExpiryReminderState\":%d,"
+				       "\"UserID\":{\"IDString\":\"%d_1\"}}",
+				       i ? "," : "", id, i % 40, "........................................",
+				       i % 500, i % 60, i, 1 + i % 9, i % 3, i % 11);
+	}
+	json[len++] = ']';
+	CHECK(len >= SNAP_SPLIT_MIN && len < cap);
+	CHECK(pat_find_cut(json, len, len / 2, &cut));
+	memcpy(body, json, len);
+	CHECK_EQ_INT(pat_parse(json, len, &l, &e), ERR_OK);
+	s = snap_parse(body, len, fetched, &r, &e);
+	body = NULL;
+	CHECK(s != NULL);
+	if (!s)
+		goto out_list;
+	CHECK(l.report.skipped > 40);
+	CHECK_EQ_INT(r.skipped, l.report.skipped);
+	CHECK_EQ_STR(r.warnings, l.report.warnings);
+	CHECK_EQ_INT(s->n, l.n);
+	for (size_t i = 0; i < s->n && i < l.n; i++) {
+		const struct snap_token *t = &s->tok[i];
+		const struct pat *p = &l.v[i];
+		char num[3][32];
+		const char *text[SNAP_NFILES] = {
+			[SNAP_F_ID] = num[0], [SNAP_F_NAME] = p->name,
+			[SNAP_F_CREATED_ON] = p->created_on, [SNAP_F_EXPIRY] = p->expiry,
+			[SNAP_F_REMINDER] = num[1], [SNAP_F_USER_ID] = p->user_id,
+			[SNAP_F_EXPIRY_EPOCH] = num[2],
+		};
+		const char *got;
+		size_t n, wn;
+
+		CHECK(t->id == p->id && t->elem_off == p->elem_off);
+		snprintf(num[0], sizeof(num[0]), "%" PRId64, p->id);
+		snprintf(num[1], sizeof(num[1]), "%" PRId64, p->reminder_state);
+		snprintf(num[2], sizeof(num[2]), "%lld", (long long)p->expires.tv_sec);
+		for (int f = 0; f < SNAP_NFILES; f++) {
+			if (f == SNAP_F_JSON)
+				continue;
+			got = snap_body(s, t, (enum snap_file)f, &n);
+			if (n != strlen(text[f]) + 1 || memcmp(got, text[f], n - 1) != 0 ||
+			    got[n - 1] != '\n') {
+				check_fail(__FILE__, __LINE__, "token %" PRId64 " %s: \"%.*s\", not \"%s\"",
+					   p->id, snap_file_names[f], (int)n, got, text[f]);
+				break;
+			}
+		}
+		got = snap_token_json(s, t, &n, &scratch, &scratch_cap);
+		wn = pat_render(json + p->elem_off, p->elem_len, &want, &want_cap);
+		CHECK(got && n == wn && memcmp(got, want, n) == 0);
+		/* Names repeat: each entry is unique and finds its own token. */
+		CHECK(snap_find_name(s, snap_link_name(s, t)) == t);
+	}
+	snap_unref(s);
+out_list:
+	pat_list_free(&l);
+out:
+	free(scratch);
+	free(want);
+	free(json);
+	free(body);
+}
+
 /* Before the first fetch only the fixed nodes exist. */
 TEST(no_snapshot)
 {
@@ -1382,6 +1481,7 @@ static const struct check_test tests[] = {
 	TEST_CASE(extreme_ids),
 	TEST_CASE(repeated_id_first_wins),
 	TEST_CASE(by_name_entries_while_the_arena_moves),
+	TEST_CASE(long_list_read_by_two_threads),
 	TEST_CASE(no_snapshot),
 	TEST_CASE(refcounts),
 	TEST_CASE(clock_files_and_views),
