@@ -249,6 +249,11 @@ static enum err_kind parse_list(struct snapshot *s, size_t len, struct builder *
 	if (len < SNAP_SPLIT_MIN || !pat_find_cut(s->list, len, len / 2, &cut))
 		return pat_each(s->list, len, add_token, b, r, e);
 	rc = pat_each_cut(s->list, len, cut, add_token, ctx, &second, r, e);
+	if (rc != ERR_OK && second) {
+		/* The second part failed: snap_parse says why from b. */
+		b->too_big |= more.too_big;
+		b->a.failed |= more.a.failed;
+	}
 	if (rc != ERR_OK || !second) {
 		builder_free(&more);
 		return rc;
