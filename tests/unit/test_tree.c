@@ -868,7 +868,7 @@ TEST(long_list_read_by_two_threads)
 	size_t cap = (size_t)N * 300, len = 0;
 	char *json = malloc(cap), *body = malloc(cap), *scratch = NULL, *want = NULL;
 	size_t scratch_cap = 0, want_cap = 0;
-	struct pat_list l;
+	struct pat_list l = { 0 };
 	struct pat_report r;
 	struct pat_cut cut;
 	struct snapshot *s = NULL;
@@ -906,7 +906,7 @@ TEST(long_list_read_by_two_threads)
 	body = NULL;
 	CHECK(s != NULL);
 	if (!s)
-		goto out_list;
+		goto out;
 	CHECK(l.report.skipped > 40);
 	CHECK_EQ_INT(r.skipped, l.report.skipped);
 	CHECK_EQ_STR(r.warnings, l.report.warnings);
@@ -946,9 +946,8 @@ TEST(long_list_read_by_two_threads)
 		CHECK(snap_find_name(s, snap_link_name(s, t)) == t);
 	}
 	snap_unref(s);
-out_list:
-	pat_list_free(&l);
 out:
+	pat_list_free(&l);
 	free(scratch);
 	free(want);
 	free(json);
