@@ -322,6 +322,18 @@ static cJSON *parse_elem(const char *body, size_t len, size_t *off)
 }
 
 /*
+ * Where the array opens, as cJSON starts reading: the offset of its '['
+ * after a byte order mark, then whitespace; len when the body is no array.
+ */
+static size_t array_open(const char *body, size_t len)
+{
+	size_t off = len > 4 && memcmp(body, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+
+	off = skip_ws(body, len, off);
+	return off < len && body[off] == '[' ? off : len;
+}
+
+/*
  * A body that is not an array: parse it whole, only to say what is wrong
  * with it, in the words pat_parse always used.
  */
@@ -498,16 +510,13 @@ static enum err_kind each(const char *body, size_t len, const struct pat_cut *cu
 	struct part part;
 	pthread_t thread;
 	bool running = false;
-	size_t off = 0;
+	size_t off;
 	enum err_kind rc;
 
 	*second = false;
 	memset(r, 0, sizeof(*r));
-	/* Where cJSON starts reading: after a byte order mark, then whitespace. */
-	if (len > 4 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)
-		off = 3;
-	off = skip_ws(body, len, off);
-	if (off >= len || body[off] != '[')
+	off = array_open(body, len);
+	if (off == len)
 		return refuse_whole(body, len, e);
 
 	/* The array, read as cJSON's parse_array reads it. */
@@ -564,12 +573,9 @@ enum err_kind pat_each_cut(const char *body, size_t len, struct pat_cut cut, pat
 
 bool pat_find_cut(const char *body, size_t len, size_t from, struct pat_cut *cut)
 {
-	size_t i = 0, depth = 0, pos = 0;
+	size_t i = array_open(body, len), depth = 0, pos = 0;
 
-	if (len > 4 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)
-		i = 3;
-	i = skip_ws(body, len, i);
-	if (i >= len || body[i] != '[')
+	if (i == len)
 		return false;
 	for (i++; i < len;) {
 		char c = body[i];

@@ -3,8 +3,9 @@
  * validated list of tokens.  The only module that knows cJSON.
  *
  * No tree of the whole body is ever built: each element of the array is
- * parsed on its own, handed over as a struct pat, and dropped.  A token remembers where its object lies in the body,
- * so that its JSON can be rendered again from there when asked for.
+ * parsed on its own, handed over as a struct pat, and dropped.  A token
+ * remembers where its object lies in the body, so that its JSON can be
+ * rendered again from there when asked for.
  */
 #ifndef SYNERGYFS_PAT_H
 #define SYNERGYFS_PAT_H
@@ -104,10 +105,11 @@ void pat_report_duplicate(struct pat_report *r, int64_t id);
 /*
  * Parse len bytes of body (with pat_each).  On success *out holds every
  * valid token; an object with a missing or mistyped field, or a repeated
- * ID (the first one wins), is skipped and described in out->report.  Fails with ERR_PROTO
- * when the body is not JSON or not an array, ERR_NOMEM when memory runs
- * out; *out is then empty.  Free with pat_list_free either way.  The list
- * does not point into body, but elem_off/elem_len of its tokens refer to it.
+ * ID (the first one wins), is skipped and described in out->report.
+ * Fails with ERR_PROTO when the body is not JSON or not an array,
+ * ERR_NOMEM when memory runs out; *out is then empty.  Free with
+ * pat_list_free either way.  The list does not point into body, but
+ * elem_off/elem_len of its tokens refer to it.
  */
 enum err_kind pat_parse(const char *body, size_t len, struct pat_list *out,
 			struct err *e);
