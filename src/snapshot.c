@@ -236,19 +236,19 @@ out:
 	return ok;
 }
 
-/* Parse s->list into b, on two threads when it is long. */
-static enum err_kind parse_list(struct snapshot *s, size_t len, struct builder *b,
-				struct pat_report *r, struct err *e)
+/* Parse the len bytes of b->list into b, on two threads when they are many. */
+static enum err_kind parse_list(struct builder *b, size_t len, struct pat_report *r,
+				struct err *e)
 {
-	struct builder more = { .list = s->list };
+	struct builder more = { .list = b->list };
 	void *const ctx[2] = { b, &more };
 	struct pat_cut cut;
 	enum err_kind rc;
 	bool second;
 
-	if (len < SNAP_SPLIT_MIN || !pat_find_cut(s->list, len, len / 2, &cut))
-		return pat_each(s->list, len, add_token, b, r, e);
-	rc = pat_each_cut(s->list, len, cut, add_token, ctx, &second, r, e);
+	if (len < SNAP_SPLIT_MIN || !pat_find_cut(b->list, len, len / 2, &cut))
+		return pat_each(b->list, len, add_token, b, r, e);
+	rc = pat_each_cut(b->list, len, cut, add_token, ctx, &second, r, e);
 	if (rc != ERR_OK && second) {
 		/* The second part failed: snap_parse says why from b. */
 		b->too_big |= more.too_big;
@@ -310,7 +310,7 @@ struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
 		goto fail;
 	body = NULL;
 	b.list = s->list;
-	rc = parse_list(s, len, &b, r, e);
+	rc = parse_list(&b, len, r, e);
 	if (rc != ERR_OK)
 		goto fail;
 	s->tok = b.tok;
