@@ -7,9 +7,11 @@ and measures, side by side in one run:
   cold   mount + first `ls -l tokens`, against the curl + jq line a user
          would type instead; the first `ls -lR` and `find -exec cat` on a
          fresh mount (the fetch included), against tmpfs warm
-  warm   four walks of tokens/ on a mount that has fetched, against the same
-         tree copied to a tmpfs
-  upstream requests made by each walk (the stand-in's counter)
+  warm   five walks of tokens/ on a mount that has fetched, against the same
+         tree copied to a tmpfs; the first, `ls -l tokens`, has no target: it
+         is the floor under the cold `ls -l tokens`, once nothing is fetched
+  upstream requests made by each walk (the stand-in's counter), and the
+  requests the kernel sent the daemon in it (its read() calls on /dev/fuse)
   refresh  snap_parse (parse + build) of the list body (tests/bench/bench_snapshot)
   memory   the daemon's peak RSS (VmHWM) after `ls -l tokens` and after
            reading every file, against the size of the JSON body
@@ -250,7 +252,7 @@ class Walk:
 
 
 def walks(n: int) -> list[Walk]:
-    """The four warm walks, run from the folder holding tokens/."""
+    """The warm walks, run from the folder holding tokens/."""
     # `cat tokens/*/expiry` as typed fits in one argv up to some tens of
     # thousands of tokens; past ARG_MAX the same glob is fed to xargs.
     argv_bytes = n * (len("tokens//expiry") + len(str(n)) + 1 + 8)
@@ -260,6 +262,8 @@ def walks(n: int) -> list[Walk]:
         expiry = Walk("cat_expiry", ["bash", "-c", r"printf '%s\0' tokens/*/expiry | xargs -0 cat"],
                       "the glob is too long for one argv: fed to xargs")
     return [
+        Walk("ls_l", ["ls", "-l", "tokens"],
+             "no target: the floor under the cold `ls -l tokens`, nothing left to fetch"),
         Walk("ls_lR", ["ls", "-lR", "tokens"]),
         Walk("find_cat", ["find", "tokens", "-type", "f", "-exec", "cat", "{}", "+"]),
         expiry,
@@ -286,6 +290,7 @@ class Row:
     requests: str = ""              # what the upstream counter said
     requests_ok: bool | None = None
     note: str = ""
+    fuse: list[int] = field(default_factory=list)  # requests to the daemon, per timed run
 
     @property
     def median(self) -> float:
@@ -329,16 +334,24 @@ def fmt_stats(samples: list[float], unit: str) -> str:
     return f"{med} [{fmt(min(samples), unit)}-{fmt(max(samples), unit)}]"
 
 
+def fmt_counts(counts: list[int]) -> str:
+    if not counts:
+        return "-"
+    med = f"{statistics.median(counts):,.0f}"
+    return med if len(counts) == 1 else f"{med} [{min(counts):,}-{max(counts):,}]"
+
+
 def print_table(rows: list[Row]) -> None:
     head = ["N", "measurement", "synergyfs median [min-max]", "baseline",
-            "baseline median [min-max]", "ratio", "target", "", "upstream requests"]
+            "baseline median [min-max]", "ratio", "target", "", "upstream requests",
+            "FUSE requests"]
     table = [head]
     for r in rows:
         table.append([
             f"{r.size:,}", r.measurement, fmt_stats(r.samples, r.unit), r.baseline or "-",
             fmt_stats(r.base_samples, r.unit),
             f"{r.ratio:.2f}x" if r.ratio is not None else "-",
-            r.target or "-", r.status, r.requests or "-"])
+            r.target or "-", r.status, r.requests or "-", fmt_counts(r.fuse)])
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     for i, row in enumerate(table):
         print("  ".join(c.rjust(w) if j in (0, 5) else c.ljust(w)
@@ -352,7 +365,7 @@ def write_results(rows: list[Row], meta: dict, out: Path, stamp: str) -> tuple[P
     csv_path, json_path = out / f"bench-{stamp}.csv", out / f"bench-{stamp}.json"
     cols = ["size", "key", "measurement", "command", "unit", "median", "min", "max",
             "baseline", "baseline_command", "baseline_median", "baseline_min", "baseline_max",
-            "ratio", "target", "status", "requests", "note"]
+            "ratio", "target", "status", "requests", "fuse_requests_median", "note"]
     with open(csv_path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(cols)
@@ -364,7 +377,8 @@ def write_results(rows: list[Row], meta: dict, out: Path, stamp: str) -> tuple[P
                         round(statistics.median(b), 3) if b else "",
                         round(min(b), 3) if b else "", round(max(b), 3) if b else "",
                         round(r.ratio, 3) if r.ratio is not None else "",
-                        r.target, r.status, r.requests, r.note])
+                        r.target, r.status, r.requests,
+                        statistics.median(r.fuse) if r.fuse else "", r.note])
     doc = {"meta": meta, "rows": [{
         "size": r.size, "key": r.key, "measurement": r.measurement, "command": r.command,
         "unit": r.unit, "median": r.median, "min": min(r.samples), "max": max(r.samples),
@@ -372,7 +386,7 @@ def write_results(rows: list[Row], meta: dict, out: Path, stamp: str) -> tuple[P
         "baseline_command": r.base_command or None, "baseline_samples": r.base_samples,
         "baseline_median": r.base_median, "ratio": r.ratio, "target": r.target or None,
         "status": r.status, "requests": r.requests or None, "requests_ok": r.requests_ok,
-        "note": r.note or None} for r in rows]}
+        "fuse_requests": r.fuse, "note": r.note or None} for r in rows]}
     json_path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     return csv_path, json_path
 
@@ -398,6 +412,9 @@ LEGEND = [
     "  median.  warm = on a mount that has fetched, after one untimed run of each side.",
     "  refresh = tests/bench/bench_snapshot, in C, no HTTP.  memory = the daemon's VmHWM",
     "  (/proc/PID/status) on a fresh mount, against the size of the JSON body.",
+    "  FUSE requests = what the kernel sent the daemon in one timed run: its read() calls on",
+    "  /dev/fuse (syscr in /proc/PID/io).  Warm through the page cache (-o kernel_cache), each",
+    "  is a miss: a body the kernel no longer held (reclaimed, or never stored).",
 ]
 
 
@@ -411,6 +428,16 @@ def vm_bytes(pid: int, field_name: str) -> int:
     if not m:
         raise BenchError(f"no {field_name} in /proc/{pid}/status")
     return int(m.group(1)) * 1024
+
+
+def fuse_requests(pid: int) -> int:
+    """How many requests the daemon has read from the kernel so far: its
+    read() calls, which it makes only on /dev/fuse once mounted (the HTTP
+    client receives with recv(), which syscr does not count)."""
+    m = re.search(r"^syscr:\s+(\d+)$", Path(f"/proc/{pid}/io").read_text(), re.M)
+    if not m:
+        raise BenchError(f"no syscr in /proc/{pid}/io")
+    return int(m.group(1))
 
 
 def requests_text(counts: list[int], expected: int, what: str) -> tuple[str, bool]:
@@ -474,7 +501,7 @@ def measure_cold_ls(s: Session, n: int, reps: int) -> Row:
     lines = subprocess.run(pipeline, capture_output=True, check=True).stdout.count(b"\n")
     if lines != n:
         raise BenchError(f"curl + jq printed {lines} lines, not {n}")
-    fs_ms, jq_ms, counts = [], [], []
+    fs_ms, jq_ms, counts, fuse = [], [], [], []
     for rep in range(reps + 1):
         s.reset_counts()
         d = s.mount()
@@ -485,6 +512,7 @@ def measure_cold_ls(s: Session, n: int, reps: int) -> Row:
         if rep:
             fs_ms.append(elapsed)
             counts.append(s.list_requests())
+            fuse.append(fuse_requests(d.proc.pid))
         s.unmount(d)
         elapsed = run_walk(pipeline, ROOT)
         if rep:
@@ -492,7 +520,7 @@ def measure_cold_ls(s: Session, n: int, reps: int) -> Row:
     req, ok = requests_text(counts, 1, "")
     return Row(n, "cold_ls", "cold: start mount + first ls -l tokens", "ls -l tokens",
                "ms", fs_ms, "curl + jq", f"curl -s -H @HEADERFILE URL | jq -r '{JQ_FILTER}'",
-               jq_ms, COLD_LS_TARGET, f"<= {COLD_LS_TARGET}x", req, ok)
+               jq_ms, COLD_LS_TARGET, f"<= {COLD_LS_TARGET}x", req, ok, fuse=fuse)
 
 
 def measure_memory(s: Session, n: int, body_bytes: int) -> list[Row]:
@@ -538,17 +566,22 @@ def measure_warm_walks(s: Session, n: int, reps: int) -> list[Row]:
     for w in walks(n):
         progress(f"warm: {w.text}")
         s.reset_counts()
-        fs_ms, tmp_ms = [], []
+        fs_ms, tmp_ms, fuse = [], [], []
         for rep in range(reps + 1):
-            a, b = run_walk(w.argv, d.path), run_walk(w.argv, tmp)
+            before = fuse_requests(d.proc.pid)
+            a = run_walk(w.argv, d.path)
+            after = fuse_requests(d.proc.pid)
+            b = run_walk(w.argv, tmp)
             if rep:
                 fs_ms.append(a)
                 tmp_ms.append(b)
+                fuse.append(after - before)
         req, ok = requests_text([s.list_requests()], 0, f"{reps + 1} walks")
-        limit = WARM_TARGETS[w.key] if n >= WARM_TARGET_MIN_SIZE else None
+        target = WARM_TARGETS.get(w.key)
+        limit = target if target and n >= WARM_TARGET_MIN_SIZE else None
         rows.append(Row(n, "warm_" + w.key, "warm: " + w.text, w.text, "ms", fs_ms,
                         "tmpfs", w.text, tmp_ms, limit,
-                        f"<= {WARM_TARGETS[w.key]}x" if limit else "", req, ok, w.note))
+                        f"<= {target}x" if limit else "", req, ok, w.note, fuse))
     s.unmount(d)
     s.unmount_tmpfs(tmp)
     return rows
@@ -559,20 +592,22 @@ def measure_cold_walks(s: Session, n: int, reps: int, warm: list[Row]) -> list[R
     against the warm tmpfs median of the same walk.  One mount per repetition."""
     tmpfs_median = {r.key: r.base_median for r in warm}
     rows = []
-    for w in walks(n)[:2]:  # ls -lR and find -exec cat
+    for w in (w for w in walks(n) if w.key in ("ls_lR", "find_cat")):
         progress(f"cold: {w.text}")
-        fs_ms, counts = [], []
+        fs_ms, counts, fuse = [], [], []
         for _ in range(reps):
             d = s.mount()
             s.reset_counts()
+            before = fuse_requests(d.proc.pid)
             fs_ms.append(run_walk(w.argv, d.path))
+            fuse.append(fuse_requests(d.proc.pid) - before)
             counts.append(s.list_requests())
             s.unmount(d)
         req, ok = requests_text(counts, 1, "")
         rows.append(Row(n, "cold_" + w.key, "cold: first " + w.text + " after mount",
                         w.text, "ms", fs_ms, "tmpfs warm", w.text,
                         [tmpfs_median["warm_" + w.key]], COLD_WALK_TARGET,
-                        f"<= {COLD_WALK_TARGET}x", req, ok))
+                        f"<= {COLD_WALK_TARGET}x", req, ok, fuse=fuse))
     return rows
 
 
