@@ -76,3 +76,22 @@ void *buf_array_room(void *v, size_t *cap, size_t n, size_t elem)
 		*cap = ncap;
 	return v;
 }
+
+size_t buf_i64(char out[BUF_I64_TEXT], int64_t v)
+{
+	/* Negated as unsigned, so that INT64_MIN has a magnitude too. */
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	char rev[BUF_I64_TEXT];
+	size_t n = 0, len = 0;
+
+	do {
+		rev[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		out[len++] = '-';
+	while (n)
+		out[len++] = rev[--n];
+	out[len] = '\0';
+	return len;
+}

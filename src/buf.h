@@ -1,13 +1,14 @@
 /*
  * buf.h - a growable byte buffer that remembers whether it ever ran out of
- * memory, so that a sequence of appends needs one check at the end; and
- * room for arrays that grow.
+ * memory, so that a sequence of appends needs one check at the end; room
+ * for arrays that grow; and the decimal text of an integer.
  */
 #ifndef SYNERGYFS_BUF_H
 #define SYNERGYFS_BUF_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
 	char *p;      /* malloc'd; the caller frees it (or takes it) */
@@ -34,5 +35,15 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
  * runs out, v then unchanged.
  */
 void *buf_array_room(void *v, size_t *cap, size_t n, size_t elem);
+
+/* Room for the decimal text of any int64_t and its NUL. */
+#define BUF_I64_TEXT 21
+
+/*
+ * Write v in decimal, as printf's "%" PRId64 does, and a NUL into out;
+ * returns the length.  For the paths that write one per token, where
+ * printf's format parsing shows in a profile.
+ */
+size_t buf_i64(char out[BUF_I64_TEXT], int64_t v);
 
 #endif

@@ -3,8 +3,6 @@
  */
 #include "snapshot.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,21 +49,21 @@ static void set_body(struct buf *a, struct snap_token *t, enum snap_file f,
 static void render_token(struct buf *a, const struct pat *p, struct snap_token *t,
 			 const char *list, char **json, size_t *json_cap)
 {
-	char num[32];
+	char num[BUF_I64_TEXT];
 	size_t n;
 
 	t->id = p->id;
 	t->created = p->created;
 	t->expires = p->expires;
-	n = (size_t)snprintf(num, sizeof(num), "%" PRId64, p->id);
+	n = buf_i64(num, p->id);
 	set_body(a, t, SNAP_F_ID, num, n, 1);
 	set_body(a, t, SNAP_F_NAME, p->name, strlen(p->name), 1);
 	set_body(a, t, SNAP_F_CREATED_ON, p->created_on, strlen(p->created_on), 1);
 	set_body(a, t, SNAP_F_EXPIRY, p->expiry, strlen(p->expiry), 1);
-	n = (size_t)snprintf(num, sizeof(num), "%" PRId64, p->reminder_state);
+	n = buf_i64(num, p->reminder_state);
 	set_body(a, t, SNAP_F_REMINDER, num, n, 1);
 	set_body(a, t, SNAP_F_USER_ID, p->user_id, strlen(p->user_id), 1);
-	n = (size_t)snprintf(num, sizeof(num), "%lld", (long long)p->expires.tv_sec);
+	n = buf_i64(num, (int64_t)p->expires.tv_sec);
 	set_body(a, t, SNAP_F_EXPIRY_EPOCH, num, n, 1);
 	t->elem_off = (uint32_t)p->elem_off;
 	t->elem_len = (uint32_t)p->elem_len;

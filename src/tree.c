@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+
 #define SLOT_BITS 4
 #define SLOT_DIR 0
 /* Slots 1..SNAP_NFILES are the snapshot's files; the clock files follow. */
@@ -371,7 +373,7 @@ size_t tree_dir_count(const struct snapshot *s, const struct tree_node *dir)
 static void token_folder_entry(const struct snapshot *s, size_t i, char *buf, const char **name,
 			       struct tree_node *child)
 {
-	snprintf(buf, TREE_NAME_BUF, "%" PRId64, s->tok[i].id);
+	buf_i64(buf, s->tok[i].id);
 	*name = buf;
 	token_node(child, &s->tok[i], SLOT_DIR);
 }
@@ -530,9 +532,9 @@ static void diff_entries(const struct snapshot *s, const struct snap_token *t,
 {
 	const char *link = snap_link_name(s, t);
 	char id[TREE_NAME_BUF];
-	int len = snprintf(id, sizeof(id), "%" PRId64, t->id);
+	size_t len = buf_i64(id, t->id);
 
-	ops->entry(ctx, TREE_INO_TOKENS, id, (size_t)len);
+	ops->entry(ctx, TREE_INO_TOKENS, id, len);
 	ops->entry(ctx, TREE_INO_BYNAME, link, t->link_len);
 	ops->entry(ctx, TREE_INO_EXPIRING, link, t->link_len);
 	ops->entry(ctx, TREE_INO_EXPIRED, link, t->link_len);
