@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "buf.h"
 #include "check.h"
 #include "pat.h"
 
@@ -819,6 +820,54 @@ TEST(scanner_nesting_limit)
 }
 
 /*
+ * Elements whose trees outgrow the walk's scratch block (a 40,000-byte
+ * name; 600 extra fields) are parsed from malloc past it, and freed so:
+ * the tokens around them come out whole (ASan and valgrind see the frees).
+ */
+TEST(elements_past_the_scratch_block)
+{
+	struct buf b = { 0 };
+	struct pat_list l;
+	struct err e;
+
+	buf_puts(&b, "[" SAMPLE_1 ",{\"UserID\":" USER(2) ",\"CreatedOn\":\"2025-01-01T00:00:00Z\","
+		 "\"Expiry\":\"2030-01-01T00:00:00Z\",\"ExpiryReminderState\":0,\"ID\":7,\"Name\":\"");
+	for (int i = 0; i < 40000; i++)
+		buf_add(&b, i % 100 == 99 ? "\\n" : "n", i % 100 == 99 ? 2 : 1);
+	buf_puts(&b, "\"},{\"UserID\":" USER(3) ",\"CreatedOn\":\"2025-01-01T00:00:00Z\","
+		 "\"Expiry\":\"2030-01-01T00:00:00Z\",\"ExpiryReminderState\":2,\"ID\":8,"
+		 "\"Name\":\"wide\"");
+	for (int i = 0; i < 600; i++)
+		buf_printf(&b, ",\"extra field %d\":[%d,\"%d\"]", i, i, i);
+	buf_puts(&b, "}," SAMPLE_2 "]");
+	if (b.failed) {
+		CHECK(!b.failed);
+		free(b.p);
+		return;
+	}
+	CHECK_EQ_INT(pat_parse(b.p, b.len, &l, &e), ERR_OK);
+	CHECK_EQ_INT(l.n, 4);
+	if (l.n == 4) {
+		size_t n = strlen(l.v[2].name);
+
+		CHECK_EQ_INT(l.v[0].id, 1);
+		CHECK_EQ_STR(l.v[0].name, "Teams integ");
+		CHECK_EQ_INT(l.v[1].id, 2);
+		CHECK_EQ_STR(l.v[1].name, "asddadas");
+		CHECK_EQ_INT(l.v[2].id, 7);
+		CHECK_EQ_INT(n, 40000);
+		CHECK(n == 40000 && l.v[2].name[98] == 'n' && l.v[2].name[99] == '\n' &&
+		      l.v[2].name[39999] == '\n');
+		CHECK_EQ_INT(l.v[3].id, 8);
+		CHECK_EQ_STR(l.v[3].name, "wide");
+		CHECK_EQ_INT(l.v[3].reminder_state, 2);
+		CHECK_EQ_STR(l.v[3].user_id, "3_1");
+	}
+	pat_list_free(&l);
+	free(b.p);
+}
+
+/*
  * token.json rendered on demand from the token's bytes is what rendering
  * the parsed object gave (these lines are what pat_render printed when it
  * kept the whole document): whitespace dropped, escapes normalised,
@@ -1072,6 +1121,7 @@ static const struct check_test tests[] = {
 	TEST_CASE(scanner_whitespace_everywhere),
 	TEST_CASE(scanner_strings_and_nesting),
 	TEST_CASE(scanner_nesting_limit),
+	TEST_CASE(elements_past_the_scratch_block),
 	TEST_CASE(render_on_demand_as_before),
 	TEST_CASE(cut_any_place_agrees),
 	TEST_CASE(cut_errors_agree),
