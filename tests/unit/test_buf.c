@@ -40,14 +40,17 @@ TEST(edges)
 
 TEST(every_length)
 {
-	/* 10^k - 1, 10^k and 10^k + 1, with both signs, for every k. */
+	/* 10^k - 1, 10^k and 10^k + 1, with both signs, for k up to 18. */
 	int64_t p = 1;
 
-	for (int k = 0; k <= 18; k++, p *= 10) {
+	for (int k = 0;; k++) {
 		for (int64_t d = -1; d <= 1; d++) {
 			same_as_printf(p + d);
 			same_as_printf(-(p + d));
 		}
+		if (k == 18)
+			break; /* 10^19 is past INT64_MAX */
+		p *= 10;
 	}
 }
 
