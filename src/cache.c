@@ -17,9 +17,13 @@ struct cache {
 	cache_fetch_fn fetch;
 	void *ctx;
 	struct snapshot *cur;      /* NULL until the first success */
+	struct snapshot *replaced; /* the one cur replaced, while findable (cache_find) */
+	double replaced_at;        /* monotonic seconds */
+	double keep;               /* CACHE_KEEP_REPLACED */
 	double fresh_until;        /* monotonic seconds; cur is served until then */
 	bool fetching;
 	uint64_t generation;       /* counts finished fetches */
+	uint64_t installed;        /* counts successful ones: the serial of cur */
 	unsigned failures;         /* consecutive failed fetches */
 	struct err last_error;
 	char logged[sizeof(((struct err *)0)->msg)]; /* the failure last logged */
@@ -51,6 +55,7 @@ struct cache *cache_new(double ttl, cache_fetch_fn fetch, void *ctx)
 	c->ttl = ttl;
 	c->fetch = fetch;
 	c->ctx = ctx;
+	c->keep = CACHE_KEEP_REPLACED;
 	return c;
 }
 
@@ -59,6 +64,7 @@ void cache_free(struct cache *c)
 	if (!c)
 		return;
 	snap_unref(c->cur);
+	snap_unref(c->replaced);
 	pthread_cond_destroy(&c->done);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -103,10 +109,24 @@ static void log_outcome(struct cache *c, enum err_kind rc)
 		 c->last_error.msg, when);
 }
 
+/*
+ * Stop keeping the replaced snapshot once its time is up (c->lock held);
+ * returns it for the caller to drop after unlocking, or NULL.
+ */
+static struct snapshot *let_go(struct cache *c, double now)
+{
+	struct snapshot *s = c->replaced;
+
+	if (!s || now - c->replaced_at < c->keep)
+		return NULL;
+	c->replaced = NULL;
+	return s;
+}
+
 /* Run one fetch with the lock released and install its outcome; returns its kind. */
 static enum err_kind refresh_locked(struct cache *c)
 {
-	struct snapshot *snap = NULL, *old = NULL;
+	struct snapshot *snap = NULL, *old = NULL, *gone = NULL;
 	struct err e;
 	enum err_kind rc;
 
@@ -120,10 +140,14 @@ static enum err_kind refresh_locked(struct cache *c)
 	if (rc == ERR_OK) {
 		c->stats.last_success = c->stats.last_attempt;
 		old = c->cur;
+		snap->serial = ++c->installed;
 		c->cur = snap;
 		if (old && c->listener)
 			c->listener(c->listener_ctx, old, snap);
-		c->fresh_until = now_mono() + c->ttl;
+		gone = c->replaced;
+		c->replaced = old;
+		c->replaced_at = now_mono();
+		c->fresh_until = c->replaced_at + c->ttl;
 		log_outcome(c, rc);
 		c->failures = 0;
 		c->stats.fetches_ok++;
@@ -141,10 +165,10 @@ static enum err_kind refresh_locked(struct cache *c)
 	c->fetching = false;
 	c->generation++;
 	pthread_cond_broadcast(&c->done);
-	if (old) {
+	if (gone) {
 		/* The last reference may be ours: free it without the lock. */
 		pthread_mutex_unlock(&c->lock);
-		snap_unref(old);
+		snap_unref(gone);
 		pthread_mutex_lock(&c->lock);
 	}
 	return rc;
@@ -152,7 +176,7 @@ static enum err_kind refresh_locked(struct cache *c)
 
 struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e)
 {
-	struct snapshot *s = NULL;
+	struct snapshot *s = NULL, *gone;
 	double now;
 
 	pthread_mutex_lock(&c->lock);
@@ -175,22 +199,55 @@ struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e)
 	} else if (e) {
 		*e = c->last_error;
 	}
+	gone = let_go(c, now);
 	pthread_mutex_unlock(&c->lock);
+	snap_unref(gone);
 	return s;
 }
 
 struct snapshot *cache_peek(struct cache *c, double *valid_for)
 {
-	struct snapshot *s;
-	double left;
+	struct snapshot *s, *gone;
+	double now, left;
 
 	pthread_mutex_lock(&c->lock);
+	now = now_mono();
 	s = c->cur ? snap_ref(c->cur) : NULL;
-	left = s ? c->fresh_until - now_mono() : 0;
+	left = s ? c->fresh_until - now : 0;
+	gone = let_go(c, now);
 	pthread_mutex_unlock(&c->lock);
+	snap_unref(gone);
 	if (valid_for)
 		*valid_for = left > 0 ? left : 0;
 	return s;
+}
+
+struct snapshot *cache_find(struct cache *c, bool (*match)(const struct snapshot *s, const void *arg),
+			    const void *arg, double *valid_for)
+{
+	struct snapshot *s = NULL, *gone;
+	double now, left = 0;
+
+	pthread_mutex_lock(&c->lock);
+	now = now_mono();
+	gone = let_go(c, now);
+	if (c->cur && match(c->cur, arg)) {
+		s = snap_ref(c->cur);
+		left = c->fresh_until - now;
+	} else if (c->replaced && match(c->replaced, arg)) {
+		s = snap_ref(c->replaced);
+	}
+	pthread_mutex_unlock(&c->lock);
+	snap_unref(gone);
+	*valid_for = left > 0 ? left : 0;
+	return s;
+}
+
+void cache_set_keep(struct cache *c, double seconds)
+{
+	pthread_mutex_lock(&c->lock);
+	c->keep = seconds;
+	pthread_mutex_unlock(&c->lock);
 }
 
 enum err_kind cache_refresh(struct cache *c, struct err *e)

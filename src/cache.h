@@ -7,6 +7,7 @@
 #ifndef SYNERGYFS_CACHE_H
 #define SYNERGYFS_CACHE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -56,6 +57,25 @@ struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e);
  * for a refresh (0 when it is due or there is none).
  */
 struct snapshot *cache_peek(struct cache *c, double *valid_for);
+
+/*
+ * A snapshot stays findable (cache_find) this many seconds after a fetch
+ * replaced it: the time a folder listing begun on it has to end on it.
+ */
+#define CACHE_KEEP_REPLACED 10.0
+
+/*
+ * A reference to the current snapshot or else, for CACHE_KEEP_REPLACED
+ * seconds after a fetch replaced it, to the one before, whichever
+ * match(s, arg) accepts first; NULL if neither does.  *valid_for gets what
+ * cache_peek gives for the current one, 0 for the one before.  Never
+ * fetches.
+ */
+struct snapshot *cache_find(struct cache *c, bool (*match)(const struct snapshot *s, const void *arg),
+			    const void *arg, double *valid_for);
+
+/* For tests: keep replaced snapshots findable this long instead. */
+void cache_set_keep(struct cache *c, double seconds);
 
 /*
  * Fetch now, whatever the TTL: after the fetch in flight (if any) ends, one

@@ -59,6 +59,7 @@ struct snapshot {
 	char *list;              /* tokens.json: the body as fetched, newline-ended */
 	size_t list_len;
 	struct timespec fetched; /* wall-clock time of the fetch */
+	uint64_t serial;         /* set by the cache as it installs it: 1, 2, ... (0 before) */
 	atomic_uchar *marks;     /* one flag per token: see snap_mark */
 };
 

@@ -100,6 +100,13 @@ static void fake_set(struct fake *f, enum err_kind fail, int ms)
 	pthread_mutex_unlock(&f->lock);
 }
 
+/* A fake and a cache over it serving each snapshot ttl seconds; NULL without memory. */
+static struct cache *fake_cache(struct fake *f, double ttl)
+{
+	fake_init(f);
+	return cache_new(ttl, fake_fetch, f);
+}
+
 /* Which fetch produced s (see fake_fetch), or -1 for NULL. */
 static long fetch_no(const struct snapshot *s)
 {
@@ -115,8 +122,7 @@ TEST(first_get_fetches_once)
 	double v = -1;
 	struct err e;
 
-	fake_init(&f);
-	c = cache_new(10, fake_fetch, &f);
+	c = fake_cache(&f, 10);
 	if (!c) {
 		CHECK(c);
 		return;
@@ -149,12 +155,12 @@ TEST(refetch_after_ttl)
 	struct snapshot *a, *b, *d;
 	double v;
 
-	fake_init(&f);
-	c = cache_new(0.2, fake_fetch, &f);
+	c = fake_cache(&f, 0.2);
 	if (!c) {
 		CHECK(c);
 		return;
 	}
+	cache_set_keep(c, 0); /* the cache lets go of what it replaced at once */
 	a = cache_get(c, &v, NULL);
 	b = cache_get(c, &v, NULL);
 	CHECK_EQ_INT(fake_calls(&f), 1);
@@ -182,8 +188,7 @@ TEST(zero_ttl_always_fetches)
 	struct cache *c;
 	double v = -1;
 
-	fake_init(&f);
-	c = cache_new(0, fake_fetch, &f);
+	c = fake_cache(&f, 0);
 	if (!c) {
 		CHECK(c);
 		return;
@@ -280,8 +285,7 @@ TEST(single_flight_empty)
 	struct cache *c;
 	struct herd *h = malloc(sizeof(*h));
 
-	fake_init(&f);
-	c = cache_new(5, fake_fetch, &f);
+	c = fake_cache(&f, 5);
 	if (!c || !h) {
 		CHECK(c && h);
 		goto out;
@@ -310,8 +314,7 @@ TEST(single_flight_after_expiry)
 	struct snapshot *old;
 	double v;
 
-	fake_init(&f);
-	c = cache_new(0.15, fake_fetch, &f);
+	c = fake_cache(&f, 0.15);
 	if (!c || !h) {
 		CHECK(c && h);
 		goto out;
@@ -339,8 +342,7 @@ TEST(single_flight_failure)
 	struct cache *c;
 	struct herd *h = malloc(sizeof(*h));
 
-	fake_init(&f);
-	c = cache_new(5, fake_fetch, &f);
+	c = fake_cache(&f, 5);
 	if (!c || !h) {
 		CHECK(c && h);
 		goto out;
@@ -372,8 +374,7 @@ TEST(error_with_nothing_cached)
 	struct err e;
 	double v;
 
-	fake_init(&f);
-	c = cache_new(10, fake_fetch, &f);
+	c = fake_cache(&f, 10);
 	if (!c) {
 		CHECK(c);
 		return;
@@ -419,12 +420,12 @@ TEST(stale_if_error)
 	double v = -1;
 	struct err e;
 
-	fake_init(&f);
-	c = cache_new(ttl, fake_fetch, &f);
+	c = fake_cache(&f, ttl);
 	if (!c) {
 		CHECK(c);
 		return;
 	}
+	cache_set_keep(c, 0); /* the cache lets go of what it replaced at once */
 	a = cache_get(c, &v, &e);
 	CHECK_EQ_INT(fetch_no(a), 1);
 	sleep_ms(120);
@@ -510,8 +511,7 @@ TEST(peek_never_fetches)
 	struct snapshot *s, *p;
 	double v = -1;
 
-	fake_init(&f);
-	c = cache_new(0.05, fake_fetch, &f);
+	c = fake_cache(&f, 0.05);
 	if (!c) {
 		CHECK(c);
 		return;
@@ -552,8 +552,7 @@ TEST(reference_outlives_cache)
 	struct snapshot *s;
 	double v;
 
-	fake_init(&f);
-	c = cache_new(10, fake_fetch, &f);
+	c = fake_cache(&f, 10);
 	if (!c) {
 		CHECK(c);
 		return;
@@ -581,8 +580,7 @@ TEST(refresh_and_expire)
 	struct err e;
 	double v;
 
-	fake_init(&f);
-	c = cache_new(60, fake_fetch, &f);
+	c = fake_cache(&f, 60);
 	if (!c) {
 		CHECK(c);
 		return;
@@ -623,6 +621,71 @@ TEST(refresh_and_expire)
 	pthread_mutex_destroy(&f.lock);
 }
 
+static bool fetched_by(const struct snapshot *s, const void *arg)
+{
+	return s->fetched.tv_sec == *(const int *)arg;
+}
+
+/*
+ * The snapshot a fetch replaced can be found for a while (the keep time),
+ * then no longer, and the cache lets go of it; only the last one is kept.
+ */
+TEST(replaced_stays_findable)
+{
+	struct fake f;
+	struct cache *c;
+	struct snapshot *s, *kept;
+	int no[] = { 1, 2, 3 };
+	double v;
+
+	c = fake_cache(&f, 60);
+	if (!c) {
+		CHECK(c);
+		return;
+	}
+	cache_set_keep(c, 0.1);
+	s = cache_get(c, &v, NULL);
+	snap_unref(s);
+	v = -1;
+	CHECK(cache_find(c, fetched_by, &no[1], &v) == NULL);
+	CHECK(v == 0);
+	s = cache_find(c, fetched_by, &no[0], &v);
+	CHECK(s && v > 59);
+	snap_unref(s);
+	CHECK_EQ_INT(cache_refresh(c, NULL), ERR_OK);
+	/* The one before: found, with nothing left of its time to be cached. */
+	v = -1;
+	kept = cache_find(c, fetched_by, &no[0], &v);
+	CHECK(kept && fetch_no(kept) == 1 && v == 0);
+	snap_unref(kept);
+	s = cache_find(c, fetched_by, &no[1], &v);
+	CHECK(s && fetch_no(s) == 2 && v > 59);
+	snap_unref(s);
+	/* A second refresh: only the snapshot it replaced is kept. */
+	CHECK_EQ_INT(cache_refresh(c, NULL), ERR_OK);
+	CHECK(cache_find(c, fetched_by, &no[0], &v) == NULL);
+	kept = cache_find(c, fetched_by, &no[1], &v);
+	CHECK(kept && atomic_load(&kept->refs) == 2);
+	/* Serials count the snapshots the cache installed. */
+	if (kept)
+		CHECK_EQ_INT(kept->serial, 2);
+	/* Its time up, the next call lets go of it, and the cache no longer finds it. */
+	sleep_ms(150);
+	s = cache_peek(c, NULL);
+	CHECK(s && fetch_no(s) == 3);
+	snap_unref(s);
+	if (kept)
+		CHECK_EQ_INT(atomic_load(&kept->refs), 1);
+	snap_unref(kept);
+	CHECK(cache_find(c, fetched_by, &no[1], &v) == NULL);
+	s = cache_find(c, fetched_by, &no[2], &v);
+	CHECK(s != NULL);
+	snap_unref(s);
+	CHECK_EQ_INT(fake_calls(&f), 3);
+	cache_free(c);
+	pthread_mutex_destroy(&f.lock);
+}
+
 static const struct check_test tests[] = {
 	TEST_CASE(first_get_fetches_once),
 	TEST_CASE(refetch_after_ttl),
@@ -636,6 +699,7 @@ static const struct check_test tests[] = {
 	TEST_CASE(peek_never_fetches),
 	TEST_CASE(refresh_and_expire),
 	TEST_CASE(reference_outlives_cache),
+	TEST_CASE(replaced_stays_findable),
 };
 
 CHECK_MAIN(tests)
