@@ -756,8 +756,81 @@ static size_t add_entry(fuse_req_t req, const struct snapshot *s, const struct t
 }
 
 /*
+ * Where a listing of a folder listed by ID (tree_dir_keyed) stands, as the
+ * kernel hands it back: tree_dir_next's position, with a tag of the
+ * snapshot it was read from above it (bits 54 to 62: its serial, modulo
+ * 512; 0, 1 and 2 carry no tag).  The kernel keeps a folder's listing
+ * (cache_readdir) as any open of it reads it, and another open may read
+ * the start of it from there, then ask for the rest: that rest must come
+ * from the same snapshot, which the tag names, or the listing would be the
+ * start of one list and the end of another.  Should that snapshot be gone
+ * (or, 512 refreshes on, another share its tag), the rest still goes on
+ * from the token after the last one listed.
+ */
+#define POS_TAG_SHIFT 54
+_Static_assert(TREE_POS_LIMIT <= UINT64_C(1) << POS_TAG_SHIFT, "a tag would overlap an ID");
+
+static uint64_t pos_tag(const struct snapshot *s)
+{
+	return s ? s->serial & ((UINT64_C(1) << (63 - POS_TAG_SHIFT)) - 1) : 0;
+}
+
+static bool has_tag(const struct snapshot *s, const void *tag)
+{
+	return pos_tag(s) == *(const uint64_t *)tag;
+}
+
+/*
+ * The snapshot a keyed listing at position off goes on from: *s (whose
+ * reference passes to the caller) unless another, still kept by the cache
+ * (cache_find), is the one whose tag off carries; *valid follows it.
+ */
+static struct snapshot *pos_snapshot(struct fs *fs, struct snapshot *s, uint64_t off,
+				     double *valid)
+{
+	uint64_t tag = off >> POS_TAG_SHIFT;
+	struct snapshot *t;
+	double v;
+
+	if (off < 3 || tag == pos_tag(s))
+		return s;
+	t = cache_find(fs->cache, has_tag, &tag, &v);
+	if (!t)
+		return s;
+	snap_unref(s);
+	*valid = v;
+	return t;
+}
+
+/*
+ * Fill buf (size bytes) with the entries of keyed folder dir of s from
+ * position off on; returns the bytes used.
+ */
+static size_t list_keyed(fuse_req_t req, struct snapshot *s, const struct tree_node *dir,
+			 double valid, off_t off, int plus, char *buf, size_t size)
+{
+	struct tree_clock clk = clock_now(fs_of(req));
+	uint64_t tag = pos_tag(s) << POS_TAG_SHIFT;
+	uint64_t pos = off < 0 ? 0 : (uint64_t)off & ((UINT64_C(1) << POS_TAG_SHIFT) - 1);
+	char namebuf[TREE_NAME_BUF];
+	struct tree_node child;
+	const char *name;
+	size_t used = 0, need;
+
+	while (tree_dir_next(s, &clk, dir, &pos, namebuf, &name, &child)) {
+		need = add_entry(req, s, dir, name, &child, valid, plus, buf, size, used,
+				 (off_t)(pos < 3 ? pos : pos | tag));
+		if (need == 0 || need > size - used)
+			break;
+		used += need;
+	}
+	return used;
+}
+
+/*
  * A listing without a handle (the kernel opened the folder itself): from
- * the current snapshot, at positions that outlive it (tree_dir_next).
+ * the current snapshot, or for a keyed folder, from the one the position
+ * names (pos_snapshot).
  */
 static void list_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 {
@@ -782,12 +855,17 @@ static void list_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		free(buf);
 		return;
 	}
-	while (tree_dir_next(s, &clk, &dir, &pos, namebuf, &name, &child)) {
-		need = add_entry(req, s, &dir, name, &child, valid, plus, buf, size, used,
-				 (off_t)pos);
-		if (need == 0 || need > size - used)
-			break;
-		used += need;
+	if (tree_dir_keyed(&dir)) {
+		s = pos_snapshot(fs, s, pos, &valid);
+		used = list_keyed(req, s, &dir, valid, off, plus, buf, size);
+	} else {
+		while (tree_dir_next(s, &clk, &dir, &pos, namebuf, &name, &child)) {
+			need = add_entry(req, s, &dir, name, &child, valid, plus, buf, size,
+					 used, (off_t)pos);
+			if (need == 0 || need > size - used)
+				break;
+			used += need;
+		}
 	}
 	/* The kernel now holds the inodes of the token's files: see read_current. */
 	if (plus && used > 0 && dir.kind == TREE_TOKEN_DIR)
@@ -797,6 +875,13 @@ static void list_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	snap_unref(s);
 }
 
+/*
+ * A listing of an open folder.  A keyed folder's listing starts from the
+ * current snapshot (as the kernel's copy of it does) and goes on from the
+ * one its position names; d keeps that one.  Other folders list from the
+ * snapshot of the open: a view, its members judged then.  The kernel
+ * sends one request at a time for an open folder.
+ */
 static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi, int plus)
 {
@@ -811,6 +896,25 @@ static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (tree_dir_keyed(&d->node) && !d->members) {
+		struct fs *fs = fs_of(req);
+		uint64_t pos = off < 0 ? 0 : (uint64_t)off;
+
+		if (pos < 3) {
+			struct snapshot *cur = cache_peek(fs->cache, &d->valid_for);
+
+			if (cur) {
+				snap_unref(d->snap);
+				d->snap = cur;
+			}
+		} else {
+			d->snap = pos_snapshot(fs, d->snap, pos, &d->valid_for);
+		}
+		used = list_keyed(req, d->snap, &d->node, d->valid_for, off, plus, buf, size);
+		fuse_reply_buf(req, buf, used);
+		free(buf);
 		return;
 	}
 	for (size_t i = off < 0 ? 0 : (size_t)off;; i++) {

@@ -428,14 +428,17 @@ bool tree_dir_entry(const struct snapshot *s, const struct tree_node *dir, size_
 	}
 }
 
+bool tree_dir_keyed(const struct tree_node *dir)
+{
+	return dir->kind == TREE_TOKENS || dir->kind == TREE_BYNAME ||
+	       dir->kind == TREE_EXPIRING || dir->kind == TREE_EXPIRED;
+}
+
 bool tree_dir_next(const struct snapshot *s, const struct tree_clock *clk,
 		   const struct tree_node *dir, uint64_t *pos, char *buf,
 		   const char **name, struct tree_node *child)
 {
-	bool by_id = dir->kind == TREE_TOKENS || dir->kind == TREE_BYNAME ||
-		     dir->kind == TREE_EXPIRING || dir->kind == TREE_EXPIRED;
-
-	if (!by_id || *pos < 2) {
+	if (!tree_dir_keyed(dir) || *pos < 2) {
 		if (!tree_dir_entry(s, dir, (size_t)*pos, buf, name, child))
 			return false;
 		(*pos)++;

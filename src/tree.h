@@ -129,18 +129,23 @@ bool tree_dir_entry(const struct snapshot *s, const struct tree_node *dir, size_
 		    char *buf, const char **name, struct tree_node *child);
 
 /*
- * The entry of folder dir at or after position *pos, for a listing that
- * keeps no state between calls (the kernel opened the folder itself): its
- * name and node, and in *pos the position of the entry after it.  A
- * position stays meaningful across snapshots: in tokens/, by-name/ and the
- * views it is the token ID plus 3 (they list in ID order), so a refresh
- * between two calls neither repeats nor skips a token that is in both.
+ * The entry of folder dir at or after position *pos: its name and node,
+ * and in *pos the position of the entry after it.  A position stays
+ * meaningful across snapshots: in tokens/, by-name/ and the views it is the
+ * token ID plus 3 (they list in ID order), so a listing that goes on in
+ * another snapshot neither repeats nor skips a token that is in both.
  * Views list their members at the moment clk.  Returns false past the
  * end.  O(log n), and a view's non-members are skipped one by one.
  */
 bool tree_dir_next(const struct snapshot *s, const struct tree_clock *clk,
 		   const struct tree_node *dir, uint64_t *pos, char *buf,
 		   const char **name, struct tree_node *child);
+
+/* Is dir listed by token ID from tree_dir_next (tokens/, by-name/, a view)? */
+bool tree_dir_keyed(const struct tree_node *dir);
+
+/* Positions tree_dir_next gives stay below this (IDs stop at PAT_ID_MAX). */
+#define TREE_POS_LIMIT ((uint64_t)PAT_ID_MAX + 4)
 
 /*
  * The span over which view (expiring/ or expired/) keeps its members from

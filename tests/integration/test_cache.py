@@ -8,6 +8,7 @@ import time
 import pytest
 
 from conftest import scaled
+from standin import copy_json, generate_tokens
 
 # TTLs for tests that need a series of accesses to fit inside one TTL: longer
 # when the daemon is slow (sanitizers, valgrind); the exact value does not matter.
@@ -126,3 +127,74 @@ def test_open_file_keeps_its_snapshot(server, mounter):
         os.listdir(m.p("tokens"))  # refreshes: 7 is gone
         assert not os.path.exists(m.p("tokens", "7"))
         assert f.read() == b"Backup\n"
+
+
+def listing_versions(n):
+    """Three lists of n tokens, each listing differently: IDs 1..n; IDs 2..n+1
+    (the first gone, one added at the end); IDs 1..n with the first and the
+    last token's names swapped (the same names, in other folders)."""
+    first = generate_tokens(n)
+    shifted = generate_tokens(n, start_id=2)
+    swapped = copy_json(first)
+    swapped[0]["Name"], swapped[-1]["Name"] = first[-1]["Name"], first[0]["Name"]
+    return [first, shifted, swapped]
+
+
+def listings_of(tokens):
+    return {"tokens": tuple(sorted(str(t["ID"]) for t in tokens)),
+            "by-name": tuple(sorted(t["Name"] for t in tokens))}
+
+
+@pytest.mark.concurrency
+def test_each_listing_is_one_version_of_the_list_parallel(server, mounter):
+    """Readers list tokens/ and by-name/ while the list changes under them and
+    is fetched again and again: each listing is exactly one version of the
+    list, never the start of one and the end of another.  The folders are
+    large enough to take several requests each, so listings overlap with
+    refreshes, and with the kernel's copy of a listing that another reader
+    is still filling."""
+    versions = listing_versions(400)
+    allowed = {d: {listings_of(v)[d] for v in versions} for d in ("tokens", "by-name")}
+    server.set_tokens(versions[0])
+    m = mounter(server.url, "cache_ttl=60")
+    stop = threading.Event()
+    wrong, errors, done = [], [], [0]
+
+    def change():
+        for k in range(10**9):
+            server.set_tokens(versions[k % len(versions)])
+            with open(m.p("refresh"), "w") as f:
+                f.write("1\n")
+            if stop.wait(0.02):
+                return
+
+    def read(folder):
+        while not stop.is_set():
+            try:
+                got = tuple(sorted(os.listdir(m.p(folder))))
+            except OSError as exc:
+                errors.append(f"{folder}: {exc}")
+                continue
+            done[0] += 1
+            if got not in allowed[folder]:
+                wrong.append((folder, got))
+
+    threads = [threading.Thread(target=change, daemon=True)]
+    threads += [threading.Thread(target=read, args=(f,), daemon=True)
+                for f in ("tokens", "by-name") * 6]
+    for t in threads:
+        t.start()
+    time.sleep(6)
+    stop.set()
+    for t in threads:
+        t.join(scaled(30))
+    print(f"\n{done[0]} listings, {server.count('list')} fetches")
+    assert not errors, errors[:5]
+    assert done[0] > 20
+    problems = []
+    for folder, got in wrong[:5]:
+        want = min(allowed[folder], key=lambda v: len(set(v) ^ set(got)))
+        extra = sorted((set(got) - set(want)) | {x for x in got if got.count(x) > 1})
+        problems.append(f"{folder}: {len(got)} entries, nearest version has {len(want)}; "
+                        f"extra or repeated {extra[:5]}, missing {sorted(set(want) - set(got))[:5]}")
+    assert not wrong, f"{len(wrong)} listings of no version:\n" + "\n".join(problems)
