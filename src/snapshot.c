@@ -272,11 +272,15 @@ static int cmp_id_place(const void *a, const void *b)
 /* Sort s->tok by ID and drop repeated IDs, each reported in *r. */
 static void sort_unique(struct snapshot *s, struct pat_report *r)
 {
-	size_t w = 0;
+	size_t w = 0, i = 1;
 
-	if (s->n > 1)
-		qsort(s->tok, s->n, sizeof(*s->tok), cmp_id_place);
-	for (size_t i = 0; i < s->n; i++) {
+	/* Servers tend to list by ID: then there is nothing to do. */
+	while (i < s->n && s->tok[i - 1].id < s->tok[i].id)
+		i++;
+	if (i >= s->n)
+		return;
+	qsort(s->tok, s->n, sizeof(*s->tok), cmp_id_place);
+	for (i = 0; i < s->n; i++) {
 		if (w > 0 && s->tok[w - 1].id == s->tok[i].id) {
 			pat_report_duplicate(r, s->tok[i].id);
 			continue;

@@ -58,12 +58,12 @@ static const struct timespec mount_time = { 1764200000, 5 };
 static const struct tree_clock test_clock = { { 1759276800, 0 }, 7 };
 
 /*
- * Parse len bytes of json and build a snapshot fetched at `fetched`; the
- * body is copied into a malloc'd buffer that the snapshot takes over.
+ * Parse len bytes of json and build a snapshot fetched at `fetched`, with
+ * what was skipped in *r; the body is copied into a malloc'd buffer that
+ * the snapshot takes over.
  */
-static struct snapshot *build(const char *json, size_t len)
+static struct snapshot *build_report(const char *json, size_t len, struct pat_report *r)
 {
-	struct pat_report r;
 	struct snapshot *s;
 	struct err e;
 	char *body = malloc(len ? len : 1);
@@ -71,10 +71,19 @@ static struct snapshot *build(const char *json, size_t len)
 	if (!body)
 		return NULL;
 	memcpy(body, json, len);
-	s = snap_parse(body, len, fetched, &r, &e);
+	s = snap_parse(body, len, fetched, r, &e);
 	if (!s)
 		check_fail(__FILE__, __LINE__, "snap_parse: %s", e.msg);
-	else if (r.skipped)
+	return s;
+}
+
+/* build_report, for a list of which nothing may be skipped. */
+static struct snapshot *build(const char *json, size_t len)
+{
+	struct pat_report r;
+	struct snapshot *s = build_report(json, len, &r);
+
+	if (s && r.skipped)
 		check_fail(__FILE__, __LINE__, "tokens skipped: %s", r.warnings);
 	return s;
 }
@@ -770,19 +779,10 @@ TEST(repeated_id_first_wins)
 		TOK(3, "other", "2025-02-03T04:05:06Z", "2025-08-02T04:05:06Z", 0, 1) ","
 		"{\"ID\":4},"
 		TOK(5, "second", "2025-02-03T04:05:06Z", "2025-08-02T04:05:06Z", 0, 1) "]";
-	size_t len = sizeof(json) - 1;
-	char *body = malloc(len);
 	struct pat_report r;
-	struct snapshot *s;
-	struct err e;
+	struct snapshot *s = build_report(json, sizeof(json) - 1, &r);
 	const struct snap_token *t;
 
-	CHECK(body != NULL);
-	if (!body)
-		return;
-	memcpy(body, json, len);
-	s = snap_parse(body, len, fetched, &r, &e);
-	CHECK(s != NULL);
 	if (!s)
 		return;
 	CHECK_EQ_INT(s->n, 2);
@@ -801,6 +801,44 @@ TEST(repeated_id_first_wins)
 	CHECK(snap_find_name(s, "second") == NULL);
 	CHECK(snap_find_name(s, "other") == snap_find_id(s, 3));
 	snap_unref(s);
+}
+
+/*
+ * A list in ID order is taken as it comes, but for a repeat right after
+ * the first (still dropped, the first still winning); a list out of order
+ * is sorted.
+ */
+TEST(lists_in_id_order_and_not)
+{
+	static const char *const lists[] = {
+		"[" TOK(1, "a", "2025-02-03T04:05:06Z", "2025-08-02T04:05:06Z", 0, 1) ","
+		    TOK(2, "b", "2025-02-03T04:05:06Z", "2025-08-02T04:05:06Z", 0, 1) ","
+		    TOK(7, "c", "2025-02-03T04:05:06Z", "2025-08-02T04:05:06Z", 0, 1) "]",
+		"[" TOK(1, "a", "2025-02-03T04:05:06Z", "2025-08-02T04:05:06Z", 0, 1) ","
+		    TOK(2, "b", "2025-02-03T04:05:06Z", "2025-08-02T04:05:06Z", 0, 1) ","
+		    TOK(7, "c", "2025-02-03T04:05:06Z", "2025-08-02T04:05:06Z", 0, 1) ","
+		    TOK(7, "d", "2025-02-03T04:05:06Z", "2025-08-02T04:05:06Z", 0, 1) "]",
+		"[" TOK(7, "c", "2025-02-03T04:05:06Z", "2025-08-02T04:05:06Z", 0, 1) ","
+		    TOK(2, "b", "2025-02-03T04:05:06Z", "2025-08-02T04:05:06Z", 0, 1) ","
+		    TOK(1, "a", "2025-02-03T04:05:06Z", "2025-08-02T04:05:06Z", 0, 1) "]",
+	};
+
+	for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++) {
+		struct pat_report r;
+		struct snapshot *s = build_report(lists[k], strlen(lists[k]), &r);
+		const struct snap_token *t;
+		size_t n;
+
+		if (!s)
+			return;
+		CHECK_EQ_INT(s->n, 3);
+		CHECK(s->tok[0].id == 1 && s->tok[1].id == 2 && s->tok[2].id == 7);
+		CHECK_EQ_INT(r.skipped, k == 1);
+		t = snap_find_id(s, 7);
+		CHECK(t && memcmp(snap_body(s, t, SNAP_F_NAME, &n), "c\n", 2) == 0 && n == 2);
+		CHECK(snap_find_name(s, "d") == NULL);
+		snap_unref(s);
+	}
 }
 
 /*
@@ -1479,6 +1517,7 @@ static const struct check_test tests[] = {
 	TEST_CASE(inodes_unique_and_round_trip),
 	TEST_CASE(extreme_ids),
 	TEST_CASE(repeated_id_first_wins),
+	TEST_CASE(lists_in_id_order_and_not),
 	TEST_CASE(by_name_entries_while_the_arena_moves),
 	TEST_CASE(long_list_read_by_two_threads),
 	TEST_CASE(no_snapshot),
