@@ -234,6 +234,29 @@ out:
 	return ok;
 }
 
+/*
+ * Make room in b, from the start, for the tokens of len bytes of list and
+ * their bodies, as far as a guess from len goes (an element takes at least
+ * about 128 bytes; the bodies, about half the list).  Grown by doubling
+ * instead, the arrays would be copied at each step, each copy into fresh
+ * memory to fault in; room reserved and never used is never touched.
+ * Without memory nothing is reserved: the arrays then grow as they go.
+ */
+static void builder_presize(struct builder *b, size_t len)
+{
+	size_t n = len / 128 + 1;
+
+	if (b->tok || n > SIZE_MAX / sizeof(*b->tok))
+		return;
+	b->tok = malloc(n * sizeof(*b->tok));
+	if (b->tok)
+		b->cap = n;
+	if (buf_reserve(&b->a, len / 2 + 1))
+		return;
+	/* buf_reserve remembers a failure: forget it, the arena grows as it goes. */
+	b->a.failed = false;
+}
+
 /* Parse the len bytes of b->list into b, on two threads when they are many. */
 static enum err_kind parse_list(struct builder *b, size_t len, struct pat_report *r,
 				struct err *e)
@@ -244,8 +267,10 @@ static enum err_kind parse_list(struct builder *b, size_t len, struct pat_report
 	enum err_kind rc;
 	bool second;
 
+	builder_presize(b, len);
 	if (len < SNAP_SPLIT_MIN || !pat_find_cut(b->list, len, len / 2, &cut))
 		return pat_each(b->list, len, add_token, b, r, e);
+	builder_presize(&more, len - cut.off);
 	rc = pat_each_cut(b->list, len, cut, add_token, ctx, &second, r, e);
 	if (rc != ERR_OK && second) {
 		/* The second part failed: snap_parse says why from b. */
