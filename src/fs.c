@@ -803,20 +803,24 @@ static struct snapshot *pos_snapshot(struct fs *fs, struct snapshot *s, uint64_t
 }
 
 /*
- * Fill buf (size bytes) with the entries of keyed folder dir of s from
- * position off on; returns the bytes used.
+ * Fill buf (size bytes) with the entries of folder dir of s from position
+ * off on (tree_dir_next); returns the bytes used.  A keyed folder's
+ * positions carry s's tag.
  */
-static size_t list_keyed(fuse_req_t req, struct snapshot *s, const struct tree_node *dir,
-			 double valid, off_t off, int plus, char *buf, size_t size)
+static size_t list_from(fuse_req_t req, struct snapshot *s, const struct tree_node *dir,
+			double valid, off_t off, int plus, char *buf, size_t size)
 {
 	struct tree_clock clk = clock_now(fs_of(req));
-	uint64_t tag = pos_tag(s) << POS_TAG_SHIFT;
-	uint64_t pos = off < 0 ? 0 : (uint64_t)off & ((UINT64_C(1) << POS_TAG_SHIFT) - 1);
+	bool keyed = tree_dir_keyed(dir);
+	uint64_t tag = keyed ? pos_tag(s) << POS_TAG_SHIFT : 0;
+	uint64_t pos = off < 0 ? 0 : (uint64_t)off;
 	char namebuf[TREE_NAME_BUF];
 	struct tree_node child;
 	const char *name;
 	size_t used = 0, need;
 
+	if (keyed)
+		pos &= (UINT64_C(1) << POS_TAG_SHIFT) - 1;
 	while (tree_dir_next(s, &clk, dir, &pos, namebuf, &name, &child)) {
 		need = add_entry(req, s, dir, name, &child, valid, plus, buf, size, used,
 				 (off_t)(pos < 3 ? pos : pos | tag));
@@ -835,13 +839,10 @@ static size_t list_keyed(fuse_req_t req, struct snapshot *s, const struct tree_n
 static void list_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 {
 	struct fs *fs = fs_of(req);
-	struct tree_clock clk = clock_now(fs);
-	char *buf = malloc(size), namebuf[TREE_NAME_BUF];
-	uint64_t pos = off < 0 ? 0 : (uint64_t)off;
-	struct tree_node dir, child;
+	char *buf = malloc(size);
+	struct tree_node dir;
 	struct snapshot *s;
-	const char *name;
-	size_t used = 0, need;
+	size_t used;
 	double valid;
 	int rc;
 
@@ -855,18 +856,9 @@ static void list_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		free(buf);
 		return;
 	}
-	if (tree_dir_keyed(&dir)) {
-		s = pos_snapshot(fs, s, pos, &valid);
-		used = list_keyed(req, s, &dir, valid, off, plus, buf, size);
-	} else {
-		while (tree_dir_next(s, &clk, &dir, &pos, namebuf, &name, &child)) {
-			need = add_entry(req, s, &dir, name, &child, valid, plus, buf, size,
-					 used, (off_t)pos);
-			if (need == 0 || need > size - used)
-				break;
-			used += need;
-		}
-	}
+	if (tree_dir_keyed(&dir))
+		s = pos_snapshot(fs, s, off < 0 ? 0 : (uint64_t)off, &valid);
+	used = list_from(req, s, &dir, valid, off, plus, buf, size);
 	/* The kernel now holds the inodes of the token's files: see read_current. */
 	if (plus && used > 0 && dir.kind == TREE_TOKEN_DIR)
 		snap_mark(s, dir.tok);
@@ -912,7 +904,7 @@ static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		} else {
 			d->snap = pos_snapshot(fs, d->snap, pos, &d->valid_for);
 		}
-		used = list_keyed(req, d->snap, &d->node, d->valid_for, off, plus, buf, size);
+		used = list_from(req, d->snap, &d->node, d->valid_for, off, plus, buf, size);
 		fuse_reply_buf(req, buf, used);
 		free(buf);
 		return;
