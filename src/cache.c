@@ -23,7 +23,6 @@ struct cache {
 	double fresh_until;        /* monotonic seconds; cur is served until then */
 	bool fetching;
 	uint64_t generation;       /* counts finished fetches */
-	uint64_t installed;        /* counts successful ones: the serial of cur */
 	unsigned failures;         /* consecutive failed fetches */
 	struct err last_error;
 	char logged[sizeof(((struct err *)0)->msg)]; /* the failure last logged */
@@ -140,7 +139,7 @@ static enum err_kind refresh_locked(struct cache *c)
 	if (rc == ERR_OK) {
 		c->stats.last_success = c->stats.last_attempt;
 		old = c->cur;
-		snap->serial = ++c->installed;
+		snap->serial = c->stats.fetches_ok + 1; /* this fetch is counted below */
 		c->cur = snap;
 		if (old && c->listener)
 			c->listener(c->listener_ctx, old, snap);
