@@ -610,13 +610,14 @@ static void read_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off)
 	}
 	/*
 	 * A walk that listed a token's folder and reads one of its files reads
-	 * the others next: have their bodies in the page cache by then, not a
-	 * round trip each.  Without the listing (a glob of every token's
-	 * expiry), the kernel holds no inodes to store them in: no stores.
+	 * the others next, and then those of the next tokens listed: have their
+	 * bodies in the page cache by then, not a round trip each.  Without the
+	 * listing (a glob of every token's expiry), the kernel holds no inodes
+	 * to store them in: no stores.
 	 */
 	if (found && fs->kernel_cache && off == 0 &&
 	    (n.kind == TREE_TOKEN_FILE || n.kind == TREE_TOKEN_CLOCK) && snap_marked(s, n.tok))
-		inval_prefetch(&fs->inval, s, n.tok);
+		inval_prefetch(&fs->inval, s, n.tok, INVAL_STORE_AHEAD);
 	free(body);
 	snap_unref(s);
 }
@@ -861,7 +862,7 @@ static void list_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	used = list_from(req, s, &dir, valid, off, plus, buf, size);
 	/* The kernel now holds the inodes of the token's files: see read_current. */
 	if (plus && used > 0 && dir.kind == TREE_TOKEN_DIR)
-		snap_mark(s, dir.tok);
+		snap_mark(s, dir.tok, clock_now(fs).now);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 	snap_unref(s);

@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "fs.h"  /* libfuse, at the version the FUSE layer uses */
 #include "snapshot.h"
@@ -70,38 +71,133 @@ static void tell_entry(void *ctx, uint64_t parent, const char *name, size_t len)
 static const struct tree_diff_ops tell_ops = { tell_node, tell_entry };
 
 /*
- * Put the bodies of the files of token st->tok into the page cache, if its
- * snapshot is still the current one.  Should a refresh replace it while
- * this runs, the change it queues is told after, which drops what this
- * stored.  The clock files are left to reads: their size can change at
- * any moment, and a body stored that is shorter than the size the kernel
- * holds would read with trailing zeros.
+ * How long before a clock file's body next changes it is no longer stored:
+ * the store must reach the kernel inside the span (see store_token).
  */
-static void store_token(struct inval *iv, const struct inval_store *st)
+#define STORE_CLOCK_MARGIN 1.0
+
+/* Put body (len bytes) into the page cache of inode ino. */
+static void store_body(struct inval *iv, uint64_t ino, const char *body, size_t len)
 {
-	struct snapshot *cur = cache_peek(iv->cache, NULL);
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+
+	if (!body || len == 0)
+		return;
+	bv.buf[0].mem = (void *)body;
+	/* ENOENT: the kernel holds no inode for it (not looked up yet). */
+	fuse_lowlevel_notify_store(iv->se, ino, 0, &bv, 0);
+}
+
+/* Is there less than STORE_CLOCK_MARGIN left of the span that holds now? */
+static bool span_ending(struct timespec now, struct timespec until)
+{
+	double left = (double)(until.tv_sec - now.tv_sec) +
+		      (double)(until.tv_nsec - now.tv_nsec) / 1e9;
+
+	return left < STORE_CLOCK_MARGIN;
+}
+
+/*
+ * Put the bodies of the files of token t of snapshot s into the page cache.
+ * A clock file keeps its body over a span of time, and the kernel drops
+ * what it holds of it when it gets attributes with another size or mtime
+ * (auto_inval_data).  So its body is stored only when the kernel listed
+ * the folder inside the span (readdirplus: attributes of this span, kept
+ * until just before it ends), and not close to the end of the span: then
+ * the size the kernel holds is the length of what is stored.  Otherwise a
+ * body shorter than that size would leave bytes of the one it overwrites.
+ */
+static void store_token(struct inval *iv, const struct snapshot *s, const struct snap_token *t,
+			char **scratch, size_t *cap)
+{
+	struct tree_clock clk = { .expiring_days = 0 };
+	struct timespec since, until, now;
+	struct tree_node n;
+	char clock_body[32];
+	size_t len = 0;
+	const char *body;
+
+	for (unsigned f = 0; f < SNAP_NFILES; f++) {
+		tree_token_file(t, (enum snap_file)f, &n);
+		body = tree_body(s, &n, &len, scratch, cap);
+		store_body(iv, n.ino, body, len);
+	}
+	clock_gettime(CLOCK_REALTIME, &clk.now);
+	for (unsigned c = 0; c < TREE_NCLOCK; c++) {
+		bool ends;
+
+		tree_token_clock(t, (enum tree_clock_file)c, &n);
+		ends = tree_clock_span(&n, &clk, &since, &until);
+		if ((ends && span_ending(clk.now, until)) || !snap_marked_after(s, t, since))
+			continue;
+		len = tree_clock_body(&n, &clk, clock_body, sizeof(clock_body));
+		store_body(iv, n.ino, clock_body, len);
+		/*
+		 * Held up until close to the end of the span, the store may have
+		 * come after the kernel asked for the next span's attributes:
+		 * drop it.
+		 */
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (ends && span_ending(now, until))
+			fuse_lowlevel_notify_inval_inode(iv->se, n.ino, 0, 0);
+	}
+}
+
+/*
+ * Which token of run st to store next, from i on (iv->lock held): i, or
+ * further on if it is the last run and a walk got ahead of it.  Returns
+ * st->end when the run is over: when a later run was asked for (the walk
+ * has gone past this one), once the token read is stored; at a token whose
+ * folder the kernel has not listed, and then the run no longer covers the
+ * tokens from there.
+ */
+static size_t run_next(struct inval *iv, const struct inval_store *st, size_t i)
+{
+	const struct snapshot *s = st->snap;
+	bool last = iv->run_serial == s->serial && iv->run_first == st->first;
+
+	if (!last && i > st->first)
+		return st->end;
+	if (last && iv->run_next > i)
+		i = iv->run_next;
+	if (i < st->end && !snap_marked(s, &s->tok[i])) {
+		if (last)
+			iv->run_end = i;
+		return st->end;
+	}
+	if (last && i < st->end)
+		iv->run_next = i + 1;
+	return i;
+}
+
+/*
+ * Store the tokens of run st, while its snapshot is still the current one.
+ * Should a refresh replace it meanwhile, the change it queues is told
+ * after, which drops what this stored.
+ */
+static void store_run(struct inval *iv, const struct inval_store *st)
+{
+	const struct snapshot *s = st->snap;
 	char *scratch = NULL;
 	size_t cap = 0;
 
-	if (cur == st->snap) {
-		for (unsigned f = 0; f < SNAP_NFILES; f++) {
-			struct tree_node n;
-			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
-			size_t len = 0;
-			const char *body;
+	for (size_t i = st->first;; i++) {
+		struct snapshot *cur;
+		bool current;
 
-			tree_token_file(st->tok, (enum snap_file)f, &n);
-			body = tree_body(st->snap, &n, &len, &scratch, &cap);
-			if (!body || len == 0)
-				continue;
-			bv.buf[0].mem = (void *)body;
-			bv.buf[0].size = len;
-			/* ENOENT: the kernel holds no inode for it (not looked up yet). */
-			fuse_lowlevel_notify_store(iv->se, n.ino, 0, &bv, 0);
-		}
+		pthread_mutex_lock(&iv->lock);
+		i = run_next(iv, st, i);
+		pthread_mutex_unlock(&iv->lock);
+		if (i >= st->end)
+			break;
+		cur = cache_peek(iv->cache, NULL);
+		current = cur == s;
+		snap_unref(cur);
+		if (!current)
+			break;
+		store_token(iv, s, &s->tok[i], &scratch, &cap);
 	}
 	free(scratch);
-	snap_unref(cur);
 }
 
 /* Take the oldest store off the ring (iv->lock held, the ring not empty). */
@@ -141,7 +237,7 @@ static void *inval_loop(void *arg)
 		} else {
 			st = store_pop(iv);
 			pthread_mutex_unlock(&iv->lock);
-			store_token(iv, &st);
+			store_run(iv, &st);
 			snap_unref(st.snap);
 			pthread_mutex_lock(&iv->lock);
 		}
@@ -164,17 +260,27 @@ static void drop_queued(struct inval *iv)
 		snap_unref(store_pop(iv).snap);
 }
 
-void inval_prefetch(struct inval *iv, struct snapshot *s, const struct snap_token *tok)
+void inval_prefetch(struct inval *iv, struct snapshot *s, const struct snap_token *tok,
+		    size_t count)
 {
-	unsigned last;
+	size_t i = (size_t)(tok - s->tok);
+	unsigned slot;
 
 	pthread_mutex_lock(&iv->lock);
-	last = (iv->store_head + iv->store_count + INVAL_STORE_RING - 1) % INVAL_STORE_RING;
-	if (iv->running && !iv->stop && iv->store_count < INVAL_STORE_RING &&
-	    !(iv->store_count && iv->stores[last].tok == tok)) {
-		last = (last + 1) % INVAL_STORE_RING;
-		iv->stores[last] = (struct inval_store){ .snap = snap_ref(s), .tok = tok };
+	if (iv->run_serial == s->serial && i >= iv->run_first && i < iv->run_end) {
+		if (i > iv->run_next)
+			iv->run_next = i;
+	} else if (iv->running && !iv->stop && iv->store_count < INVAL_STORE_RING) {
+		slot = (iv->store_head + iv->store_count) % INVAL_STORE_RING;
+		iv->stores[slot] = (struct inval_store){
+			.snap = snap_ref(s),
+			.first = i,
+			.end = count < s->n - i ? i + count : s->n,
+		};
 		iv->store_count++;
+		iv->run_serial = s->serial;
+		iv->run_first = iv->run_next = i;
+		iv->run_end = iv->stores[slot].end;
 		pthread_cond_broadcast(&iv->cond);
 	}
 	pthread_mutex_unlock(&iv->lock);

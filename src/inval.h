@@ -5,7 +5,9 @@
  * It is not a request thread, which could deadlock on the locks the kernel
  * holds for the request.  With kernel_cache it also puts the bodies of a
  * token's files into the page cache once one of them is read
- * (fuse_lowlevel_notify_store), which spares a walk a round trip per file.
+ * (fuse_lowlevel_notify_store), which spares a walk a round trip per file,
+ * and those of the tokens listed after it, which spares a walk that finds
+ * the page cache dropped (reclaim) a round trip per token.
  * Part of the FUSE layer, with fs.c.
  */
 #ifndef SYNERGYFS_INVAL_H
@@ -20,14 +22,21 @@
 struct fuse_session;
 struct inval_change;
 
-/* A token whose files to store: tok of snapshot snap (a reference, which keeps tok). */
+/* Tokens whose files to store: snap->tok[first, end) (snap is a reference). */
 struct inval_store {
 	struct snapshot *snap;
-	const struct snap_token *tok;
+	size_t first, end;
 };
 
 /* Stores wait in a ring of this many; more are dropped (they only save time). */
 #define INVAL_STORE_RING 256
+
+/*
+ * How many tokens, from the one read, a read of a token's file that is not
+ * in the page cache has stored: the walk reads the next ones next, and
+ * what dropped this one (reclaim) dropped those too.
+ */
+#define INVAL_STORE_AHEAD 16
 
 /* Changes queue in order; told counts those the kernel has heard of. */
 struct inval {
@@ -41,6 +50,13 @@ struct inval {
 	struct cache *cache;    /* whose current snapshot a store must be of */
 	struct inval_store stores[INVAL_STORE_RING];
 	unsigned store_head, store_count;
+	/*
+	 * The last run queued: snapshot serial, tokens [first, end), of which
+	 * the notifier stores next the one at next (a walk that gets ahead of
+	 * it moves next up to where it reads).
+	 */
+	uint64_t run_serial;
+	size_t run_first, run_next, run_end;
 	bool stop;
 };
 
@@ -55,12 +71,17 @@ int inval_start(struct inval *iv, struct fuse_session *se, struct cache *cache);
 
 /*
  * Ask for the bodies of the files of token tok of snapshot s (which gets
- * a reference) to be put into the kernel's page cache, unless a refresh
- * replaced s first.  For a request thread: it does not wait, and when
- * many are pending, or the same token was just asked for, it does nothing.
- * Only for a mount whose page cache outlives opens (kernel_cache).
+ * a reference), and of the tokens after it up to count in all, to be put
+ * into the kernel's page cache, unless a refresh replaced s first.  The
+ * run stops at the first token whose folder the kernel has not listed
+ * (snap_marked): it holds no inodes for its files.  For a request thread:
+ * it does not wait, and when many are pending it does nothing.  When tok
+ * is in the last run asked for, the run goes on from tok if it has not
+ * got that far: the tokens before it were read without it.  Only for a mount whose page cache outlives
+ * opens (kernel_cache).
  */
-void inval_prefetch(struct inval *iv, struct snapshot *s, const struct snap_token *tok);
+void inval_prefetch(struct inval *iv, struct snapshot *s, const struct snap_token *tok,
+		    size_t count);
 
 /* Stop it (before the session is unmounted); pending changes are dropped. */
 void inval_stop(struct inval *iv);

@@ -80,6 +80,11 @@ void tree_token_file(const struct snap_token *t, enum snap_file f, struct tree_n
 	token_node(out, t, (unsigned)f + 1);
 }
 
+void tree_token_clock(const struct snap_token *t, enum tree_clock_file c, struct tree_node *out)
+{
+	token_node(out, t, SLOT_CLOCK + (unsigned)c);
+}
+
 static bool slot_exists(unsigned slot)
 {
 	return slot < SLOT_CLOCK + TREE_NCLOCK || slot == SLOT_EXPIRING_LINK ||

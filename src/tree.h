@@ -87,6 +87,9 @@ bool tree_node(const struct snapshot *s, uint64_t ino, struct tree_node *out);
 /* The node of file f of token t (any enum snap_file). */
 void tree_token_file(const struct snap_token *t, enum snap_file f, struct tree_node *out);
 
+/* The node of clock file c of token t. */
+void tree_token_clock(const struct snap_token *t, enum tree_clock_file c, struct tree_node *out);
+
 /*
  * Look name up in the folder parent at the moment clk.  Returns 0,
  * -ENOENT, or -ENOTDIR when parent is not a folder.

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from conftest import KERNEL_CACHE, scaled
+from standin import generate_tokens
 
 REQUEST = re.compile(r"^unique: \d+, opcode: (\w+) ", re.M)
 
@@ -90,25 +91,40 @@ def resident(path):
 
 SNAPSHOT_FILES = ("id", "name", "created_on", "expiry", "expiry_reminder_state", "user_id",
                   "token.json", "expiry_epoch")
+TOKEN_FILES = SNAPSHOT_FILES + ("days_left", "expired")
+
+
+def wait_resident(paths):
+    """Wait until every one of paths is in the page cache (stored by the daemon)."""
+    deadline = time.monotonic() + scaled(10)
+    while not all(resident(p) > 0 for p in paths):
+        missing = [str(p) for p in paths if resident(p) == 0]
+        assert time.monotonic() < deadline, f"never stored: {missing[:5]}"
+        time.sleep(0.01)
+
+
+def token_files(m, ids):
+    return [m.p("tokens", str(i), f) for i in ids for f in TOKEN_FILES]
+
+
+def near_a_day_step(m, tid):
+    """Is days_left of token tid within 2 s of changing (so not worth comparing)?"""
+    expiry = int(cat(m.p("tokens", str(tid), "expiry_epoch")))
+    return min((time.time() - expiry) % 86400, (expiry - time.time()) % 86400) < 2
 
 
 @pytest.mark.not_under_valgrind("counts the requests of a daemon fast enough to keep up")
 def test_reading_one_file_brings_the_rest_of_its_folder(cached):
     """A walk that reads one file of a token reads the others next: the daemon
     stores their bodies in the page cache, and their reads reach no daemon.
-    The clock files are left out: their size can change at any moment."""
+    A clock file's too: its folder was listed since its body last changed."""
     m = cached
     os.listdir(m.p("tokens", "2"))  # the kernel knows the files' inodes now
     before = requests(m)
     assert cat(m.p("tokens", "2", "id")) == b"2\n"
     assert sent(m, before, "READ") == 1
-    others = [m.p("tokens", "2", f) for f in SNAPSHOT_FILES[1:]]
-    deadline = time.monotonic() + scaled(10)
-    while not all(resident(p) > 0 for p in others):
-        assert time.monotonic() < deadline, "the other bodies were never stored"
-        time.sleep(0.01)
-    assert resident(m.p("tokens", "2", "days_left")) == 0
-    assert resident(m.p("tokens", "2", "expired")) == 0
+    others = token_files(m, [2])[1:]
+    wait_resident(others)
     before = requests(m)
     bodies = {p: cat(p) for p in others}
     assert sent(m, before, "READ") == 0
@@ -120,6 +136,82 @@ def test_reading_one_file_brings_the_rest_of_its_folder(cached):
     assert bodies[m.p("tokens", "2", "expiry_epoch")] == b"1746163304\n"
     assert b'"Name":"asddadas"' in bodies[m.p("tokens", "2", "token.json")]
     assert bodies[m.p("tokens", "2", "token.json")].endswith(b"}\n")
+    assert bodies[m.p("tokens", "2", "expired")] == b"1\n"
+    if not near_a_day_step(m, 2):
+        days = (1746163304 - int(time.time())) // 86400
+        assert bodies[m.p("tokens", "2", "days_left")] == f"{days}\n".encode()
+    for p in others:
+        assert os.stat(p).st_size == len(bodies[p]), p
+
+
+@pytest.mark.not_under_valgrind("counts the requests of a daemon fast enough to keep up")
+def test_reading_a_token_stores_the_tokens_listed_after_it(server, mounter):
+    """A read that misses the page cache stores its token and the next ones
+    (16 in all), as far as the first folder the kernel has not listed."""
+    server.set_tokens(generate_tokens(40))
+    m = mounter(server.url, "cache_ttl=3600", "kernel_cache", extra_args=["-d"])
+    plain = mounter(server.url, "cache_ttl=3600")
+    for i in range(1, 31):
+        if i != 11:
+            os.listdir(m.p("tokens", str(i)))
+    before = requests(m)
+    cat(m.p("tokens", "1", "id"))
+    wait_resident(token_files(m, range(1, 11)))
+    time.sleep(scaled(0.2))
+    assert not any(resident(p) for p in token_files(m, range(12, 17))), \
+        "the run went on past a folder the kernel has not listed"
+    # The run ended at 11: a read there starts the next one, 11 to 26.
+    os.listdir(m.p("tokens", "11"))
+    cat(m.p("tokens", "11", "id"))
+    wait_resident(token_files(m, range(11, 27)))
+    assert sent(m, before, "READ") == 2
+    assert not any(resident(p) for p in token_files(m, range(27, 31)))
+    # What was stored is what the daemon answers a read with.
+    ids = range(1, 27)
+    bodies = {p: cat(p) for p in token_files(m, ids)}
+    assert sent(m, before, "READ") == 2
+    for i in ids:
+        for f in TOKEN_FILES:
+            if f == "days_left" and near_a_day_step(m, i):
+                continue
+            assert bodies[m.p("tokens", str(i), f)] == cat(plain.p("tokens", str(i), f)), (i, f)
+    assert server.count("list") == 2  # one per mount
+
+
+def drop_page_cache(root):
+    """Drop the bodies of every file under root from the page cache, as
+    reclaim does (posix_fadvise DONTNEED); the inodes stay."""
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+@pytest.mark.not_under_valgrind("counts the requests of a daemon fast enough to keep up")
+def test_a_walk_after_reclaim_reads_a_token_in_sixteen(server, mounter):
+    """When the page cache has been dropped (reclaim), a walk that reads
+    every file misses once per run of tokens, not once per token or file."""
+    n = 320
+    server.set_tokens(generate_tokens(n))
+    m = mounter(server.url, "cache_ttl=3600", "kernel_cache", extra_args=["-d"])
+
+    def walk():
+        return subprocess.run(["find", "tokens", "-type", "f", "-exec", "cat", "{}", "+"],
+                              cwd=m.path, capture_output=True, check=True).stdout
+
+    first = walk()
+    assert walk() == first
+    drop_page_cache(m.p("tokens"))
+    assert resident(m.p("tokens", "1", "name")) == 0
+    before = requests(m)
+    assert walk() == first
+    reads = sent(m, before, "READ")
+    # Without the runs: 3 per token (the first file and the clock files).
+    assert reads <= n // 4, reads
+    assert server.count("list") == 1
 
 
 def test_a_changed_body_of_the_same_size_is_read_anew(cached, server):

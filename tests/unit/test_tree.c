@@ -1194,6 +1194,48 @@ static int ts_cmp(struct timespec a, struct timespec b)
 }
 
 /*
+ * A mark says whether and when (to the second) the kernel listed a token's
+ * folder; "after since" must never be said of a listing that may have come
+ * at or before since.
+ */
+TEST(marks_say_when_a_folder_was_listed)
+{
+	struct snapshot *s = build_all();
+	const struct snap_token *a, *b, *c;
+
+	if (!s)
+		return;
+	a = &s->tok[0];
+	b = &s->tok[1];
+	c = &s->tok[2];
+	CHECK(!snap_marked(s, a));
+	CHECK(!snap_marked_after(s, a, ts_add_ns(fetched, -1000000000LL)));
+	/* Listed 5.3 s after the fetch. */
+	snap_mark(s, a, ts_add_ns(fetched, 5300000000LL));
+	CHECK(snap_marked(s, a));
+	CHECK(!snap_marked(s, b));
+	CHECK(snap_marked_after(s, a, fetched));
+	CHECK(snap_marked_after(s, a, ts_add_ns(fetched, 3900000000LL)));
+	/* Within the second of the listing: not known to be after. */
+	CHECK(!snap_marked_after(s, a, ts_add_ns(fetched, 4900000000LL)));
+	CHECK(!snap_marked_after(s, a, ts_add_ns(fetched, 5300000000LL)));
+	CHECK(!snap_marked_after(s, a, ts_add_ns(fetched, 7000000000LL)));
+	/* A later listing moves it on. */
+	snap_mark(s, a, ts_add_ns(fetched, 90000000000LL));
+	CHECK(snap_marked_after(s, a, ts_add_ns(fetched, 80000000000LL)));
+	/* A clock that says the listing came before the fetch: listed, not when. */
+	snap_mark(s, b, ts_add_ns(fetched, -3000000000LL));
+	CHECK(snap_marked(s, b));
+	CHECK(!snap_marked_after(s, b, ts_add_ns(fetched, -10000000000LL)));
+	/* Far beyond what a mark holds: it stays at its last second. */
+	snap_mark(s, c, (struct timespec){ fetched.tv_sec + ((time_t)1 << 34), 0 });
+	CHECK(snap_marked(s, c));
+	CHECK(snap_marked_after(s, c, ts_add_ns(fetched, 1000000000LL)));
+	CHECK(!snap_marked_after(s, c, (struct timespec){ fetched.tv_sec + ((time_t)1 << 33), 0 }));
+	snap_unref(s);
+}
+
+/*
  * What kernel_cache relies on: a clock file's body is the same at any two
  * moments with the same span start (its mtime), and stays so up to the span
  * end (until which the kernel may keep it).  Checked at instants around
@@ -1522,6 +1564,7 @@ static const struct check_test tests[] = {
 	TEST_CASE(long_list_read_by_two_threads),
 	TEST_CASE(no_snapshot),
 	TEST_CASE(refcounts),
+	TEST_CASE(marks_say_when_a_folder_was_listed),
 	TEST_CASE(clock_files_and_views),
 	TEST_CASE(clock_spans),
 	TEST_CASE(diff_reports_what_changed),
