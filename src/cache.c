@@ -3,6 +3,7 @@
  */
 #include "cache.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -119,6 +120,7 @@ static struct snapshot *let_go(struct cache *c, double now)
 	if (!s || now - c->replaced_at < c->keep)
 		return NULL;
 	c->replaced = NULL;
+	log_debug("the list before fetch %" PRIu64 " is no longer kept", c->cur->serial);
 	return s;
 }
 
@@ -247,6 +249,21 @@ void cache_set_keep(struct cache *c, double seconds)
 	pthread_mutex_lock(&c->lock);
 	c->keep = seconds;
 	pthread_mutex_unlock(&c->lock);
+}
+
+double cache_let_go(struct cache *c)
+{
+	struct snapshot *gone;
+	double now, left = -1;
+
+	pthread_mutex_lock(&c->lock);
+	now = now_mono();
+	gone = let_go(c, now);
+	if (c->replaced)
+		left = c->replaced_at + c->keep - now;
+	pthread_mutex_unlock(&c->lock);
+	snap_unref(gone);
+	return left;
 }
 
 enum err_kind cache_refresh(struct cache *c, struct err *e)

@@ -78,6 +78,13 @@ struct snapshot *cache_find(struct cache *c, bool (*match)(const struct snapshot
 void cache_set_keep(struct cache *c, double seconds);
 
 /*
+ * Let go of the replaced snapshot if its time is up, as every call of the
+ * cache does.  Returns the seconds left until it is, or -1 when none is
+ * kept: for a thread that lets go of it on time when no request comes.
+ */
+double cache_let_go(struct cache *c);
+
+/*
  * Fetch now, whatever the TTL: after the fetch in flight (if any) ends, one
  * more.  On success the new snapshot is served from then on; on failure
  * the kind is returned with *e set, and the cache keeps what it had.

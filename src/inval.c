@@ -3,6 +3,7 @@
  */
 #include "inval.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
@@ -210,16 +211,44 @@ static struct inval_store store_pop(struct inval *iv)
 	return st;
 }
 
+/*
+ * When to let go of the snapshot the cache keeps after a refresh (see
+ * cache_let_go), left seconds from now: a moment on CLOCK_MONOTONIC, just
+ * past its time.  Returns false when none is kept.
+ */
+static bool let_go_time(double left, struct timespec *at)
+{
+	long long ns;
+
+	if (left < 0)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, at);
+	ns = at->tv_nsec + (long long)(left * 1e9) + 10000000LL;
+	at->tv_sec += (time_t)(ns / 1000000000LL);
+	at->tv_nsec = (long)(ns % 1000000000LL);
+	return true;
+}
+
 static void *inval_loop(void *arg)
 {
 	struct inval *iv = arg;
 	struct inval_change *c;
 	struct inval_store st;
+	struct timespec at;
+	bool timed = false;  /* at is when to let go of a replaced snapshot */
 
 	pthread_mutex_lock(&iv->lock);
 	for (;;) {
-		while (!iv->queue && !iv->store_count && !iv->stop)
-			pthread_cond_wait(&iv->cond, &iv->lock);
+		while (!iv->queue && !iv->store_count && !iv->stop) {
+			if (!timed) {
+				pthread_cond_wait(&iv->cond, &iv->lock);
+			} else if (pthread_cond_timedwait(&iv->cond, &iv->lock, &at) == ETIMEDOUT) {
+				/* No request came to let go of it: its memory goes now. */
+				pthread_mutex_unlock(&iv->lock);
+				timed = let_go_time(cache_let_go(iv->cache), &at);
+				pthread_mutex_lock(&iv->lock);
+			}
+		}
 		if (iv->stop)
 			break;
 		c = iv->queue;
@@ -231,6 +260,7 @@ static void *inval_loop(void *arg)
 			pthread_mutex_unlock(&iv->lock);
 			tree_diff(c->from, c->to, &tell_ops, iv);
 			change_free(c);
+			timed = let_go_time(cache_let_go(iv->cache), &at);
 			pthread_mutex_lock(&iv->lock);
 			iv->told++;
 			pthread_cond_broadcast(&iv->cond);
@@ -288,10 +318,15 @@ void inval_prefetch(struct inval *iv, struct snapshot *s, const struct snap_toke
 
 void inval_init(struct inval *iv)
 {
+	pthread_condattr_t ca;
+
 	*iv = (struct inval){ .queue = NULL };
 	iv->queue_tail = &iv->queue;
 	pthread_mutex_init(&iv->lock, NULL);
-	pthread_cond_init(&iv->cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&iv->cond, &ca);
+	pthread_condattr_destroy(&ca);
 }
 
 int inval_start(struct inval *iv, struct fuse_session *se, struct cache *cache)

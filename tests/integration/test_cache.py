@@ -129,6 +129,25 @@ def test_open_file_keeps_its_snapshot(server, mounter):
         assert f.read() == b"Backup\n"
 
 
+def test_the_list_a_refresh_replaced_is_let_go_on_time_without_requests(server, mounter):
+    """The list a refresh replaced is kept 10 s for the listings begun on it,
+    then freed by the daemon itself: not only at the next request."""
+    m = mounter(server.url, "cache_ttl=3600", extra_args=["-d"])
+    os.listdir(m.p("tokens"))
+    with open(m.p("refresh"), "w") as f:
+        f.write("1\n")
+    refreshed = time.monotonic()
+    line = "the list before fetch 2 is no longer kept"
+    # No request to the mount from here on; only its log is read.
+    time.sleep(8)
+    assert line not in m.log(), "let go of before its 10 s"
+    deadline = refreshed + 10 + scaled(5)
+    while line not in m.log():
+        assert time.monotonic() < deadline, "never let go of without a request"
+        time.sleep(0.1)
+    assert time.monotonic() - refreshed >= 10
+
+
 def listing_versions(n):
     """Three lists of n tokens, each listing differently: IDs 1..n; IDs 2..n+1
     (the first gone, one added at the end); IDs 1..n with the first and the

@@ -686,6 +686,39 @@ TEST(replaced_stays_findable)
 	pthread_mutex_destroy(&f.lock);
 }
 
+/* cache_let_go: what the notifier calls to free a replaced snapshot on time. */
+TEST(let_go_on_time)
+{
+	struct fake f;
+	struct cache *c;
+	struct snapshot *s, *kept;
+	int first = 1;
+	double v, left;
+
+	c = fake_cache(&f, 60);
+	if (!c) {
+		CHECK(c);
+		return;
+	}
+	cache_set_keep(c, 0.2);
+	CHECK(cache_let_go(c) < 0);
+	s = cache_get(c, &v, NULL);
+	snap_unref(s);
+	CHECK(cache_let_go(c) < 0);  /* the first fetch replaced nothing */
+	CHECK_EQ_INT(cache_refresh(c, NULL), ERR_OK);
+	kept = cache_find(c, fetched_by, &first, &v);
+	left = cache_let_go(c);
+	CHECK(left > 0 && left <= 0.2);
+	CHECK(kept && atomic_load(&kept->refs) == 2);
+	sleep_ms(250);
+	CHECK(cache_let_go(c) < 0);
+	CHECK(kept && atomic_load(&kept->refs) == 1);
+	snap_unref(kept);
+	CHECK_EQ_INT(fake_calls(&f), 2);
+	cache_free(c);
+	pthread_mutex_destroy(&f.lock);
+}
+
 static const struct check_test tests[] = {
 	TEST_CASE(first_get_fetches_once),
 	TEST_CASE(refetch_after_ttl),
@@ -700,6 +733,7 @@ static const struct check_test tests[] = {
 	TEST_CASE(refresh_and_expire),
 	TEST_CASE(reference_outlives_cache),
 	TEST_CASE(replaced_stays_findable),
+	TEST_CASE(let_go_on_time),
 };
 
 CHECK_MAIN(tests)
