@@ -401,6 +401,7 @@ SNAPSHOT_TARGET_MS = 250.0
 RSS_LS_TARGET, RSS_WALK_TARGET = 3.0, 5.0
 TARGET_SIZE = 100_000            # refresh and memory targets apply here
 WARM_TARGET_MIN_SIZE = 10_000    # warm walk targets apply from here
+COLD_TARGET_SIZE = 10_000        # cold targets apply here (issue 5: "10,000 unless said")
 
 
 START = time.monotonic()
@@ -518,9 +519,11 @@ def measure_cold_ls(s: Session, n: int, reps: int) -> Row:
         if rep:
             jq_ms.append(elapsed)
     req, ok = requests_text(counts, 1, "")
+    at_target = n == COLD_TARGET_SIZE
     return Row(n, "cold_ls", "cold: start mount + first ls -l tokens", "ls -l tokens",
                "ms", fs_ms, "curl + jq", f"curl -s -H @HEADERFILE URL | jq -r '{JQ_FILTER}'",
-               jq_ms, COLD_LS_TARGET, f"<= {COLD_LS_TARGET}x", req, ok, fuse=fuse)
+               jq_ms, COLD_LS_TARGET if at_target else None,
+               f"<= {COLD_LS_TARGET}x" if at_target else "", req, ok, fuse=fuse)
 
 
 def measure_memory(s: Session, n: int, body_bytes: int) -> list[Row]:
@@ -606,8 +609,10 @@ def measure_cold_walks(s: Session, n: int, reps: int, warm: list[Row]) -> list[R
         req, ok = requests_text(counts, 1, "")
         rows.append(Row(n, "cold_" + w.key, "cold: first " + w.text + " after mount",
                         w.text, "ms", fs_ms, "tmpfs warm", w.text,
-                        [tmpfs_median["warm_" + w.key]], COLD_WALK_TARGET,
-                        f"<= {COLD_WALK_TARGET}x", req, ok, fuse=fuse))
+                        [tmpfs_median["warm_" + w.key]],
+                        COLD_WALK_TARGET if n == COLD_TARGET_SIZE else None,
+                        f"<= {COLD_WALK_TARGET}x" if n == COLD_TARGET_SIZE else "",
+                        req, ok, fuse=fuse))
     return rows
 
 
