@@ -190,8 +190,9 @@ def drop_page_cache(root):
                 os.close(fd)
 
 
+@pytest.mark.concurrency
 @pytest.mark.not_under_valgrind("counts the requests of a daemon fast enough to keep up")
-def test_a_walk_after_reclaim_reads_a_token_in_sixteen(server, mounter):
+def test_a_walk_after_reclaim_misses_once_per_run_of_tokens(server, mounter):
     """When the page cache has been dropped (reclaim), a walk that reads
     every file misses once per run of tokens, not once per token or file."""
     n = 320
@@ -209,7 +210,9 @@ def test_a_walk_after_reclaim_reads_a_token_in_sixteen(server, mounter):
     before = requests(m)
     assert walk() == first
     reads = sent(m, before, "READ")
-    # Without the runs: 3 per token (the first file and the clock files).
+    # 20 runs of 16, and more when the notifier falls behind the walk (the
+    # ThreadSanitizer build); without the runs, 3 per token (the first file
+    # and the clock files): 1,183 in all.
     assert reads <= n // 4, reads
     assert server.count("list") == 1
 
