@@ -53,9 +53,9 @@ struct inval {
 	struct inval_store stores[INVAL_STORE_RING];
 	unsigned store_head, store_count;
 	/*
-	 * The last run queued: snapshot serial, tokens [first, end), of which
-	 * the notifier stores next the one at next (a walk that gets ahead of
-	 * it moves next up to where it reads).
+	 * The last run queued: snapshot serial and tokens [first, end); next
+	 * is the token the notifier stores next (a walk that gets ahead of it
+	 * moves next up to where it reads).
 	 */
 	uint64_t run_serial;
 	size_t run_first, run_next, run_end;
@@ -79,8 +79,8 @@ int inval_start(struct inval *iv, struct fuse_session *se, struct cache *cache);
  * (snap_marked): it holds no inodes for its files.  For a request thread:
  * it does not wait, and when many are pending it does nothing.  When tok
  * is in the last run asked for, the run goes on from tok if it has not
- * got that far: the tokens before it were read without it.  Only for a mount whose page cache outlives
- * opens (kernel_cache).
+ * got that far: the tokens before it were read without it.  Only for a
+ * mount whose page cache outlives opens (kernel_cache).
  */
 void inval_prefetch(struct inval *iv, struct snapshot *s, const struct snap_token *tok,
 		    size_t count);
