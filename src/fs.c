@@ -19,6 +19,7 @@
 
 #include "escape.h"
 #include "report.h"
+#include "timestamp.h"
 
 int fs_errno(enum err_kind kind)
 {
@@ -123,8 +124,7 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 /* Seconds from now until t, less the margin; never negative. */
 static double seconds_before(struct timespec t, struct timespec now)
 {
-	double left = (double)(t.tv_sec - now.tv_sec) + (double)(t.tv_nsec - now.tv_nsec) / 1e9 -
-		      CLOCK_MARGIN;
+	double left = ts_seconds(now, t) - CLOCK_MARGIN;
 
 	return left > 0 ? left : 0;
 }

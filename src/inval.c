@@ -10,6 +10,7 @@
 
 #include "fs.h"  /* libfuse, at the version the FUSE layer uses */
 #include "snapshot.h"
+#include "timestamp.h"
 #include "tree.h"
 
 /* A refresh to tell the kernel about: snapshot from became to. */
@@ -92,10 +93,7 @@ static void store_body(struct inval *iv, uint64_t ino, const char *body, size_t 
 /* Is there less than STORE_CLOCK_MARGIN left of the span that holds now? */
 static bool span_ending(struct timespec now, struct timespec until)
 {
-	double left = (double)(until.tv_sec - now.tv_sec) +
-		      (double)(until.tv_nsec - now.tv_nsec) / 1e9;
-
-	return left < STORE_CLOCK_MARGIN;
+	return ts_seconds(now, until) < STORE_CLOCK_MARGIN;
 }
 
 /*

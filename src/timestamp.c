@@ -117,3 +117,8 @@ bool ts_parse(const char *s, struct timespec *out)
 	out->tv_nsec = nsec;
 	return true;
 }
+
+double ts_seconds(struct timespec from, struct timespec to)
+{
+	return (double)(to.tv_sec - from.tv_sec) + (double)(to.tv_nsec - from.tv_nsec) / 1e9;
+}

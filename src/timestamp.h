@@ -1,6 +1,7 @@
 /*
  * timestamp.h - parsing the ISO 8601 timestamps that Synergy sends
- * ("2025-03-14T10:53:38.823+08:00").  Pure: no I/O, no allocation.
+ * ("2025-03-14T10:53:38.823+08:00"), and the time between two instants.
+ * Pure: no I/O, no allocation.
  */
 #ifndef SYNERGYFS_TIMESTAMP_H
 #define SYNERGYFS_TIMESTAMP_H
@@ -17,5 +18,8 @@
  * error.
  */
 bool ts_parse(const char *s, struct timespec *out);
+
+/* Seconds from instant from to instant to (negative when to comes first). */
+double ts_seconds(struct timespec from, struct timespec to);
 
 #endif

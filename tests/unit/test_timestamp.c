@@ -226,6 +226,15 @@ TEST(every_prefix)
 	}
 }
 
+TEST(seconds_between)
+{
+	struct timespec a = { 100, 900000000 }, b = { 102, 100000000 };
+
+	CHECK(ts_seconds(a, b) > 1.1999 && ts_seconds(a, b) < 1.2001);
+	CHECK(ts_seconds(b, a) < -1.1999 && ts_seconds(b, a) > -1.2001);
+	CHECK(ts_seconds(a, a) == 0);
+}
+
 static const struct check_test tests[] = {
 	TEST_CASE(public_sample),
 	TEST_CASE(zone_forms),
@@ -238,6 +247,7 @@ static const struct check_test tests[] = {
 	TEST_CASE(truncated_and_garbage),
 	TEST_CASE(null_input),
 	TEST_CASE(every_prefix),
+	TEST_CASE(seconds_between),
 };
 
 CHECK_MAIN(tests)
