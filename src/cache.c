@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,30 +15,46 @@
 struct cache {
 	pthread_mutex_t lock;
 	pthread_cond_t done;       /* signalled when a fetch ends */
+	pthread_cond_t wake;       /* signalled when the worker has a fetch to run */
+	pthread_t worker;          /* runs the fetches; started at the first one */
+	bool worker_started;
+	bool want;                 /* a fetch is asked of the worker */
+	bool closing;              /* cache_close: nothing waits any more */
 	double ttl;
+	double wait;               /* how long an access waits for a refresh */
 	cache_fetch_fn fetch;
 	void *ctx;
 	struct snapshot *cur;      /* NULL until the first success */
 	struct snapshot *replaced; /* the one cur replaced, while findable (cache_find) */
 	double replaced_at;        /* monotonic seconds */
 	double keep;               /* CACHE_KEEP_REPLACED */
-	double fresh_until;        /* monotonic seconds; cur is served until then */
-	bool fetching;
+	double fresh_until;        /* monotonic seconds; cur is served, or the last
+				      error answered, until then: the next try */
+	bool fetching;             /* asked of the worker, or running */
 	uint64_t generation;       /* counts finished fetches */
+	enum err_kind last_rc;     /* the outcome of the last finished fetch */
 	unsigned failures;         /* consecutive failed fetches */
 	struct err last_error;
 	char logged[sizeof(((struct err *)0)->msg)]; /* the failure last logged */
 	struct cache_stats stats;
 	cache_listener_fn listener;
 	void *listener_ctx;
+	double (*clock)(void *arg); /* cache_set_clock; NULL: the monotonic clock */
+	void *clock_arg;
 };
 
-static double now_mono(void)
+static double real_mono(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Monotonic seconds, as the cache counts TTLs and back-off steps. */
+static double now_mono(const struct cache *c)
+{
+	return c->clock ? c->clock(c->clock_arg) : real_mono();
 }
 
 struct cache *cache_new(double ttl, cache_fetch_fn fetch, void *ctx)
@@ -51,8 +68,10 @@ struct cache *cache_new(double ttl, cache_fetch_fn fetch, void *ctx)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->done, &ca);
+	pthread_cond_init(&c->wake, &ca);
 	pthread_condattr_destroy(&ca);
 	c->ttl = ttl;
+	c->wait = CACHE_REFRESH_WAIT;
 	c->fetch = fetch;
 	c->ctx = ctx;
 	c->keep = CACHE_KEEP_REPLACED;
@@ -63,8 +82,12 @@ void cache_free(struct cache *c)
 {
 	if (!c)
 		return;
+	cache_close(c);
+	if (c->worker_started)
+		pthread_join(c->worker, NULL);
 	snap_unref(c->cur);
 	snap_unref(c->replaced);
+	pthread_cond_destroy(&c->wake);
 	pthread_cond_destroy(&c->done);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -124,14 +147,18 @@ static struct snapshot *let_go(struct cache *c, double now)
 	return s;
 }
 
-/* Run one fetch with the lock released and install its outcome; returns its kind. */
-static enum err_kind refresh_locked(struct cache *c)
+/*
+ * Run the fetch asked for (c->fetching set) with the lock released and
+ * install its outcome.  A failure is answered for a back-off step, list or
+ * no list: every access meanwhile gets it at once, and sends nothing.
+ */
+static void run_fetch(struct cache *c)
 {
 	struct snapshot *snap = NULL, *old = NULL, *gone = NULL;
 	struct err e;
 	enum err_kind rc;
 
-	c->fetching = true;
+	clock_gettime(CLOCK_REALTIME, &c->stats.fetch_started);
 	pthread_mutex_unlock(&c->lock);
 	err_clear(&e);
 	rc = c->fetch(c->ctx, &snap, &e);
@@ -147,23 +174,34 @@ static enum err_kind refresh_locked(struct cache *c)
 			c->listener(c->listener_ctx, old, snap);
 		gone = c->replaced;
 		c->replaced = old;
-		c->replaced_at = now_mono();
+		c->replaced_at = now_mono(c);
 		c->fresh_until = c->replaced_at + c->ttl;
 		log_outcome(c, rc);
 		c->failures = 0;
 		c->stats.fetches_ok++;
 		c->stats.stale = 0;
+		c->stats.next_try = (struct timespec){ 0, 0 };
 	} else {
+		double step;
+
 		c->last_error = e;
 		c->failures++;
 		c->stats.fetches_failed++;
 		c->stats.last_error = e;
 		c->stats.stale = c->cur != NULL;
-		if (c->cur)
-			c->fresh_until = now_mono() + backoff(c);
+		step = backoff(c);
+		c->fresh_until = now_mono(c) + step;
+		c->stats.next_try = c->stats.last_attempt;
+		c->stats.next_try.tv_sec += (time_t)step;
+		c->stats.next_try.tv_nsec += (long)((step - (double)(time_t)step) * 1e9);
+		if (c->stats.next_try.tv_nsec >= 1000000000L) {
+			c->stats.next_try.tv_sec++;
+			c->stats.next_try.tv_nsec -= 1000000000L;
+		}
 		log_outcome(c, rc);
 	}
 	c->fetching = false;
+	c->last_rc = rc;
 	c->generation++;
 	pthread_cond_broadcast(&c->done);
 	if (gone) {
@@ -172,7 +210,82 @@ static enum err_kind refresh_locked(struct cache *c)
 		snap_unref(gone);
 		pthread_mutex_lock(&c->lock);
 	}
-	return rc;
+}
+
+/* The worker: runs each fetch asked for, until cache_close. */
+static void *work(void *arg)
+{
+	struct cache *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->closing) {
+		if (!c->want) {
+			pthread_cond_wait(&c->wake, &c->lock);
+			continue;
+		}
+		c->want = false;
+		run_fetch(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/*
+ * Ask for a fetch unless one is in flight (c->lock held).  It runs on the
+ * worker, so that a waiting access can give up on it and answer stale; if
+ * the worker cannot be started, it runs here.
+ */
+static void start_fetch(struct cache *c)
+{
+	if (c->fetching || c->closing)
+		return;
+	c->fetching = true;
+	if (!c->worker_started) {
+		sigset_t all, old;
+
+		/* The worker takes no signals: the daemon's own threads do. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		c->worker_started = pthread_create(&c->worker, NULL, work, c) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (!c->worker_started) {
+			log_warn("cannot start the fetch thread; fetching in the request's thread");
+			run_fetch(c);
+			return;
+		}
+	}
+	c->want = true;
+	pthread_cond_signal(&c->wake);
+}
+
+/*
+ * Wait (c->lock held) until the fetch in flight ends or the cache closes;
+ * with limit >= 0, also until limit seconds have passed.  Returns whether
+ * the fetch ended.
+ */
+static bool wait_fetch(struct cache *c, double limit)
+{
+	uint64_t gen = c->generation;
+	double end = real_mono() + limit;
+	struct timespec ts;
+
+	while (c->generation == gen && !c->closing) {
+		if (limit < 0) {
+			pthread_cond_wait(&c->done, &c->lock);
+			continue;
+		}
+		if (real_mono() >= end)
+			return false;
+		ts.tv_sec = (time_t)end;
+		ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
+		pthread_cond_timedwait(&c->done, &c->lock, &ts);
+	}
+	return c->generation != gen;
+}
+
+static void closed_error(struct err *e)
+{
+	err_set(e, ERR_NET, "synergyfs is shutting down");
 }
 
 struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e)
@@ -181,22 +294,21 @@ struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e)
 	double now;
 
 	pthread_mutex_lock(&c->lock);
-	now = now_mono();
-	if (!c->cur || now >= c->fresh_until) {
-		if (c->fetching) {
-			uint64_t gen = c->generation;
-
-			while (c->generation == gen)
-				pthread_cond_wait(&c->done, &c->lock);
-		} else {
-			refresh_locked(c);
-		}
-		now = now_mono();
+	now = now_mono(c);
+	if (!c->closing && now >= c->fresh_until) {
+		/* Due: the list's TTL or the back-off step of a failure is over. */
+		start_fetch(c);
+		if (c->fetching)
+			wait_fetch(c, c->cur ? c->wait : -1);
+		now = now_mono(c);
 	}
-	/* Whatever the fetch we waited for left is the answer, even if stale. */
+	/* Whatever the fetch left is the answer, even if stale. */
 	if (c->cur) {
 		s = snap_ref(c->cur);
-		*valid_for = c->fresh_until > now ? c->fresh_until - now : 0;
+		/* While a refresh is in flight, the kernel must come back. */
+		*valid_for = !c->fetching && c->fresh_until > now ? c->fresh_until - now : 0;
+	} else if (e && c->closing) {
+		closed_error(e);
 	} else if (e) {
 		*e = c->last_error;
 	}
@@ -212,7 +324,7 @@ struct snapshot *cache_peek(struct cache *c, double *valid_for)
 	double now, left;
 
 	pthread_mutex_lock(&c->lock);
-	now = now_mono();
+	now = now_mono(c);
 	s = c->cur ? snap_ref(c->cur) : NULL;
 	left = s ? c->fresh_until - now : 0;
 	gone = let_go(c, now);
@@ -230,7 +342,7 @@ struct snapshot *cache_find(struct cache *c, bool (*match)(const struct snapshot
 	double now, left = 0;
 
 	pthread_mutex_lock(&c->lock);
-	now = now_mono();
+	now = now_mono(c);
 	gone = let_go(c, now);
 	if (c->cur && match(c->cur, arg)) {
 		s = snap_ref(c->cur);
@@ -242,6 +354,14 @@ struct snapshot *cache_find(struct cache *c, bool (*match)(const struct snapshot
 	snap_unref(gone);
 	*valid_for = left > 0 ? left : 0;
 	return s;
+}
+
+void cache_set_clock(struct cache *c, double (*clock)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&c->lock);
+	c->clock = clock;
+	c->clock_arg = arg;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void cache_set_keep(struct cache *c, double seconds)
@@ -257,7 +377,7 @@ double cache_let_go(struct cache *c)
 	double now, left = -1;
 
 	pthread_mutex_lock(&c->lock);
-	now = now_mono();
+	now = now_mono(c);
 	gone = let_go(c, now);
 	if (c->replaced)
 		left = c->replaced_at + c->keep - now;
@@ -271,17 +391,36 @@ enum err_kind cache_refresh(struct cache *c, struct err *e)
 	enum err_kind rc;
 
 	pthread_mutex_lock(&c->lock);
-	while (c->fetching) {
-		uint64_t gen = c->generation;
-
-		while (c->generation == gen)
-			pthread_cond_wait(&c->done, &c->lock);
+	while (c->fetching && !c->closing)
+		wait_fetch(c, -1);
+	if (!c->closing)
+		start_fetch(c);
+	if (c->closing || (c->fetching && !wait_fetch(c, -1))) {
+		closed_error(e);
+		rc = ERR_NET;
+	} else {
+		rc = c->last_rc;
+		if (rc != ERR_OK && e)
+			*e = c->last_error;
 	}
-	rc = refresh_locked(c);
-	if (rc != ERR_OK && e)
-		*e = c->last_error;
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+void cache_close(struct cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->closing = true;
+	pthread_cond_broadcast(&c->wake);
+	pthread_cond_broadcast(&c->done);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_set_wait(struct cache *c, double seconds)
+{
+	pthread_mutex_lock(&c->lock);
+	c->wait = seconds;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void cache_expire(struct cache *c)
@@ -301,5 +440,6 @@ void cache_stats(struct cache *c, struct cache_stats *st)
 {
 	pthread_mutex_lock(&c->lock);
 	*st = c->stats;
+	st->fetching = c->fetching;
 	pthread_mutex_unlock(&c->lock);
 }

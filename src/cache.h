@@ -1,8 +1,17 @@
 /*
  * cache.h - the current snapshot and its lifetime: served for cache_ttl
- * seconds, refreshed lazily by the first access after that, one fetch at a
- * time (others wait for it and share its result), and kept on failure
- * (stale-if-error) while the source keeps being retried with backoff.
+ * seconds, refreshed by the first access after that, one fetch at a time
+ * on a thread of the cache's own (others wait for it and share its result),
+ * and kept on failure (stale-if-error) while the source is tried again
+ * once per back-off step.
+ *
+ * What an access waits for:
+ *   list cached, fresh         nothing
+ *   list cached, due           the refresh, at most cache_set_wait seconds;
+ *                              then the stale list (the fetch goes on)
+ *   no list, no failure yet    the fetch, however long it takes (its timeout)
+ *   last fetch failed          nothing until the back-off step is over: the
+ *                              cached list if any, else the same error
  */
 #ifndef SYNERGYFS_CACHE_H
 #define SYNERGYFS_CACHE_H
@@ -31,7 +40,13 @@ struct cache_stats {
 	struct err last_result;   /* the outcome of the last attempt (ERR_OK: success) */
 	struct timespec last_attempt; /* wall-clock end of the last attempt (0 if none) */
 	struct timespec last_success; /* wall-clock end of the last success (0 if none) */
+	struct timespec next_try;     /* after a failure: when the next fetch may go (else 0) */
+	struct timespec fetch_started; /* wall-clock start of the last fetch */
+	bool fetching;                /* a fetch is in flight now */
 };
+
+/* How long an access waits for a due refresh before it is answered stale. */
+#define CACHE_REFRESH_WAIT 1.0
 
 /*
  * A cache over fetch(ctx) serving each snapshot for ttl seconds.  Returns
@@ -39,15 +54,29 @@ struct cache_stats {
  */
 struct cache *cache_new(double ttl, cache_fetch_fn fetch, void *ctx);
 
-/* Free c and drop its snapshot.  No call may be in progress. */
+/*
+ * Free c and drop its snapshot, after waiting for the fetch in flight (make
+ * the fetch function return early first if it must not be waited for).  No
+ * other call may be in progress.
+ */
 void cache_free(struct cache *c);
 
 /*
+ * Stop waiting: every access waiting for a fetch returns now (with the list
+ * if there is one, else a "shutting down" error), and no fetch starts any
+ * more.  For a daemon that is ending.
+ */
+void cache_close(struct cache *c);
+
+/* An access waits at most this long for a due refresh (default CACHE_REFRESH_WAIT). */
+void cache_set_wait(struct cache *c, double seconds);
+
+/*
  * The snapshot to answer from, with one reference for the caller, fetching
- * first if the current one has expired (or there is none).  *valid_for
- * gets how many seconds the answer may be cached by the kernel: never past
- * the point where the next access must reach the cache.  Returns NULL with
- * *e set when there is nothing to serve.
+ * first if the current one is due (see the table above).  *valid_for gets
+ * how many seconds the answer may be cached by the kernel: never past the
+ * point where the next access must reach the cache, 0 while a refresh is in
+ * flight.  Returns NULL with *e set when there is nothing to serve.
  */
 struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e);
 
@@ -74,6 +103,13 @@ struct snapshot *cache_peek(struct cache *c, double *valid_for);
 struct snapshot *cache_find(struct cache *c, bool (*match)(const struct snapshot *s, const void *arg),
 			    const void *arg, double *valid_for);
 
+/*
+ * For tests: count TTLs, back-off steps and the keeping of replaced
+ * snapshots on clock(arg) (monotonic seconds) instead of the system's.
+ * How long an access waits for a refresh is still real time.
+ */
+void cache_set_clock(struct cache *c, double (*clock)(void *arg), void *arg);
+
 /* For tests: keep replaced snapshots findable this long instead. */
 void cache_set_keep(struct cache *c, double seconds);
 
@@ -85,15 +121,15 @@ void cache_set_keep(struct cache *c, double seconds);
 double cache_let_go(struct cache *c);
 
 /*
- * Fetch now, whatever the TTL: after the fetch in flight (if any) ends, one
- * more.  On success the new snapshot is served from then on; on failure
+ * Fetch now, whatever the TTL or back-off: after the fetch in flight (if
+ * any) ends, exactly one more, waited for.  On success the new snapshot is served from then on; on failure
  * the kind is returned with *e set, and the cache keeps what it had.
  */
 enum err_kind cache_refresh(struct cache *c, struct err *e);
 
 /*
- * Make the current snapshot due: the next access fetches.  It is kept to
- * serve stale if that fetch fails.
+ * Make the current snapshot due, and end a back-off step: the next access
+ * fetches.  The snapshot is kept to serve stale if that fetch fails.
  */
 void cache_expire(struct cache *c);
 

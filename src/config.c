@@ -44,6 +44,7 @@ enum err_kind config_validate(struct config *c, struct err *e)
 	c->connect_timeout = CONFIG_DEFAULT_CONNECT_TIMEOUT;
 	c->max_response = CONFIG_DEFAULT_MAX_RESPONSE;
 	c->expiring_days = CONFIG_DEFAULT_EXPIRING_DAYS;
+	c->refresh_wait = CONFIG_DEFAULT_REFRESH_WAIT;
 	c->uid = getuid();
 	c->gid = getgid();
 	c->umask = 0;
@@ -55,7 +56,9 @@ enum err_kind config_validate(struct config *c, struct err *e)
 	    (c->s_max_response && parse_num("max_response", c->s_max_response, 10, 2, 1ul << 31,
 					    &c->max_response, e)) ||
 	    (c->s_expiring_days && parse_num("expiring_days", c->s_expiring_days, 10, 0, 3650,
-					     &c->expiring_days, e)))
+					     &c->expiring_days, e)) ||
+	    (c->s_refresh_wait && parse_num("refresh_wait", c->s_refresh_wait, 10, 0, 3600,
+					    &c->refresh_wait, e)))
 		return e->kind;
 	if (c->s_uid) {
 		if (parse_num("uid", c->s_uid, 10, 0, UINT_MAX - 1, &v, e))
@@ -219,5 +222,6 @@ void config_free(struct config *c)
 	free(c->s_gid);
 	free(c->s_umask);
 	free(c->s_expiring_days);
+	free(c->s_refresh_wait);
 	c->token = NULL;
 }

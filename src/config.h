@@ -17,6 +17,7 @@
 #define CONFIG_DEFAULT_CONNECT_TIMEOUT 10
 #define CONFIG_DEFAULT_MAX_RESPONSE (64u << 20)
 #define CONFIG_DEFAULT_EXPIRING_DAYS 7
+#define CONFIG_DEFAULT_REFRESH_WAIT 1
 
 /*
  * The options.  The s_* strings are the raw option values as fuse_opt
@@ -29,9 +30,10 @@ struct config {
 	int insecure;
 	int kernel_cache;        /* page cache kept across opens, opens not sent here */
 	char *s_cache_ttl, *s_timeout, *s_connect_timeout, *s_max_response;
-	char *s_uid, *s_gid, *s_umask, *s_expiring_days;
+	char *s_uid, *s_gid, *s_umask, *s_expiring_days, *s_refresh_wait;
 
 	unsigned long cache_ttl, timeout, connect_timeout, max_response, expiring_days;
+	unsigned long refresh_wait; /* seconds an access waits for a due refresh */
 	uid_t uid;
 	gid_t gid;
 	mode_t umask;

@@ -19,15 +19,6 @@
 
 #define NTHREADS 32
 
-/* What the fake fetch does, and what it saw. */
-struct fake {
-	pthread_mutex_t lock;
-	enum err_kind fail;  /* ERR_OK: succeed */
-	int sleep_ms;        /* time spent inside each call */
-	int calls;
-	int running, max_running;
-};
-
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
@@ -35,6 +26,61 @@ static void sleep_ms(int ms)
 	while (nanosleep(&ts, &ts) != 0)
 		;
 }
+
+/* What the fake fetch does, and what it saw. */
+struct fake {
+	pthread_mutex_t lock;
+	enum err_kind fail;  /* ERR_OK: succeed */
+	int sleep_ms;        /* time spent inside each call */
+	int calls;
+	int running, max_running;
+	double clock;        /* the cache's clock when fake_clock is set */
+	bool gated;          /* fetches wait in the fetch until fake_open */
+	pthread_cond_t gate;
+};
+
+/* A cache_set_clock clock: f->clock, moved by the test alone. */
+static double fake_clock(void *arg)
+{
+	struct fake *f = arg;
+	double t;
+
+	pthread_mutex_lock(&f->lock);
+	t = f->clock;
+	pthread_mutex_unlock(&f->lock);
+	return t;
+}
+
+static void fake_advance(struct fake *f, double seconds)
+{
+	pthread_mutex_lock(&f->lock);
+	f->clock += seconds;
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Hold every fetch inside the fake (closed) or let them through. */
+static void fake_gate(struct fake *f, bool closed)
+{
+	pthread_mutex_lock(&f->lock);
+	f->gated = closed;
+	pthread_cond_broadcast(&f->gate);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Wait until n fetches are inside the fake. */
+static void fake_wait_running(struct fake *f, int n)
+{
+	for (;;) {
+		pthread_mutex_lock(&f->lock);
+		if (f->running >= n) {
+			pthread_mutex_unlock(&f->lock);
+			return;
+		}
+		pthread_mutex_unlock(&f->lock);
+		sleep_ms(1);
+	}
+}
+
 
 /*
  * The cache_fetch_fn: a snapshot of BODY whose fetch time's tv_sec is the
@@ -52,6 +98,8 @@ static enum err_kind fake_fetch(void *ctx, struct snapshot **out, struct err *e)
 	call = ++f->calls;
 	if (++f->running > f->max_running)
 		f->max_running = f->running;
+	while (f->gated)
+		pthread_cond_wait(&f->gate, &f->lock);
 	fail = f->fail;
 	ms = f->sleep_ms;
 	pthread_mutex_unlock(&f->lock);
@@ -80,6 +128,7 @@ static void fake_init(struct fake *f)
 {
 	memset(f, 0, sizeof(*f));
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->gate, NULL);
 }
 
 static int fake_calls(struct fake *f)
@@ -379,6 +428,7 @@ TEST(error_with_nothing_cached)
 		CHECK(c);
 		return;
 	}
+	cache_set_clock(c, fake_clock, &f);
 	fake_set(&f, ERR_TIMEOUT, 0);
 	err_clear(&e);
 	s = cache_get(c, &v, &e);
@@ -392,19 +442,37 @@ TEST(error_with_nothing_cached)
 	CHECK_EQ_INT(st.last_error.kind, ERR_TIMEOUT);
 	CHECK_EQ_STR(st.last_error.msg, "fake failure on call 1");
 	CHECK(cache_peek(c, NULL) == NULL);
-	/* With nothing to serve, the next access tries again at once. */
+	/*
+	 * The failure is the answer for a back-off step: 1 s, then 2 s.  Within
+	 * it, every access gets it at once and nothing is sent.
+	 */
 	fake_set(&f, ERR_TLS, 0);
+	fake_advance(&f, 0.999);
+	s = cache_get(c, &v, &e);
+	CHECK(s == NULL);
+	CHECK_EQ_INT(e.kind, ERR_TIMEOUT);
+	CHECK_EQ_INT(fake_calls(&f), 1);
+	fake_advance(&f, 0.002);
 	s = cache_get(c, &v, &e);
 	CHECK(s == NULL);
 	CHECK_EQ_INT(e.kind, ERR_TLS);
 	CHECK_EQ_STR(e.msg, "fake failure on call 2");
 	fake_set(&f, ERR_OK, 0);
+	fake_advance(&f, 1.5);
+	s = cache_get(c, &v, &e);
+	CHECK(s == NULL);
+	CHECK_EQ_INT(e.kind, ERR_TLS);
+	CHECK_EQ_INT(fake_calls(&f), 2);
+	/* An explicit refresh is not held back: one fetch, at once. */
+	CHECK_EQ_INT(cache_refresh(c, &e), ERR_OK);
+	CHECK_EQ_INT(fake_calls(&f), 3);
 	s = cache_get(c, &v, &e);
 	CHECK_EQ_INT(fetch_no(s), 3);
 	cache_stats(c, &st);
 	CHECK_EQ_INT(st.fetches_ok, 1);
 	CHECK_EQ_INT(st.fetches_failed, 2);
 	CHECK_EQ_INT(st.stale, 0);
+	CHECK_EQ_INT(st.next_try.tv_sec, 0);
 	snap_unref(s);
 	cache_free(c);
 	pthread_mutex_destroy(&f.lock);
@@ -719,6 +787,105 @@ TEST(let_go_on_time)
 	pthread_mutex_destroy(&f.lock);
 }
 
+/* Run cache_get in a thread of its own, for tests that must not wait on it. */
+struct getter {
+	pthread_t thread;
+	struct cache *c;
+	struct snapshot *s;
+	struct err e;
+};
+
+static void *getter_run(void *arg)
+{
+	struct getter *g = arg;
+	double v;
+
+	err_clear(&g->e);
+	g->s = cache_get(g->c, &v, &g->e);
+	return NULL;
+}
+
+TEST(stale_at_once_while_refresh_hangs)
+{
+	struct fake f;
+	struct cache *c;
+	struct cache_stats st;
+	struct snapshot *s;
+	struct err e;
+	double v = -1;
+
+	c = fake_cache(&f, 10);
+	if (!c) {
+		CHECK(c);
+		return;
+	}
+	cache_set_clock(c, fake_clock, &f);
+	cache_set_wait(c, 0.01);
+	s = cache_get(c, &v, &e);
+	CHECK_EQ_INT(fetch_no(s), 1);
+	snap_unref(s);
+	/* The list is due and the server hangs: the stale list comes at once. */
+	fake_gate(&f, true);
+	fake_advance(&f, 10);
+	s = cache_get(c, &v, &e);
+	CHECK_EQ_INT(fetch_no(s), 1);
+	CHECK(v == 0); /* the kernel must come back: a refresh is in flight */
+	snap_unref(s);
+	fake_wait_running(&f, 1);
+	cache_stats(c, &st);
+	CHECK_EQ_INT(st.fetching, 1);
+	/* Others too, and they start no second fetch. */
+	s = cache_get(c, &v, &e);
+	CHECK_EQ_INT(fetch_no(s), 1);
+	snap_unref(s);
+	CHECK_EQ_INT(fake_calls(&f), 2);
+	fake_gate(&f, false);
+	/* The refresh lands on its own; an explicit one waits for it and sends one more. */
+	CHECK_EQ_INT(cache_refresh(c, &e), ERR_OK);
+	CHECK_EQ_INT(fake_calls(&f), 3);
+	s = cache_get(c, &v, &e);
+	CHECK_EQ_INT(fetch_no(s), 3);
+	CHECK(v > 9.9);
+	snap_unref(s);
+	cache_stats(c, &st);
+	CHECK_EQ_INT(st.fetching, 0);
+	CHECK_EQ_INT(f.max_running, 1);
+	cache_free(c);
+	pthread_mutex_destroy(&f.lock);
+}
+
+TEST(close_wakes_waiters)
+{
+	struct fake f;
+	struct cache *c;
+	struct getter g;
+
+	c = fake_cache(&f, 10);
+	if (!c) {
+		CHECK(c);
+		return;
+	}
+	/* Nothing cached and the server hangs: the first access waits... */
+	fake_gate(&f, true);
+	g.c = c;
+	if (pthread_create(&g.thread, NULL, getter_run, &g) != 0) {
+		CHECK(0);
+		goto out;
+	}
+	fake_wait_running(&f, 1);
+	/* ...until the daemon ends. */
+	cache_close(c);
+	pthread_join(g.thread, NULL);
+	CHECK(g.s == NULL);
+	CHECK_EQ_INT(g.e.kind, ERR_NET);
+	CHECK_EQ_STR(g.e.msg, "synergyfs is shutting down");
+	fake_gate(&f, false);
+out:
+	cache_free(c);
+	CHECK_EQ_INT(fake_calls(&f), 1);
+	pthread_mutex_destroy(&f.lock);
+}
+
 static const struct check_test tests[] = {
 	TEST_CASE(first_get_fetches_once),
 	TEST_CASE(refetch_after_ttl),
@@ -734,6 +901,8 @@ static const struct check_test tests[] = {
 	TEST_CASE(reference_outlives_cache),
 	TEST_CASE(replaced_stays_findable),
 	TEST_CASE(let_go_on_time),
+	TEST_CASE(stale_at_once_while_refresh_hangs),
+	TEST_CASE(close_wakes_waiters),
 };
 
 CHECK_MAIN(tests)
