@@ -28,6 +28,7 @@ struct api {
 	char *token;                /* the bearer token; wiped by api_free */
 	struct api_config cfg;
 	atomic_ulong requests;
+	atomic_bool aborted;        /* api_abort: end the request in flight */
 };
 
 /* The body being received, bounded by max. */
@@ -176,6 +177,12 @@ enum err_kind api_set_token(struct api *a, const char *token, struct err *e)
 	return ERR_OK;
 }
 
+void api_abort(struct api *a)
+{
+	if (a)
+		atomic_store(&a->aborted, true);
+}
+
 void api_free(struct api *a)
 {
 	if (!a)
@@ -286,6 +293,8 @@ static enum err_kind transport_error(struct api *a, CURLcode cc, const char *err
 		if (s->no_mem)
 			return err_set(e, ERR_NOMEM, "out of memory receiving the answer");
 		break;
+	case CURLE_ABORTED_BY_CALLBACK:
+		return err_set(e, ERR_NET, "the request was abandoned: synergyfs is shutting down");
 	default:
 		break;
 	}
@@ -312,6 +321,19 @@ static enum err_kind status_error(struct api *a, long status, struct err *e)
 	return err_set(e, ERR_HTTP, "HTTP %ld from the server", status);
 }
 
+/* libcurl's progress callback: a non-zero return ends the transfer. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct api *a = arg;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return atomic_load(&a->aborted) ? 1 : 0;
+}
+
 static void set_common_options(struct api *a, struct sink *s, char *errbuf)
 {
 	CURL *c = a->curl;
@@ -332,6 +354,9 @@ static void set_common_options(struct api *a, struct sink *s, char *errbuf)
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, a);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	if (a->cfg.cacert)
 		curl_easy_setopt(c, CURLOPT_CAINFO, a->cfg.cacert);
 	if (a->cfg.insecure) {
@@ -392,13 +417,18 @@ static CURLcode get_once(struct api *a, struct sink *s, char *errbuf, long budge
 	return cc;
 }
 
-static void sleep_ms(double ms)
+/* Sleep ms milliseconds, or less if api_abort is called meanwhile. */
+static void sleep_ms(struct api *a, double ms)
 {
-	long whole = (long)ms;
-	struct timespec ts = { .tv_sec = whole / 1000, .tv_nsec = (whole % 1000) * 1000000L };
+	double end = mono_ms() + ms, left;
+	struct timespec ts;
 
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	while (!atomic_load(&a->aborted) && (left = end - mono_ms()) > 0) {
+		left = left < 50 ? left : 50;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)(left * 1e6);
+		nanosleep(&ts, NULL);
+	}
 }
 
 enum err_kind api_get_list(struct api *a, char **body, size_t *len, struct err *e)
@@ -425,7 +455,8 @@ enum err_kind api_get_list(struct api *a, char **body, size_t *len, struct err *
 		if (cc == CURLE_OK && status == 200)
 			break;
 		rc = cc != CURLE_OK ? transport_error(a, cc, errbuf, &s, e) : status_error(a, status, e);
-		if (attempt >= API_MAX_ATTEMPTS || !retryable(cc, status))
+		if (attempt >= API_MAX_ATTEMPTS || !retryable(cc, status) ||
+		    atomic_load(&a->aborted))
 			break;
 		/* The server's Retry-After, if any, instead of our own back-off. */
 		/* (curl reports 0 when there is no Retry-After: then our own back-off.) */
@@ -438,7 +469,7 @@ enum err_kind api_get_list(struct api *a, char **body, size_t *len, struct err *
 		}
 		log_debug("retrying in %.0f ms (attempt %d of %d)", wait_ms, attempt + 1,
 			  API_MAX_ATTEMPTS);
-		sleep_ms(wait_ms);
+		sleep_ms(a, wait_ms);
 		wait_ms = wait_ms * 2 < API_RETRY_MAX_MS ? wait_ms * 2 : API_RETRY_MAX_MS;
 	}
 	pthread_mutex_unlock(&a->lock);

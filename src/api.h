@@ -54,6 +54,13 @@ struct api *api_new(const struct api_config *cfg, struct err *e);
  */
 enum err_kind api_set_token(struct api *a, const char *token, struct err *e);
 
+/*
+ * End the request in flight within about 50 ms, and fail every later one:
+ * for a daemon that is ending.  Safe from any thread, while a request runs.
+ * a may be NULL.
+ */
+void api_abort(struct api *a);
+
 /* Free a, wiping the token.  a may be NULL. */
 void api_free(struct api *a);
 

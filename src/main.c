@@ -57,6 +57,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("gid=%s", s_gid),
 	OPT("umask=%s", s_umask),
 	OPT("expiring_days=%s", s_expiring_days),
+	OPT("refresh_wait=%s", s_refresh_wait),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -80,6 +81,8 @@ static void usage(const char *prog)
 	       "    -o cache_ttl=SECONDS   how long one fetch of the list is served (default %d)\n"
 	       "    -o timeout=SECONDS     time limit of a whole request (default %d)\n"
 	       "    -o connect_timeout=SECONDS  time limit of connecting (default %d)\n"
+	       "    -o refresh_wait=SECONDS  how long an access waits for a due refresh before\n"
+	       "                           the cached list is served stale (default %d)\n"
 	       "    -o cacert=PATH         extra CA certificates (PEM) for https\n"
 	       "    -o insecure            do not verify the server's TLS certificate (unsafe)\n"
 	       "    -o max_response=BYTES  largest list accepted (default %u)\n"
@@ -96,6 +99,7 @@ static void usage(const char *prog)
 	       "    -V   --version         print versions\n"
 	       "\n",
 	       prog, CONFIG_DEFAULT_TTL, CONFIG_DEFAULT_TIMEOUT, CONFIG_DEFAULT_CONNECT_TIMEOUT,
+	       CONFIG_DEFAULT_REFRESH_WAIT,
 	       CONFIG_DEFAULT_MAX_RESPONSE, CONFIG_DEFAULT_EXPIRING_DAYS);
 	printf("FUSE options:\n");
 	fflush(stdout);
@@ -172,8 +176,10 @@ struct daemon {
 	struct fs fs;
 	struct fuse_session *se;
 	char *mount_opts;
-	pthread_t reloader;     /* waits for SIGHUP */
-	atomic_bool stopping;
+	pthread_t signals;      /* takes SIGHUP, SIGINT and SIGTERM */
+	pthread_t main_thread;  /* runs the FUSE loop */
+	atomic_bool stopping;   /* the signal thread is to return */
+	atomic_bool loop_done;  /* the FUSE loop has returned */
 };
 
 /*
@@ -208,8 +214,33 @@ static void reload(struct daemon *d)
 	cache_expire(d->cache);
 }
 
-/* The thread that takes SIGHUP (blocked in every other thread). */
-static void *reload_loop(void *arg)
+/* SIGUSR1 only interrupts the FUSE loop's wait, so that it sees the session end. */
+static void on_wake(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * SIGINT, SIGTERM: end the daemon within a second, whatever is in flight.
+ * The request in flight is abandoned, every access waiting for it answers
+ * at once, and the FUSE loop is woken until it has seen the end.
+ */
+static void stop(struct daemon *d, int sig)
+{
+	struct timespec pause = { 0, 20 * 1000000L };
+
+	log_info("%s: unmounting", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	api_abort(d->api);
+	cache_close(d->cache);
+	fuse_session_exit(d->se);
+	while (!atomic_load(&d->loop_done)) {
+		pthread_kill(d->main_thread, SIGUSR1);
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* The thread that takes SIGHUP, SIGINT and SIGTERM (blocked in every other thread). */
+static void *signal_loop(void *arg)
 {
 	struct daemon *d = arg;
 	sigset_t set;
@@ -217,8 +248,16 @@ static void *reload_loop(void *arg)
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
-	while (sigwait(&set, &sig) == 0 && !atomic_load(&d->stopping))
-		reload(d);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	while (sigwait(&set, &sig) == 0 && !atomic_load(&d->stopping)) {
+		if (sig == SIGHUP) {
+			reload(d);
+			continue;
+		}
+		stop(d, sig);
+		break;
+	}
 	return NULL;
 }
 
@@ -273,6 +312,7 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 		log_error("out of memory");
 		return EXIT_MOUNT;
 	}
+	cache_set_wait(d->cache, (double)c->refresh_wait);
 	fs_init(&d->fs);
 	d->fs.cache = d->cache;
 	d->fs.api = d->api;
@@ -304,21 +344,41 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 	return 0;
 }
 
+/*
+ * Block the signals the daemon takes in its own thread (every thread made
+ * from now on inherits the mask), and let SIGUSR1 interrupt a wait.
+ */
+static int take_signals(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_wake; /* no SA_RESTART: a wait returns EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigaction(SIGUSR1, &sa, NULL) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		return -1;
+	return pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 ? 0 : -1;
+}
+
 /* Run the session until unmounted or signalled.  Returns an exit code. */
 static int serve(struct daemon *d, struct fuse_args *args)
 {
 	struct fuse_loop_config *lc = NULL;
-	int rc, mounted = 0, handlers = 0, reloading = 0;
-	sigset_t hup, ends;
+	int rc, mounted = 0, signals = 0;
 
 	d->se = fuse_session_new(args, fs_operations(), sizeof(*fs_operations()), &d->fs);
 	if (!d->se)
 		return EXIT_USAGE; /* libfuse has said which option it did not know */
-	if (fuse_set_signal_handlers(d->se) != 0) {
+	if (take_signals() != 0) {
+		log_error("cannot set up signal handling");
 		rc = EXIT_MOUNT;
 		goto out;
 	}
-	handlers = 1;
 	if (fuse_session_mount(d->se, d->fopts.mountpoint) != 0) {
 		rc = EXIT_MOUNT;
 		goto out;
@@ -331,26 +391,13 @@ static int serve(struct daemon *d, struct fuse_args *args)
 	if (!d->fopts.foreground)
 		log_use_syslog();
 	notify_ready();
-	/*
-	 * SIGHUP goes to the reload thread only; the FUSE workers inherit the
-	 * mask.  SIGINT and SIGTERM must reach this thread, which waits for
-	 * them to end the loop: the reload thread is started with them blocked.
-	 */
-	sigemptyset(&hup);
-	sigaddset(&hup, SIGHUP);
-	sigemptyset(&ends);
-	sigaddset(&ends, SIGINT);
-	sigaddset(&ends, SIGTERM);
-	if (pthread_sigmask(SIG_BLOCK, &hup, NULL) != 0 ||
-	    pthread_sigmask(SIG_BLOCK, &ends, NULL) != 0 ||
-	    pthread_create(&d->reloader, NULL, reload_loop, d) != 0) {
-		pthread_sigmask(SIG_UNBLOCK, &ends, NULL);
-		log_error("cannot start the SIGHUP thread");
+	d->main_thread = pthread_self();
+	if (pthread_create(&d->signals, NULL, signal_loop, d) != 0) {
+		log_error("cannot start the signal thread");
 		rc = EXIT_MOUNT;
 		goto out;
 	}
-	pthread_sigmask(SIG_UNBLOCK, &ends, NULL);
-	reloading = 1;
+	signals = 1;
 	if (inval_start(&d->fs.inval, d->se, d->cache) != 0) {
 		log_error("cannot start the notifier thread");
 		rc = EXIT_MOUNT;
@@ -372,7 +419,7 @@ static int serve(struct daemon *d, struct fuse_args *args)
 		rc = fuse_session_loop_mt(d->se, lc);
 	}
 	notify_stopping();
-	/* Ended by unmount (0) or by SIGINT/SIGTERM (the signal): both are clean. */
+	/* Ended by unmount or by SIGINT/SIGTERM (fuse_session_exit): both are clean. */
 	if (rc != 0 && rc != SIGINT && rc != SIGTERM) {
 		log_error("the FUSE session ended with an error (%d)", rc);
 		rc = EXIT_MOUNT;
@@ -380,17 +427,19 @@ static int serve(struct daemon *d, struct fuse_args *args)
 		rc = 0;
 	}
 out:
+	atomic_store(&d->loop_done, true);
+	/* Nothing waits for the server any more: the end is not held up by it. */
+	api_abort(d->api);
+	cache_close(d->cache);
 	inval_stop(&d->fs.inval);
-	if (reloading) {
+	if (signals) {
 		atomic_store(&d->stopping, true);
-		pthread_kill(d->reloader, SIGHUP);
-		pthread_join(d->reloader, NULL);
+		pthread_kill(d->signals, SIGHUP);
+		pthread_join(d->signals, NULL);
 	}
 	fuse_loop_cfg_destroy(lc);
 	if (mounted)
 		fuse_session_unmount(d->se);
-	if (handlers)
-		fuse_remove_signal_handlers(d->se);
 	fuse_session_destroy(d->se);
 	return rc;
 }
