@@ -46,6 +46,13 @@ int fs_errno(enum err_kind kind)
  */
 #define CLOCK_MARGIN 0.05
 
+/*
+ * How many versions of status and of metrics.prom may be alive at once,
+ * whatever the number of open files: metrics.prom is about 260 bytes a
+ * token.
+ */
+#define REPORTS_LIVE 4
+
 /* Identities of the root's entries never change, so the kernel may keep them. */
 #define FIXED_ENTRY_TIMEOUT 86400.0
 
@@ -68,6 +75,7 @@ struct handle {
 	double valid_for;
 	char *body;          /* dynamic files: rendered at open */
 	size_t body_len;
+	struct shelf_text *shared; /* status, metrics.prom: body is its text */
 	uint32_t *members;   /* views and by-name/: indexes into snap->tok */
 	size_t n_members;
 };
@@ -90,6 +98,8 @@ void fs_init(struct fs *fs)
 	atomic_init(&fs->no_opendir, false);
 	atomic_init(&fs->cache_dirs, false);
 	inval_init(&fs->inval);
+	shelf_init(&fs->reports[0], REPORTS_LIVE);
+	shelf_init(&fs->reports[1], REPORTS_LIVE);
 }
 
 /*
@@ -104,6 +114,12 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	/*
+	 * Lookups and listings of one folder in parallel: a reader waiting
+	 * for a fetch must not hold the others behind the folder's lock.
+	 */
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA) {
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 		atomic_store(&fs->cache_dirs, true);
@@ -129,6 +145,17 @@ static double seconds_before(struct timespec t, struct timespec now)
 	return left > 0 ? left : 0;
 }
 
+/* Let go of a handle's rendered body. */
+static void body_release(struct handle *h)
+{
+	if (h->shared)
+		shelf_put(h->shared);
+	else
+		free(h->body);
+	h->shared = NULL;
+	h->body = NULL;
+}
+
 /* Unlink h from the open handles and free it; h may be NULL. */
 static void handle_free(struct fs *fs, struct handle *h)
 {
@@ -143,7 +170,7 @@ static void handle_free(struct fs *fs, struct handle *h)
 		h->next->prev = h->prev;
 	pthread_mutex_unlock(&fs->handles_lock);
 	snap_unref(h->snap);
-	free(h->body);
+	body_release(h);
 	free(h->members);
 	free(h);
 }
@@ -162,6 +189,8 @@ static void fs_destroy(void *userdata)
 
 	while (fs->handles)
 		handle_free(fs, fs->handles);
+	shelf_destroy(&fs->reports[0]);
+	shelf_destroy(&fs->reports[1]);
 }
 
 /* The moment of this request, for the files and views that depend on it. */
@@ -182,8 +211,8 @@ static bool always_readable(const struct tree_node *n)
 /*
  * The snapshot for a request (fetching if due) and the node ino names in it.
  * Returns 0 with *snap referenced, or an errno with *snap NULL.  The mount's
- * own files (status, metrics.prom) and the root resolve even when the fetch
- * fails: they are about the mount, and say what went wrong.
+ * own files (status, metrics.prom) and the root never fetch nor wait: they
+ * are about the mount, and say what is going on, a fetch in flight included.
  */
 static int resolve(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
 		   double *valid_for, struct tree_node *node)
@@ -201,14 +230,13 @@ static int resolve(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
 		tree_node(*snap, ino, node);
 		return 0;
 	}
-	err_clear(&e);
-	*snap = cache_get(fs->cache, valid_for, &e);
-	if (!*snap && e.kind != ERR_NOMEM && tree_node(NULL, ino, node) &&
-	    always_readable(node)) {
+	if (tree_node(NULL, ino, node) && always_readable(node)) {
 		*snap = cache_peek(fs->cache, NULL);
 		*valid_for = 0;
 		return 0;
 	}
+	err_clear(&e);
+	*snap = cache_get(fs->cache, valid_for, &e);
 	if (!*snap)
 		return fs_errno(e.kind);
 	if (!tree_node(*snap, ino, node)) {
@@ -233,34 +261,70 @@ static int resolve_dir(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
 	return rc;
 }
 
-/*
- * Render dynamic node n (a clock file, status or metrics.prom) into a
- * malloc'd body.  Returns NULL when memory runs out.
- */
-static char *render(struct fs *fs, const struct snapshot *s, const struct tree_node *n,
-		    size_t *len)
-{
-	struct tree_clock clk = clock_now(fs);
-	struct report_info ri;
-	char *body;
+/* What a report is rendered from (a shelf_render_fn's context). */
+struct report_job {
+	const struct snapshot *snap;
+	enum tree_kind kind;
+	struct report_info info;
+};
 
-	if (n->kind == TREE_TOKEN_CLOCK) {
-		body = malloc(32);
-		if (body)
-			*len = tree_clock_body(n, &clk, body, 32);
-		return body;
-	}
-	ri = (struct report_info){
+static char *render_report(void *ctx, size_t *len)
+{
+	struct report_job *job = ctx;
+
+	if (job->kind == TREE_STATUS)
+		return report_status(job->snap, &job->info, len);
+	return report_metrics(job->snap, &job->info, len);
+}
+
+/*
+ * status or metrics.prom as of now, shared with every other open of the
+ * same version (one per snapshot, fetch count and second); NULL when
+ * memory runs out.
+ */
+static struct shelf_text *report_now(struct fs *fs, const struct snapshot *s,
+				     const struct tree_node *n)
+{
+	struct report_job job = { .snap = s, .kind = n->kind };
+	uint64_t key[SHELF_KEY_WORDS];
+
+	job.info = (struct report_info){
 		.url = fs->url,
 		.cache_ttl = fs->cache_ttl,
 		.expiring_days = fs->expiring_days,
-		.now = clk.now,
+		.now = clock_now(fs).now,
 		.requests = api_requests(fs->api),
 	};
-	cache_stats(fs->cache, &ri.stats);
-	if (n->kind == TREE_STATUS)
-		return report_status(s, &ri, len);
-	return report_metrics(s, &ri, len);
+	cache_stats(fs->cache, &job.info.stats);
+	key[0] = s ? s->serial : 0;
+	key[1] = (uint64_t)job.info.now.tv_sec;
+	key[2] = (job.info.stats.fetches_ok + job.info.stats.fetches_failed) << 1 |
+		 job.info.stats.fetching;
+	return shelf_get(&fs->reports[n->kind == TREE_STATUS], key, render_report, &job);
+}
+
+/*
+ * Render dynamic node n (a clock file, status or metrics.prom) for a
+ * handle: h->body, and h->shared for a report.  Returns false when memory
+ * runs out.
+ */
+static bool render(struct fs *fs, const struct snapshot *s, const struct tree_node *n,
+		   struct handle *h)
+{
+	struct tree_clock clk = clock_now(fs);
+
+	if (n->kind == TREE_TOKEN_CLOCK) {
+		h->body = malloc(32);
+		if (h->body)
+			h->body_len = tree_clock_body(n, &clk, h->body, 32);
+		return h->body != NULL;
+	}
+	h->shared = report_now(fs, s, n);
+	if (!h->shared)
+		return false;
+	h->body = h->shared->text;
+	h->body_len = h->shared->len;
+	return true;
 }
 
 /*
@@ -270,8 +334,8 @@ static char *render(struct fs *fs, const struct snapshot *s, const struct tree_n
 static int node_attr(struct fs *fs, const struct snapshot *s, const struct tree_node *n,
 		     struct stat *st, double *attr_timeout)
 {
-	size_t len = 0;
-	char *body;
+	struct handle tmp = { .body = NULL };
+	size_t len;
 
 	tree_stat(s, n, &fs->owner, fs->mount_time, st);
 	if (fs->kernel_cache && (n->kind == TREE_EXPIRING || n->kind == TREE_EXPIRED)) {
@@ -291,10 +355,10 @@ static int node_attr(struct fs *fs, const struct snapshot *s, const struct tree_
 	}
 	if (!tree_is_dynamic(n))
 		return 0;
-	body = render(fs, s, n, &len);
-	if (!body)
+	if (!render(fs, s, n, &tmp))
 		return ENOMEM;
-	free(body);
+	len = tmp.body_len;
+	body_release(&tmp);
 	st->st_size = (off_t)len;
 	st->st_blocks = (blkcnt_t)((len + 511) / 512);
 	if (!fs->kernel_cache) {
@@ -533,8 +597,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h = handle_new(fs, s, &n, valid);
 	if (h && tree_is_dynamic(&n)) {
 		/* Rendered once per open: size and bytes agree for this reader. */
-		h->body = render(fs, s, &n, &h->body_len);
-		if (!h->body) {
+		if (!render(fs, s, &n, h)) {
 			handle_free(fs, h);
 			h = NULL;
 		}
@@ -594,8 +657,7 @@ static void read_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off)
 	struct fs *fs = fs_of(req);
 	struct snapshot *s = cache_peek(fs->cache, NULL);
 	struct tree_node n;
-	size_t len = 0;
-	char *body = NULL;
+	struct handle tmp = { .body = NULL };
 	bool found = tree_node(s, ino, &n);
 
 	if (!found) {
@@ -603,8 +665,8 @@ static void read_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off)
 	} else if (n.kind == TREE_REFRESH) {
 		reply_slice(req, "", 0, size, off);
 	} else if (tree_is_dynamic(&n)) {
-		body = render(fs, s, &n, &len);
-		reply_slice(req, body, len, size, off);
+		render(fs, s, &n, &tmp);
+		reply_slice(req, tmp.body, tmp.body_len, size, off);
 	} else {
 		reply_body(req, s, &n, size, off);
 	}
@@ -618,7 +680,7 @@ static void read_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off)
 	if (found && fs->kernel_cache && off == 0 &&
 	    (n.kind == TREE_TOKEN_FILE || n.kind == TREE_TOKEN_CLOCK) && snap_marked(s, n.tok))
 		inval_prefetch(&fs->inval, s, n.tok, INVAL_STORE_AHEAD);
-	free(body);
+	body_release(&tmp);
 	snap_unref(s);
 }
 

@@ -18,6 +18,7 @@
 #include "cache.h"
 #include "err.h"
 #include "inval.h"
+#include "shelf.h"
 #include "tree.h"
 
 struct handle;
@@ -49,6 +50,8 @@ struct fs {
 	pthread_mutex_t handles_lock;
 	struct handle *handles;
 	struct inval inval;         /* tells the kernel what each refresh changed */
+	/* status and metrics.prom as rendered, shared by every open (fs_init) */
+	struct shelf reports[2];
 };
 
 /* Prepare the parts of fs that the operations own (call once, before mounting). */

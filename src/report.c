@@ -140,6 +140,9 @@ char *report_metrics(const struct snapshot *s, const struct report_info *ri, siz
 	put_header(&b, "synergyfs_stale", "gauge",
 		   "1 if the last fetch failed and an older list is being served.");
 	buf_printf(&b, "synergyfs_stale %d\n", ri->stats.stale ? 1 : 0);
+	put_header(&b, "synergyfs_fetch_in_flight", "gauge",
+		   "1 while a fetch of the token list is under way.");
+	buf_printf(&b, "synergyfs_fetch_in_flight %d\n", ri->stats.fetching ? 1 : 0);
 	put_header(&b, "synergyfs_fetches_total", "counter",
 		   "Fetches of the token list, by result.");
 	buf_printf(&b, "synergyfs_fetches_total{result=\"ok\"} %" PRIu64 "\n", ri->stats.fetches_ok);
@@ -179,6 +182,20 @@ char *report_status(const struct snapshot *s, const struct report_info *ri, size
 	buf_puts(&b, "last_success: ");
 	put_utc(&b, st->fetches_ok ? st->last_success : (struct timespec){ 0, 0 });
 	buf_printf(&b, "\nstale: %s\n", st->stale ? "yes" : "no");
+	if (st->fetching) {
+		buf_puts(&b, "fetching: since ");
+		put_utc(&b, st->fetch_started);
+		buf_puts(&b, "\n");
+	} else {
+		buf_puts(&b, "fetching: no\n");
+	}
+	if (st->next_try.tv_sec) {
+		buf_puts(&b, "next_try: ");
+		put_utc(&b, st->next_try);
+		buf_puts(&b, "\n");
+	} else {
+		buf_puts(&b, "next_try: when the list is due\n");
+	}
 	buf_printf(&b, "last_error: %s\n", st->last_error.kind == ERR_OK ? "none" : st->last_error.msg);
 	buf_printf(&b, "tokens: %zu\n", s ? s->n : 0);
 	buf_printf(&b, "requests: %lu\n", ri->requests);
