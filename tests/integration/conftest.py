@@ -297,3 +297,35 @@ def mounter(tmp_path, token, token_file):
 def mount(server, mounter):
     """A mount of the default stand-in with a short TTL."""
     return mounter(server.url, "cache_ttl=2")
+
+
+# The daemon's back-off after a failed fetch: the failure is the answer for
+# 1 s, then 2, 4, ... seconds, never longer than the cache TTL.
+def backoff_steps(elapsed, ttl):
+    """How many back-off steps can have ended within elapsed seconds."""
+    steps, t, step = 0, 0.0, 1.0
+    while True:
+        t += min(step, ttl)
+        if t > elapsed:
+            return steps
+        steps += 1
+        step *= 2
+
+
+def fetches_allowed(elapsed, ttl):
+    """Most fetches a failing server may see in elapsed seconds from the first:
+    the first, and one for each back-off step that can have ended."""
+    return 1 + backoff_steps(elapsed, ttl)
+
+
+def eventually(fn, timeout, pause=0.1):
+    """fn()'s first true value within timeout seconds (scaled), or its last."""
+    deadline = time.monotonic() + scaled(timeout)
+    while True:
+        try:
+            value = fn()
+        except OSError:
+            value = None
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(pause)
