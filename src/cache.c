@@ -31,6 +31,7 @@ struct cache {
 	double fresh_until;        /* monotonic seconds; cur is served, or the last
 				      error answered, until then: the next try */
 	bool fetching;             /* asked of the worker, or running */
+	double fetch_began;        /* real monotonic seconds when it was asked for */
 	uint64_t generation;       /* counts finished fetches */
 	enum err_kind last_rc;     /* the outcome of the last finished fetch */
 	unsigned failures;         /* consecutive failed fetches */
@@ -240,6 +241,7 @@ static void start_fetch(struct cache *c)
 	if (c->fetching || c->closing)
 		return;
 	c->fetching = true;
+	c->fetch_began = real_mono();
 	if (!c->worker_started) {
 		sigset_t all, old;
 
@@ -298,8 +300,15 @@ struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e)
 	if (!c->closing && now >= c->fresh_until) {
 		/* Due: the list's TTL or the back-off step of a failure is over. */
 		start_fetch(c);
-		if (c->fetching)
-			wait_fetch(c, c->cur ? c->wait : -1);
+		/*
+		 * With a list to serve, the wait is bounded per fetch, not per
+		 * access: a lookup, an open and a read each wait only until the
+		 * same fetch has been in flight for c->wait seconds.
+		 */
+		if (c->fetching && !c->cur)
+			wait_fetch(c, -1);
+		else if (c->fetching && real_mono() < c->fetch_began + c->wait)
+			wait_fetch(c, c->fetch_began + c->wait - real_mono());
 		now = now_mono(c);
 	}
 	/* Whatever the fetch left is the answer, even if stale. */

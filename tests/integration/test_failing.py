@@ -1,0 +1,216 @@
+"""A failing or hung server and a crowd of readers: no request storms, no
+waits behind each other or behind the server, bounded memory, a quick end.
+
+Every bound here is derived from what the test measured (elapsed time) or
+from the daemon's own options, never from how fast this machine is.
+"""
+
+import errno
+import os
+import resource
+import signal
+import threading
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from conftest import eventually, fetches_allowed, scaled
+
+pytestmark = pytest.mark.fault
+
+
+def read_or_errno(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        return e.errno
+
+
+def crowd(paths, seconds, readers=8):
+    """readers threads reading paths in a loop for seconds; returns
+    (results of every read, elapsed seconds from the first read)."""
+    results, lock = [], threading.Lock()
+    start = time.monotonic()
+    end = start + seconds
+
+    def run():
+        while time.monotonic() < end:
+            for p in paths:
+                r = read_or_errno(p)
+                with lock:
+                    results.append(r)
+
+    threads = [threading.Thread(target=run) for _ in range(readers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, time.monotonic() - start
+
+
+def status_of(m):
+    return dict(line.split(": ", 1) for line in m.p("status").read_text().splitlines())
+
+
+def utc_epoch(text):
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+@pytest.mark.parametrize("fault", ["rejected", "malformed"])
+def test_one_request_per_backoff_step_whatever_the_readers(server, mounter, fault):
+    if fault == "rejected":
+        server.set_token("another-token")
+    else:
+        server.fault("malformed")
+    m = mounter(server.url, "cache_ttl=60")
+    results, elapsed = crowd([m.p("tokens", "1", "name"), m.p("tokens")], 2.5)
+    want = errno.EACCES if fault == "rejected" else errno.EIO
+    assert set(results) <= {want, errno.EISDIR}, set(results)
+    assert len(results) > 16
+    # Neither is retried within a fetch: one request per back-off step
+    # (1 s, then 2 s...) that can have ended while the crowd read.
+    sent = server.count("list")
+    assert 1 <= sent <= fetches_allowed(elapsed, 60), (sent, elapsed, len(results))
+    st = status_of(m)
+    assert st["last_result"] in ("auth", "protocol", "proto")
+    assert st["next_try"][:2] == "20"
+    # An explicit refresh is not held back: exactly one request, at once.
+    before = server.count("list")
+    fd = os.open(m.p("refresh"), os.O_WRONLY)
+    try:
+        with pytest.raises(OSError) as exc:
+            os.write(fd, b"1")
+    finally:
+        os.close(fd)
+    assert exc.value.errno == want
+    assert server.count("list") == before + 1
+
+
+def test_sighup_with_a_new_token_ends_the_backoff(server, mounter, token_file):
+    server.set_token("new-token")
+    m = mounter(server.url, "cache_ttl=60")
+    assert read_or_errno(m.p("tokens", "1", "name")) == errno.EACCES
+    # A second failure: the back-off step is now 2 s.
+    assert eventually(lambda: server.count("list") >= 2 or
+                      read_or_errno(m.p("tokens", "1", "name")) == b"" , 5)
+    assert read_or_errno(m.p("tokens", "1", "name")) == errno.EACCES
+    next_try = utc_epoch(status_of(m)["next_try"])
+    sent = server.count("list")
+    token_file.write_text("new-token\n")
+    os.kill(m.proc.pid, signal.SIGHUP)
+    # The next access tries at once, not at the end of the step.
+    body = eventually(lambda: isinstance(r := read_or_errno(m.p("tokens", "1", "name")), bytes) and r,
+                      5, pause=0.05)
+    assert body == b"Teams integ\n"
+    assert time.time() < next_try, "the access waited for the back-off step"
+    assert server.count("list") == sent + 1
+
+
+def test_parallel_readers_share_one_wait_on_a_hung_server(server, mounter):
+    server.fault("slow", delay=60)
+    m = mounter(server.url, "timeout=3")
+    ends, lock = [], threading.Lock()
+
+    def reader(name):
+        r = read_or_errno(m.p("tokens", "1", name))
+        with lock:
+            ends.append((time.monotonic(), r))
+
+    threads = [threading.Thread(target=reader, args=(n,))
+               for n in ("name", "id", "expiry", "created", "name", "id", "expiry", "created")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {r for _, r in ends} == {errno.ETIMEDOUT}
+    # One fetch for all of them, and they were answered together: queued
+    # behind each other, they would end a timeout (3 s) apart.
+    assert server.count("list") == 1
+    times = sorted(t for t, _ in ends)
+    assert times[-1] - times[0] < 3, times
+
+
+def test_a_due_refresh_on_a_hung_server_answers_stale_at_once(server, mounter):
+    m = mounter(server.url, "cache_ttl=1", "timeout=30")
+    assert m.p("tokens", "1", "name").read_text() == "Teams integ\n"
+    server.fault("slow", delay=60)
+    time.sleep(1.1)
+    t0 = time.monotonic()
+    assert m.p("tokens", "1", "name").read_text() == "Teams integ\n"
+    took = time.monotonic() - t0
+    # refresh_wait is 1 s: past it the stale list is served (the fetch hangs
+    # for 30 s); a daemon that waited would take the whole timeout.
+    assert 0.9 <= took < 1 + scaled(3), took
+    # The fetch goes on in the background: status says so, without waiting.
+    t0 = time.monotonic()
+    st = status_of(m)
+    metrics = m.p("metrics.prom").read_text()
+    assert time.monotonic() - t0 < scaled(2)
+    assert st["fetching"].startswith("since 20")
+    assert "synergyfs_fetch_in_flight 1\n" in metrics
+    # Others get the stale list too, without a second request.
+    assert m.p("tokens", "2", "name").read_text()
+    assert server.count("list") == 2
+
+
+def test_status_and_metrics_do_not_wait_for_the_first_fetch(server, mounter):
+    server.fault("slow", delay=60)
+    m = mounter(server.url, "timeout=20")
+    waiting = threading.Thread(target=read_or_errno, args=(m.p("tokens", "1", "name"),))
+    waiting.start()
+    assert eventually(lambda: server.count("list") == 1, 10, pause=0.02)
+    t0 = time.monotonic()
+    st = status_of(m)
+    metrics = m.p("metrics.prom").read_text()
+    took = time.monotonic() - t0
+    assert took < scaled(2), took
+    assert st["fetching"].startswith("since 20") and st["tokens"] == "0"
+    assert "synergyfs_fetch_in_flight 1\n" in metrics
+    # And the end does not wait for the fetch either.
+    t0 = time.monotonic()
+    os.kill(m.proc.pid, signal.SIGTERM)
+    m.proc.wait(timeout=scaled(20))
+    took = time.monotonic() - t0
+    waiting.join(timeout=scaled(5))
+    assert not waiting.is_alive()
+    assert m.proc.returncode == 0, m.log()
+    # Within a second, and far from the 20 s timeout whatever the machine.
+    assert took < scaled(1), took
+    assert "SIGTERM" in m.log()
+
+
+def test_a_thousand_opens_of_metrics_share_one_body(server, mounter):
+    template = server.tokens()[0]
+    tokens = []
+    for i in range(1, 10001):
+        t = dict(template, ID=i, Name=f"token {i:05d}")
+        tokens.append(t)
+    server.set_tokens(tokens)
+    m = mounter(server.url, "cache_ttl=600")
+    assert len(os.listdir(m.p("tokens"))) == 10000
+    size = len(m.p("metrics.prom").read_bytes())
+    assert size > 1_000_000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    pid = m.proc.pid
+
+    def rss_kib():
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+    before = rss_kib()
+    fds = []
+    try:
+        for _ in range(1000):
+            fds.append(os.open(m.p("metrics.prom"), os.O_RDONLY))
+        assert len(os.read(fds[-1], 1 << 22)) == size
+        grew = (rss_kib() - before) * 1024
+    finally:
+        for fd in fds:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    # One body per second and fetch, at most 4 alive: 1,000 copies would be
+    # 1,000 times size.
+    assert grew < 6 * size, (grew, size)
