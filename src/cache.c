@@ -327,6 +327,14 @@ struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e)
 	return s;
 }
 
+void cache_kick(struct cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (!c->closing && now_mono(c) >= c->fresh_until)
+		start_fetch(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
 struct snapshot *cache_peek(struct cache *c, double *valid_for)
 {
 	struct snapshot *s, *gone;

@@ -81,6 +81,14 @@ void cache_set_wait(struct cache *c, double seconds);
 struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e);
 
 /*
+ * Start a fetch in the background if one is due (as cache_get would), and
+ * return at once: for readers that must never wait, yet should not keep
+ * seeing an old list when they are the only readers (metrics.prom scraped
+ * by node_exporter).
+ */
+void cache_kick(struct cache *c);
+
+/*
  * The current snapshot with a reference, or NULL; never fetches.  If
  * valid_for is not NULL it gets the seconds left before the snapshot is due
  * for a refresh (0 when it is due or there is none).

@@ -211,8 +211,10 @@ static bool always_readable(const struct tree_node *n)
 /*
  * The snapshot for a request (fetching if due) and the node ino names in it.
  * Returns 0 with *snap referenced, or an errno with *snap NULL.  The mount's
- * own files (status, metrics.prom) and the root never fetch nor wait: they
- * are about the mount, and say what is going on, a fetch in flight included.
+ * own files (status, metrics.prom) and the root never wait: they are about
+ * the mount, and say what is going on, a fetch in flight included.  The
+ * reports start a due fetch in the background, so that a scraper that is
+ * the mount's only reader sees the list follow the server, a scrape behind.
  */
 static int resolve(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
 		   double *valid_for, struct tree_node *node)
@@ -231,6 +233,7 @@ static int resolve(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
 		return 0;
 	}
 	if (tree_node(NULL, ino, node) && always_readable(node)) {
+		cache_kick(fs->cache);
 		*snap = cache_peek(fs->cache, NULL);
 		*valid_for = 0;
 		return 0;

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import scaled
+from conftest import eventually, scaled
 from standin import GUID, format_time
 
 TZ = timezone(timedelta(hours=8))
@@ -138,9 +138,9 @@ def test_status_reports_health(server, mounter, token):
     requests_before = int(st["requests"])
     server.fault("status", code=500)
     time.sleep(1.1)
-    os.listdir(m.p("tokens"))  # served stale
-    st = read_status(m)
-    assert st["stale"] == "yes" and st["last_result"] == "http"
+    os.listdir(m.p("tokens"))  # served stale, at once: the fetch goes on
+    st = eventually(lambda: (s := read_status(m))["stale"] == "yes" and s, 10)
+    assert st and st["stale"] == "yes" and st["last_result"] == "http"
     assert "HTTP 500" in st["last_error"]
     assert int(st["requests"]) >= requests_before + 4  # the retries are requests too
     assert token not in m.p("status").read_text()
@@ -154,8 +154,9 @@ def test_status_and_metrics_readable_while_the_server_is_down(server, mounter):
     url = server.url
     server.stop()
     m = mounter(url)
-    st = read_status(m)
-    assert st["tokens"] == "0" and "refused" in st["last_error"]
+    # The first read starts a fetch and answers at once; the failure shows next.
+    st = eventually(lambda: (s := read_status(m)) and "refused" in s["last_error"] and s, 10)
+    assert st and st["tokens"] == "0" and "refused" in st["last_error"]
     assert "synergyfs_fetches_total{result=\"error\"}" in m.p("metrics.prom").read_text()
 
 
@@ -246,6 +247,7 @@ def parse_prom(text):
 
 def test_metrics_prom_values(clocked, server):
     m, tokens = clocked
+    os.listdir(m.p("tokens"))  # metrics.prom never waits for a fetch: have one
     text = m.p("metrics.prom").read_text()
     assert os.stat(m.p("metrics.prom")).st_size > 0
     s = parse_prom(text)
@@ -283,15 +285,19 @@ def test_node_exporter_textfile_collector_publishes_it(server, mounter):
                              f"--web.listen-address=127.0.0.1:{port}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
+        # node_exporter is the mount's only reader: its first scrape starts
+        # the fetch (metrics.prom never waits), a later one shows the list.
         body = None
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + scaled(15)
         while time.monotonic() < deadline:
             try:
                 body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
                                               timeout=5).read().decode()
-                break
+                if "synergyfs_tokens 10" in body:
+                    break
             except OSError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         assert body is not None, "node_exporter did not answer"
         assert "node_textfile_scrape_error 0" in body
         assert re.search(r'synergy_pat_expiry_timestamp_seconds\{id="1",name="quote \\" '
