@@ -35,7 +35,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "timestamp.h"
+#include "pat_field.h"
 
 /*
  * A walk builds each element's tree and frees it before the next, on one
@@ -136,28 +136,6 @@ void pat_report_duplicate(struct pat_report *r, int64_t id)
 	     (long long)id);
 }
 
-/* An integral JSON number within [lo, hi], stored in *v. */
-static int get_int(const cJSON *obj, const char *key, int64_t lo, int64_t hi, int64_t *v)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-	double d;
-
-	if (!cJSON_IsNumber(it))
-		return 0;
-	d = it->valuedouble;
-	if (d != floor(d) || d < (double)lo || d > (double)hi)
-		return 0;
-	*v = (int64_t)d;
-	return 1;
-}
-
-static const char *get_str(const cJSON *obj, const char *key)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	return cJSON_IsString(it) ? it->valuestring : NULL;
-}
-
 /*
  * cJSON prints a number that is not a 32-bit integer with 15 significant
  * digits when that reads back "close enough", so ID 9007199254740991
@@ -167,7 +145,7 @@ static const char *get_str(const cJSON *obj, const char *key)
  */
 static int exact_numbers(cJSON *item)
 {
-	char num[64];
+	char num[PAT_NUM_TEXT];
 	cJSON *child, *next, *raw;
 
 	for (child = item->child; child; child = next) {
@@ -181,10 +159,7 @@ static int exact_numbers(cJSON *item)
 		}
 		if (!cJSON_IsNumber(child) || d == (double)child->valueint || !isfinite(d))
 			continue;
-		if (d == floor(d) && fabs(d) < 1e18)
-			snprintf(num, sizeof(num), "%.0f", d);
-		else
-			snprintf(num, sizeof(num), "%.17g", d);
+		pat_number_text(d, num);
 		raw = cJSON_CreateRaw(num);
 		/* Replacing by pointer keeps the place, not the key: copy it. */
 		if (raw && child->string && !(raw->string = strdup(child->string))) {
@@ -199,28 +174,6 @@ static int exact_numbers(cJSON *item)
 	return 1;
 }
 
-/* Fill *p from obj; on a bad field return its name, else NULL. */
-static const char *parse_one(const cJSON *obj, struct pat *p)
-{
-	const cJSON *user;
-
-	if (!get_int(obj, "ID", 0, PAT_ID_MAX, &p->id))
-		return "ID";
-	if (!(p->name = get_str(obj, "Name")))
-		return "Name";
-	if (!(p->created_on = get_str(obj, "CreatedOn")) ||
-	    !ts_parse(p->created_on, &p->created))
-		return "CreatedOn";
-	if (!(p->expiry = get_str(obj, "Expiry")) || !ts_parse(p->expiry, &p->expires))
-		return "Expiry";
-	if (!get_int(obj, "ExpiryReminderState", INT32_MIN, INT32_MAX, &p->reminder_state))
-		return "ExpiryReminderState";
-	user = cJSON_GetObjectItemCaseSensitive(obj, "UserID");
-	if (!cJSON_IsObject(user) || !(p->user_id = get_str(user, "IDString")))
-		return "UserID.IDString";
-	return NULL;
-}
-
 /* Order by ID, then by position in the body, so that the first one wins. */
 static int cmp_id_pos(const void *a, const void *b)
 {
@@ -229,21 +182,6 @@ static int cmp_id_pos(const void *a, const void *b)
 	if (x->id != y->id)
 		return x->id < y->id ? -1 : 1;
 	return x->index < y->index ? -1 : x->index > y->index;
-}
-
-static const char *json_type_name(const cJSON *it)
-{
-	if (cJSON_IsObject(it))
-		return "an object";
-	if (cJSON_IsString(it))
-		return "a string";
-	if (cJSON_IsNumber(it))
-		return "a number";
-	if (cJSON_IsBool(it))
-		return "a boolean";
-	if (cJSON_IsNull(it))
-		return "null";
-	return "something else";
 }
 
 /*
@@ -296,7 +234,8 @@ static bool keep_strings(struct pat_list *l, struct pat *p)
 	return (p->name = keep_str(l, p->name)) &&
 	       (p->created_on = keep_str(l, p->created_on)) &&
 	       (p->expiry = keep_str(l, p->expiry)) &&
-	       (p->user_id = keep_str(l, p->user_id));
+	       (p->user_id = keep_str(l, p->user_id)) &&
+	       (!p->reminder_raw || (p->reminder_raw = keep_str(l, p->reminder_raw)));
 }
 
 /*
@@ -411,35 +350,40 @@ static enum err_kind refuse_whole(const char *body, size_t len, struct err *e)
 				       (size_t)(end - body));
 		}
 	}
-	rc = err_set(e, ERR_PROTO, "expected a JSON array of tokens, got %s", json_type_name(doc));
+	rc = err_set(e, ERR_PROTO, "expected a JSON array of tokens, got %s", pat_json_type(doc));
 	cJSON_Delete(doc);
 	return rc;
 }
 
 /*
  * Take element it, number pos (from 0), at body[off, off + n): hand it to
- * fn if it is a valid token, else say why not in r.  Returns fn's answer
- * (false: out of memory), true for an invalid one.
+ * fn if it is an object with a usable ID, else say why not in r.  Each
+ * field fn gets flagged as unreadable is described in r.  Returns fn's
+ * answer (false: out of memory), true for an element skipped.
  */
 static bool take_elem(const cJSON *it, size_t pos, size_t off, size_t n, pat_fn fn,
 		      void *ctx, struct pat_report *r)
 {
 	struct pat p = { .index = pos, .elem_off = off, .elem_len = n };
-	const char *bad;
-	int64_t id;
+	struct pat_field_raw raw = { .nbad = 0 };
+	bool ok;
 
 	if (!cJSON_IsObject(it)) {
-		warn(r, "token #%zu skipped: %s, not an object", pos + 1, json_type_name(it));
+		warn(r, "token #%zu skipped: %s, not an object", pos + 1, pat_json_type(it));
 		return true;
 	}
-	bad = parse_one(it, &p);
-	if (!bad)
-		return fn(ctx, &p);
-	if (get_int(it, "ID", 0, PAT_ID_MAX, &id))
-		warn(r, "token ID %lld skipped: field %s is missing or invalid", (long long)id, bad);
-	else
+	if (!pat_get_int(it, "ID", 0, PAT_ID_MAX, &p.id)) {
 		warn(r, "token #%zu skipped: field ID is missing or invalid", pos + 1);
-	return true;
+		return true;
+	}
+	ok = pat_read_fields(it, &p, &raw);
+	for (size_t i = 0; ok && i < raw.nbad; i++)
+		note(r, "token ID %lld: field %s cannot be read: %s where %s is expected",
+		     (long long)p.id, raw.bad[i].field, raw.bad[i].got, raw.bad[i].want);
+	r->problems += ok && raw.nbad > 0;
+	ok = ok && fn(ctx, &p);
+	pat_field_free(&raw);
+	return ok;
 }
 
 /* The error for a body that stops being JSON at byte off. */
@@ -548,6 +492,7 @@ static void join_reports(struct pat_report *r, const struct pat_report *more)
 		line += n + (line[n] == '\n');
 	}
 	r->skipped += more->skipped;
+	r->problems += more->problems;
 }
 
 /* The second part of a cut array, read on a thread of its own. */

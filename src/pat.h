@@ -24,8 +24,26 @@
 #define PAT_ID_MAX (((int64_t)1 << 53) - 1)
 
 /*
+ * The fields of a token that may be unreadable, as bits of struct pat's
+ * problems.  Only the ID is needed to list a token: without it the object
+ * is skipped.
+ */
+enum pat_field {
+	PAT_NAME = 1 << 0,       /* Name: not a string */
+	PAT_CREATED_ON = 1 << 1, /* CreatedOn: not a timestamp ts_parse reads */
+	PAT_EXPIRY = 1 << 2,     /* Expiry: likewise */
+	PAT_REMINDER = 1 << 3,   /* ExpiryReminderState: not a 32-bit integer */
+	PAT_USER_ID = 1 << 4,    /* UserID.IDString: not a string in an object */
+};
+#define PAT_NFIELDS 5
+
+/*
  * One token.  From pat_parse, the strings belong to the pat_list and live
  * as long as it; from pat_each, only as long as the callback.
+ *
+ * A field flagged in problems holds its raw text instead: a string as the
+ * server sent it, another JSON value as compact JSON (numbers exact), ""
+ * when missing.  Its parsed value (created, expires, reminder_state) is 0.
  */
 struct pat {
 	int64_t id;
@@ -34,19 +52,22 @@ struct pat {
 	const char *expiry;     /* Expiry, verbatim */
 	const char *user_id;    /* UserID.IDString */
 	int64_t reminder_state; /* ExpiryReminderState */
+	const char *reminder_raw; /* its raw text when PAT_REMINDER, else NULL */
+	unsigned problems;      /* enum pat_field bits: the fields that could not be read */
 	struct timespec created, expires;
 	size_t elem_off;        /* the token's JSON object: its first byte in the body */
 	size_t elem_len;        /* ... and its length, for pat_render */
 	size_t index;           /* position in the body's array, from 0 */
 };
 
-/* What a parse skipped, and why. */
+/* What a parse skipped or could not read, and why. */
 struct pat_report {
-	size_t skipped;      /* objects dropped as invalid or duplicate */
-	char warnings[1024]; /* the first reasons for skipping, one per line */
+	size_t skipped;      /* objects dropped: not an object, no usable ID, or duplicate */
+	size_t problems;     /* tokens kept with fields that could not be read */
+	char warnings[1024]; /* the first reasons, one per line */
 };
 
-/* A parsed list: valid tokens sorted by ID, IDs unique. */
+/* A parsed list: tokens sorted by ID, IDs unique. */
 struct pat_list {
 	struct pat *v;
 	size_t n, cap;
@@ -58,9 +79,11 @@ struct pat_list {
 typedef bool (*pat_fn)(void *ctx, const struct pat *p);
 
 /*
- * Parse len bytes of body, and call fn for each valid token, in the order
- * of the array: duplicates included, nothing kept.  An object with a
- * missing or mistyped field is skipped and described in *r.  Fails with
+ * Parse len bytes of body, and call fn for each token, in the order of the
+ * array: duplicates included, nothing kept.  An element that is not an
+ * object, or has no usable ID, is skipped and described in *r; a token with
+ * fields that cannot be read is handed over with them flagged (struct pat)
+ * and each such field is described in *r, one line each.  Fails with
  * ERR_PROTO when the body is not JSON or not an array, with ERR_NOMEM
  * when fn returns false; fn may have been called for tokens before the
  * failure.
@@ -104,8 +127,9 @@ void pat_report_duplicate(struct pat_report *r, int64_t id);
 
 /*
  * Parse len bytes of body (with pat_each).  On success *out holds every
- * valid token; an object with a missing or mistyped field, or a repeated
- * ID (the first one wins), is skipped and described in out->report.
+ * token with a usable ID; an element without one, or a repeated ID (the
+ * first one wins), is skipped and described in out->report, as is each
+ * field that could not be read.
  * Fails with ERR_PROTO when the body is not JSON or not an array,
  * ERR_NOMEM when memory runs out; *out is then empty.  Free with
  * pat_list_free either way.  The list does not point into body, but

@@ -84,13 +84,18 @@ static void put_header(struct buf *b, const char *name, const char *type, const 
 	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* One series per token of the metric name, valued by which. */
+/*
+ * One series per token of the metric name, valued by which; a token whose
+ * field behind that value could not be read has no series.
+ */
 static void put_token_series(struct buf *b, const struct snapshot *s, const char *name,
 			     int which, struct timespec now)
 {
 	for (size_t i = 0; s && i < s->n; i++) {
 		const struct snap_token *t = &s->tok[i];
 
+		if (t->problems & (which == 1 ? PAT_CREATED_ON : PAT_EXPIRY))
+			continue;
 		buf_puts(b, name);
 		put_labels(b, s, t);
 		buf_puts(b, " ");

@@ -44,7 +44,9 @@ static void set_body(struct buf *a, struct snap_token *t, enum snap_file f,
 /*
  * Fill t from p, its small files into the arena.  token.json is rendered
  * into the scratch buffer *json only to learn its length: it is rendered
- * again when read.  list holds the body p was parsed from.
+ * again when read.  list holds the body p was parsed from.  A field p
+ * could not read keeps its raw text; expiry_epoch of an unreadable Expiry
+ * says SNAP_UNKNOWN.
  */
 static void render_token(struct buf *a, const struct pat *p, struct snap_token *t,
 			 const char *list, char **json, size_t *json_cap)
@@ -55,16 +57,21 @@ static void render_token(struct buf *a, const struct pat *p, struct snap_token *
 	t->id = p->id;
 	t->created = p->created;
 	t->expires = p->expires;
+	t->problems = p->problems;
 	n = buf_i64(num, p->id);
 	set_body(a, t, SNAP_F_ID, num, n, 1);
 	set_body(a, t, SNAP_F_NAME, p->name, strlen(p->name), 1);
 	set_body(a, t, SNAP_F_CREATED_ON, p->created_on, strlen(p->created_on), 1);
 	set_body(a, t, SNAP_F_EXPIRY, p->expiry, strlen(p->expiry), 1);
-	n = buf_i64(num, p->reminder_state);
-	set_body(a, t, SNAP_F_REMINDER, num, n, 1);
+	if (p->problems & PAT_REMINDER)
+		set_body(a, t, SNAP_F_REMINDER, p->reminder_raw, strlen(p->reminder_raw), 1);
+	else
+		set_body(a, t, SNAP_F_REMINDER, num, buf_i64(num, p->reminder_state), 1);
 	set_body(a, t, SNAP_F_USER_ID, p->user_id, strlen(p->user_id), 1);
-	n = buf_i64(num, (int64_t)p->expires.tv_sec);
-	set_body(a, t, SNAP_F_EXPIRY_EPOCH, num, n, 1);
+	if (p->problems & PAT_EXPIRY)
+		set_body(a, t, SNAP_F_EXPIRY_EPOCH, SNAP_UNKNOWN, strlen(SNAP_UNKNOWN), 1);
+	else
+		set_body(a, t, SNAP_F_EXPIRY_EPOCH, num, buf_i64(num, (int64_t)p->expires.tv_sec), 1);
 	t->elem_off = (uint32_t)p->elem_off;
 	t->elem_len = (uint32_t)p->elem_len;
 	n = pat_render_len(list + p->elem_off, p->elem_len, json, json_cap);
@@ -354,6 +361,8 @@ struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
 	s->list[len++] = '\n';
 	s->list_len = len;
 	sort_unique(s, r);
+	for (size_t i = 0; i < s->n; i++)
+		s->problems += s->tok[i].problems != 0;
 	s->by_name = calloc(s->n ? s->n : 1, sizeof(*s->by_name));
 	s->marks = calloc(s->n ? s->n : 1, sizeof(*s->marks));
 	if (!s->by_name || !s->marks || !build_by_name(s, &b.a)) {

@@ -40,8 +40,9 @@ extern const char *const snap_file_names[SNAP_NFILES];
  */
 struct snap_token {
 	int64_t id;
-	struct timespec created;        /* CreatedOn, for mtimes */
-	struct timespec expires;        /* Expiry */
+	struct timespec created;        /* CreatedOn, for mtimes (0 when unreadable) */
+	struct timespec expires;        /* Expiry (0 when unreadable: see snap_expiry_known) */
+	unsigned problems;              /* enum pat_field bits: fields that could not be read */
 	uint32_t body_off[SNAP_NFILES]; /* each file's bytes in the arena (not SNAP_F_JSON) */
 	uint32_t body_len[SNAP_NFILES]; /* each file's length, SNAP_F_JSON's as rendered */
 	uint32_t elem_off, elem_len;    /* the token's JSON object in list */
@@ -59,6 +60,7 @@ struct snapshot {
 	char *list;              /* tokens.json: the body as fetched, newline-ended */
 	size_t list_len;
 	struct timespec fetched; /* wall-clock time of the fetch */
+	size_t problems;         /* tokens with a field that could not be read */
 	uint64_t serial;         /* set by the cache as it installs it: 1, 2, ... (0 before) */
 	atomic_uint *marks;      /* one per token: see snap_mark */
 };
@@ -147,7 +149,22 @@ static inline bool snap_marked_after(const struct snapshot *s, const struct snap
 	return m >= 2 && (int64_t)s->fetched.tv_sec + (int64_t)(m - 2) > (int64_t)since.tv_sec;
 }
 
-/* Has token t expired at the moment now (its Expiry reached)? */
+/*
+ * What a file derived from an unreadable field says instead of a value
+ * (expiry_epoch, days_left, expired), newline excluded.
+ */
+#define SNAP_UNKNOWN "unknown"
+
+/*
+ * Could token t's Expiry be read?  When not, t is neither expiring nor
+ * expired: it is in no view, and its clock files say SNAP_UNKNOWN.
+ */
+static inline bool snap_expiry_known(const struct snap_token *t)
+{
+	return !(t->problems & PAT_EXPIRY);
+}
+
+/* Has token t expired at the moment now (its Expiry reached)?  Only for a known Expiry. */
 static inline bool snap_expired(const struct snap_token *t, struct timespec now)
 {
 	return now.tv_sec > t->expires.tv_sec ||

@@ -137,6 +137,8 @@ static bool in_view(const struct snap_token *t, enum tree_kind view,
 {
 	struct timespec until = clk->now;
 
+	if (!snap_expiry_known(t))
+		return false;
 	if (view == TREE_EXPIRED)
 		return snap_expired(t, clk->now);
 	if (snap_expired(t, clk->now))
@@ -252,7 +254,9 @@ size_t tree_clock_body(const struct tree_node *n, const struct tree_clock *clk,
 
 	if (n->kind != TREE_TOKEN_CLOCK)
 		return 0;
-	if (n->clock == TREE_CLOCK_EXPIRED) {
+	if (!snap_expiry_known(t)) {
+		len = snprintf(buf, cap, "%s\n", SNAP_UNKNOWN);
+	} else if (n->clock == TREE_CLOCK_EXPIRED) {
 		len = snprintf(buf, cap, "%d\n", snap_expired(t, clk->now) ? 1 : 0);
 	} else {
 		/* Whole seconds left, rounded down: the fraction never reaches a day. */
@@ -283,6 +287,11 @@ bool tree_clock_span(const struct tree_node *n, const struct tree_clock *clk,
 
 	if (n->kind != TREE_TOKEN_CLOCK)
 		return false;
+	if (!snap_expiry_known(t)) {
+		/* "unknown" for as long as the snapshot lasts. */
+		*since = t->created;
+		return false;
+	}
 	if (n->clock == TREE_CLOCK_EXPIRED) {
 		if (snap_expired(t, clk->now)) {
 			*since = t->expires;
@@ -495,6 +504,8 @@ bool tree_view_span(const struct snapshot *s, const struct tree_clock *clk,
 		struct timespec bounds[2] = { s->tok[i].expires, s->tok[i].expires };
 		size_t nb = view->kind == TREE_EXPIRING ? 2 : 1;
 
+		if (!snap_expiry_known(&s->tok[i]))
+			continue; /* in no view, ever */
 		bounds[1].tv_sec -= window;
 		for (size_t b = 0; b < nb; b++) {
 			if (snap_expired(&(struct snap_token){ .expires = bounds[b] }, clk->now))
@@ -582,7 +593,8 @@ static void diff_token(const struct snapshot *a, const struct snap_token *x,
 			if (xl != yl || memcmp(xb, yb, xl) != 0)
 				ops->node(ctx, token_ino(x->id, f + 1), true);
 		}
-		if (!same_time(x->expires, y->expires))
+		if (!same_time(x->expires, y->expires) ||
+		    snap_expiry_known(x) != snap_expiry_known(y))
 			for (unsigned c = 0; c < TREE_NCLOCK; c++)
 				ops->node(ctx, token_ino(x->id, SLOT_CLOCK + c), true);
 	}

@@ -186,7 +186,8 @@ size_t tree_body_len(const struct snapshot *s, const struct tree_node *n);
 
 /*
  * Render clock file n at the moment clk into buf of size cap ("12\n",
- * "0\n").  Returns the length, or 0 if n is not a clock file.
+ * "0\n"; "unknown\n" when its token's Expiry is unreadable).  Returns the
+ * length, or 0 if n is not a clock file.
  */
 size_t tree_clock_body(const struct tree_node *n, const struct tree_clock *clk,
 		       char *buf, size_t cap);
@@ -196,7 +197,7 @@ size_t tree_clock_body(const struct tree_node *n, const struct tree_clock *clk,
  * moment clk: *since gets the instant its body last changed (before clk
  * when nothing has changed since the token was created: its CreatedOn),
  * *until the instant after which it next changes.  Returns false, leaving
- * *until alone, when the body never changes again (expired is 1), or when
+ * *until alone, when the body never changes again (expired is 1, or the Expiry is unreadable), or when
  * n is not a clock file.
  */
 bool tree_clock_span(const struct tree_node *n, const struct tree_clock *clk,

@@ -15,7 +15,10 @@
  * token has exactly one by-name entry, which decodes back to its name and
  * links to its folder; the members of expiring/ and expired/ at a fixed
  * moment are exactly the tokens they should be, under the same names;
- * token.json parses back to the same token.
+ * token.json parses back to the same token.  No token is dropped for a
+ * field it cannot read: every object with a usable ID is listed, a field
+ * is flagged exactly when it does not read, keeps its raw text, and the
+ * files derived from an unreadable Expiry say "unknown".
  *
  * pat_parse reads the array one element at a time; one cJSON parse of the
  * whole body is the oracle: the body is accepted or refused alike, in the
@@ -102,6 +105,8 @@ static void check_json_body(const struct pat *p, const char *b, size_t len)
 	FUZZ_CHECK(pat_parse(list, len + 1, &again, &e) == ERR_OK);
 	FUZZ_CHECK(again.n == 1 && again.report.skipped == 0);
 	FUZZ_CHECK(again.v[0].id == p->id && again.v[0].reminder_state == p->reminder_state);
+	FUZZ_CHECK(again.v[0].problems == p->problems);
+	FUZZ_CHECK(!p->reminder_raw || strcmp(again.v[0].reminder_raw, p->reminder_raw) == 0);
 	FUZZ_CHECK(strcmp(again.v[0].name, p->name) == 0);
 	FUZZ_CHECK(strcmp(again.v[0].created_on, p->created_on) == 0);
 	FUZZ_CHECK(strcmp(again.v[0].expiry, p->expiry) == 0);
@@ -137,7 +142,7 @@ static void check_token_file(const struct walk *w, const struct tree_node *n,
 		break;
 	case SNAP_F_REMINDER:
 		snprintf(num, sizeof(num), "%" PRId64, p->reminder_state);
-		FUZZ_CHECK(body_is(b, len, num));
+		FUZZ_CHECK(body_is(b, len, p->problems & PAT_REMINDER ? p->reminder_raw : num));
 		break;
 	case SNAP_F_USER_ID:
 		FUZZ_CHECK(body_is(b, len, p->user_id));
@@ -147,7 +152,7 @@ static void check_token_file(const struct walk *w, const struct tree_node *n,
 		break;
 	case SNAP_F_EXPIRY_EPOCH:
 		snprintf(num, sizeof(num), "%lld", (long long)p->expires.tv_sec);
-		FUZZ_CHECK(body_is(b, len, num));
+		FUZZ_CHECK(body_is(b, len, p->problems & PAT_EXPIRY ? "unknown" : num));
 		break;
 	default:
 		FUZZ_CHECK(n->file < SNAP_NFILES); /* always false here */
@@ -181,6 +186,7 @@ static void check_link(struct walk *w, const struct tree_node *n, const char *en
 				clk.now.tv_nsec >= n->tok->expires.tv_nsec);
 
 		FUZZ_CHECK(strcmp(entry, snap_link_name(w->s, n->tok)) == 0);
+		FUZZ_CHECK(!(p->problems & PAT_EXPIRY)); /* an unknown expiry is in no view */
 		FUZZ_CHECK(expired == (n->view == TREE_EXPIRED));
 		w->in_views++;
 		goto out;
@@ -252,9 +258,13 @@ static void check_node(struct walk *w, const struct tree_node *n, const char *na
 		long long v;
 
 		FUZZ_CHECK(b == NULL && tree_is_dynamic(n));
-		FUZZ_CHECK(cl >= 2 && cb[cl - 1] == '\n' && sscanf(cb, "%lld", &v) == 1);
-		if (n->clock == TREE_CLOCK_EXPIRED)
-			FUZZ_CHECK(v == 0 || v == 1);
+		if (n->tok->problems & PAT_EXPIRY) {
+			FUZZ_CHECK(cl == 8 && memcmp(cb, "unknown\n", 8) == 0);
+		} else {
+			FUZZ_CHECK(cl >= 2 && cb[cl - 1] == '\n' && sscanf(cb, "%lld", &v) == 1);
+			if (n->clock == TREE_CLOCK_EXPIRED)
+				FUZZ_CHECK(v == 0 || v == 1);
+		}
 	} else if (n->kind == TREE_TOKEN_LINK) {
 		FUZZ_CHECK(S_ISLNK(st.st_mode) && b == NULL);
 		check_link(w, n, name);
@@ -407,6 +417,27 @@ static bool plain_numbers(const cJSON *item)
 }
 
 /*
+ * A token is never dropped for a field it cannot read: every object of the
+ * array whose ID reads (an integer in [0, PAT_ID_MAX]) is in l.
+ */
+static void check_all_ids_listed(const cJSON *doc, const struct pat_list *l)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, doc) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "ID");
+		double d = cJSON_IsNumber(id) ? id->valuedouble : -1;
+		bool found = false;
+
+		if (!cJSON_IsObject(it) || d != floor(d) || d < 0 || d > (double)PAT_ID_MAX)
+			continue;
+		for (size_t i = 0; i < l->n && !found; i++)
+			found = l->v[i].id == (int64_t)d;
+		FUZZ_CHECK(found);
+	}
+}
+
+/*
  * pat_parse's answer (rc, *e, *l) for body against one cJSON parse of the
  * whole body, the way pat_parse once worked.
  */
@@ -437,6 +468,7 @@ static void check_against_cjson(const char *body, size_t size, enum err_kind rc,
 	} else {
 		FUZZ_CHECK(rc == ERR_OK);
 		FUZZ_CHECK(l->n + l->report.skipped == (size_t)cJSON_GetArraySize(doc));
+		check_all_ids_listed(doc, l);
 		for (size_t i = 0; i < l->n; i++) {
 			const struct pat *p = &l->v[i];
 			cJSON *it = cJSON_GetArrayItem(doc, (int)p->index);
@@ -461,6 +493,8 @@ out:
 /* Properties of a successful pat_parse alone. */
 static void check_list(const struct pat_list *l)
 {
+	size_t problems = 0;
+
 	for (size_t i = 0; i < l->n; i++) {
 		const struct pat *p = &l->v[i];
 		struct timespec t;
@@ -468,10 +502,22 @@ static void check_list(const struct pat_list *l)
 		FUZZ_CHECK(p->id >= 0 && p->id <= PAT_ID_MAX);
 		FUZZ_CHECK(i == 0 || l->v[i - 1].id < p->id);
 		FUZZ_CHECK(p->name && p->created_on && p->expiry && p->user_id);
-		FUZZ_CHECK(ts_parse(p->created_on, &t) && same_time(t, p->created));
-		FUZZ_CHECK(ts_parse(p->expiry, &t) && same_time(t, p->expires));
+		/* A timestamp is flagged exactly when its text does not read; then it is 0. */
+		FUZZ_CHECK(ts_parse(p->created_on, &t) == !(p->problems & PAT_CREATED_ON));
+		FUZZ_CHECK(same_time(p->problems & PAT_CREATED_ON ? (struct timespec){ 0, 0 } : t,
+				     p->created));
+		FUZZ_CHECK(ts_parse(p->expiry, &t) == !(p->problems & PAT_EXPIRY));
+		FUZZ_CHECK(same_time(p->problems & PAT_EXPIRY ? (struct timespec){ 0, 0 } : t,
+				     p->expires));
 		FUZZ_CHECK(p->reminder_state >= INT32_MIN && p->reminder_state <= INT32_MAX);
+		FUZZ_CHECK(!(p->problems & PAT_REMINDER) == !p->reminder_raw);
+		FUZZ_CHECK(!(p->problems & PAT_REMINDER) || p->reminder_state == 0);
+		FUZZ_CHECK(p->problems < (1u << PAT_NFIELDS));
+		problems += p->problems != 0;
 	}
+	/* The report counts them too, and the repeats of their IDs it dropped. */
+	FUZZ_CHECK(l->report.problems >= problems &&
+		   l->report.problems <= problems + l->report.skipped);
 }
 
 /* Walk the whole tree of snapshot s, built from list l and body data. */
@@ -483,9 +529,14 @@ static void check_snapshot(const struct snapshot *s, const struct pat_list *l,
 	size_t len;
 	const char *b;
 
+	size_t problems = 0;
+
 	FUZZ_CHECK(s->n == l->n);
-	for (size_t i = 0; i < s->n; i++)
-		FUZZ_CHECK(s->tok[i].id == l->v[i].id);
+	for (size_t i = 0; i < s->n; i++) {
+		FUZZ_CHECK(s->tok[i].id == l->v[i].id && s->tok[i].problems == l->v[i].problems);
+		problems += l->v[i].problems != 0;
+	}
+	FUZZ_CHECK(s->problems == problems);
 	w.linked = calloc(s->n + 1, 1);
 	FUZZ_CHECK(w.linked != NULL);
 	FUZZ_CHECK(tree_node(s, TREE_INO_ROOT, &root) && root.kind == TREE_ROOT);
@@ -531,9 +582,9 @@ static void check_snapshot(const struct snapshot *s, const struct pat_list *l,
 /* Every token pat_each hands over, one line each, for comparing two readings. */
 static bool see(void *ctx, const struct pat *p)
 {
-	fprintf(ctx, "#%zu @%zu+%zu ID %" PRId64 " %s|%s|%s|%s %" PRId64 "\n", p->index,
+	fprintf(ctx, "#%zu @%zu+%zu ID %" PRId64 " %s|%s|%s|%s %" PRId64 " %s %x\n", p->index,
 		p->elem_off, p->elem_len, p->id, p->name, p->created_on, p->expiry, p->user_id,
-		p->reminder_state);
+		p->reminder_state, p->reminder_raw ? p->reminder_raw : "-", p->problems);
 	return true;
 }
 
@@ -561,6 +612,7 @@ static void check_cut(const char *body, size_t size, struct pat_cut cut)
 	fclose(f2[1]);
 	FUZZ_CHECK(rc1 == rc2 && strcmp(e1.msg, e2.msg) == 0);
 	FUZZ_CHECK(r1.skipped == r2.skipped && strcmp(r1.warnings, r2.warnings) == 0);
+	FUZZ_CHECK(r1.problems == r2.problems);
 	FUZZ_CHECK(strncmp(one, two[0], n2[0]) == 0);
 	FUZZ_CHECK(second ? strcmp(one + n2[0], two[1]) == 0 : n1 == n2[0]);
 	free(one);
@@ -606,6 +658,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	}
 	FUZZ_CHECK(r.skipped == l.report.skipped && strcmp(r.warnings, l.report.warnings) == 0);
+	FUZZ_CHECK(r.problems == l.report.problems);
 	check_snapshot(s, &l, data, size);
 	snap_unref(s);
 out:

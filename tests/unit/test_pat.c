@@ -1,7 +1,7 @@
 /*
  * test_pat.c - unit tests for the JSON model: pat_parse() on the public
  * sample, on bodies that are not a token list, and on token objects with
- * each field missing or wrong; the array scanner's edge cases; pat_render()
+ * each field missing or wrong (listed, flagged, raw text kept); the array scanner's edge cases; pat_render()
  * of one token from its bytes in the body.
  */
 #include <inttypes.h>
@@ -238,18 +238,16 @@ TEST(non_objects_skipped)
 }
 
 /*
- * Make token ID 2 of three bad by setting the field at byte offset off of
- * struct fields to value (raw JSON, or NULL to leave it out): only that
- * token is dropped, and the warning names the field (and the ID, if any).
+ * Parse three tokens, IDs 1, 2, 3, with the field at byte offset off of
+ * struct fields of token 2 set to value (raw JSON, or NULL to leave it
+ * out).  *l holds the result, which the caller frees.
  */
-static void check_bad_field(const char *field, size_t off, const char *value)
+static bool parse_with_field(size_t off, const char *value, struct pat_list *l)
 {
 	char body[4096];
 	size_t len = 0;
 	struct fields f[3] = { good, good, good };
-	struct pat_list l;
 	struct err e;
-	const char *shown = value ? value : "(missing)";
 
 	f[0].id = "1";
 	f[1].id = "2";
@@ -261,76 +259,165 @@ static void check_bad_field(const char *field, size_t off, const char *value)
 		put_token(body, sizeof(body), &len, &f[i]);
 	}
 	put(body, sizeof(body), &len, "]");
-
-	if (pat_parse(body, len, &l, &e) != ERR_OK) {
-		check_fail(__FILE__, __LINE__, "%s = %s: parse failed: %s", field,
-			   shown, e.msg);
-		pat_list_free(&l);
-		return;
-	}
-	if (l.n != 2 || l.report.skipped != 1 || l.v[0].id != 1 || l.v[1].id != 3)
-		check_fail(__FILE__, __LINE__, "%s = %s: n %zu, skipped %zu", field,
-			   shown, l.n, l.report.skipped);
-	/* Without a usable ID the warning can only give the position. */
-	if (!strstr(l.report.warnings, field) ||
-	    (strcmp(field, "ID") != 0 && !strstr(l.report.warnings, "ID 2 ")))
-		check_fail(__FILE__, __LINE__, "%s = %s: warning \"%s\" should name the field (and ID 2)",
-			   field, shown, l.report.warnings);
-	pat_list_free(&l);
+	if (pat_parse(body, len, l, &e) == ERR_OK)
+		return true;
+	check_fail(__FILE__, __LINE__, "%s: parse failed: %s", value ? value : "(missing)", e.msg);
+	return false;
 }
 
 #define MEMBER(m) offsetof(struct fields, m)
 
-TEST(bad_fields_skipped)
+/* Without an ID that reads, an object is skipped, and the warning gives its position. */
+TEST(bad_id_skipped)
+{
+	static const char *const bad[] = {
+		NULL, "\"2\"", "null", "true", "2.5", "-1", "-2", "9007199254740994", "1e300", "{}",
+	};
+	struct pat_list l;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (!parse_with_field(MEMBER(id), bad[i], &l))
+			continue;
+		CHECK_EQ_INT(l.n, 2);
+		CHECK_EQ_INT(l.report.skipped, 1);
+		CHECK_EQ_INT(l.report.problems, 0);
+		CHECK_EQ_STR(l.report.warnings, "token #2 skipped: field ID is missing or invalid");
+		pat_list_free(&l);
+	}
+}
+
+/*
+ * A token is never dropped for a field it cannot read: token 2 is listed,
+ * the field flagged, holding its raw text, its parsed value 0, and one
+ * warning line names the token, the field and why.
+ */
+TEST(unreadable_fields_listed)
 {
 	static const struct {
-		const char *field;
 		size_t off;
-		const char *value;
+		const char *value, *raw;
+		unsigned bit;
+		const char *warning;
 	} cases[] = {
-		{ "ID", MEMBER(id), NULL },
-		{ "ID", MEMBER(id), "\"2\"" },
-		{ "ID", MEMBER(id), "null" },
-		{ "ID", MEMBER(id), "true" },
-		{ "ID", MEMBER(id), "2.5" },
-		{ "ID", MEMBER(id), "-1" },
-		{ "ID", MEMBER(id), "-2" },
-		{ "ID", MEMBER(id), "9007199254740994" },
-		{ "ID", MEMBER(id), "1e300" },
-		{ "ID", MEMBER(id), "{}" },
-		{ "Name", MEMBER(name), NULL },
-		{ "Name", MEMBER(name), "5" },
-		{ "Name", MEMBER(name), "null" },
-		{ "Name", MEMBER(name), "[\"a\"]" },
-		{ "Name", MEMBER(name), "{\"a\":1}" },
-		{ "CreatedOn", MEMBER(created), NULL },
-		{ "CreatedOn", MEMBER(created), "1741920818" },
-		{ "CreatedOn", MEMBER(created), "null" },
-		{ "CreatedOn", MEMBER(created), "\"yesterday\"" },
-		{ "CreatedOn", MEMBER(created), "\"\"" },
-		{ "CreatedOn", MEMBER(created), "\"2025-02-29T10:53:38.823+08:00\"" },
-		{ "CreatedOn", MEMBER(created), "\"2025-03-14T10:53:38.823+08:00 \"" },
-		{ "Expiry", MEMBER(expiry), NULL },
-		{ "Expiry", MEMBER(expiry), "0" },
-		{ "Expiry", MEMBER(expiry), "\"\"" },
-		{ "Expiry", MEMBER(expiry), "\"2025-09-10\"" },
-		{ "ExpiryReminderState", MEMBER(state), NULL },
-		{ "ExpiryReminderState", MEMBER(state), "\"0\"" },
-		{ "ExpiryReminderState", MEMBER(state), "0.5" },
-		{ "ExpiryReminderState", MEMBER(state), "null" },
-		{ "ExpiryReminderState", MEMBER(state), "false" },
-		{ "ExpiryReminderState", MEMBER(state), "4294967296" },
-		{ "UserID.IDString", MEMBER(user), NULL },
-		{ "UserID.IDString", MEMBER(user), "\"1_1\"" },
-		{ "UserID.IDString", MEMBER(user), "null" },
-		{ "UserID.IDString", MEMBER(user), "{}" },
-		{ "UserID.IDString", MEMBER(user), "{\"IDString\":5}" },
-		{ "UserID.IDString", MEMBER(user), "{\"IDString\":null}" },
-		{ "UserID.IDString", MEMBER(user), "[\"1_1\"]" },
+#define W(field, got, want) "token ID 2: field " field " cannot be read: " got \
+	" where " want " is expected"
+		{ MEMBER(name), NULL, "", PAT_NAME, W("Name", "missing", "a string") },
+		{ MEMBER(name), "5", "5", PAT_NAME, W("Name", "a number", "a string") },
+		{ MEMBER(name), "null", "null", PAT_NAME, W("Name", "null", "a string") },
+		{ MEMBER(name), "[\"a\"]", "[\"a\"]", PAT_NAME, W("Name", "an array", "a string") },
+		{ MEMBER(name), "{ \"a\" : 1 }", "{\"a\":1}", PAT_NAME,
+		  W("Name", "an object", "a string") },
+		{ MEMBER(created), NULL, "", PAT_CREATED_ON,
+		  W("CreatedOn", "missing", "an ISO 8601 timestamp") },
+		{ MEMBER(created), "1741920818", "1741920818", PAT_CREATED_ON,
+		  W("CreatedOn", "a number", "an ISO 8601 timestamp") },
+		{ MEMBER(created), "\"yesterday\"", "yesterday", PAT_CREATED_ON,
+		  W("CreatedOn", "a string", "an ISO 8601 timestamp") },
+		{ MEMBER(created), "\"2025-02-29T10:53:38.823+08:00\"",
+		  "2025-02-29T10:53:38.823+08:00", PAT_CREATED_ON,
+		  W("CreatedOn", "a string", "an ISO 8601 timestamp") },
+		{ MEMBER(expiry), NULL, "", PAT_EXPIRY,
+		  W("Expiry", "missing", "an ISO 8601 timestamp") },
+		{ MEMBER(expiry), "1798761600000", "1798761600000", PAT_EXPIRY,
+		  W("Expiry", "a number", "an ISO 8601 timestamp") },
+		{ MEMBER(expiry), "9007199254740993", "9007199254740992", PAT_EXPIRY,
+		  W("Expiry", "a number", "an ISO 8601 timestamp") },
+		{ MEMBER(expiry), "\"\"", "", PAT_EXPIRY,
+		  W("Expiry", "a string", "an ISO 8601 timestamp") },
+		{ MEMBER(expiry), "\"2027-01-01\"", "2027-01-01", PAT_EXPIRY,
+		  W("Expiry", "a string", "an ISO 8601 timestamp") },
+		{ MEMBER(expiry), "\"\\/Date(1798761600000)\\/\"", "/Date(1798761600000)/", PAT_EXPIRY,
+		  W("Expiry", "a string", "an ISO 8601 timestamp") },
+		{ MEMBER(expiry), "\"soon\\nish\"", "soon\nish", PAT_EXPIRY,
+		  W("Expiry", "a string", "an ISO 8601 timestamp") },
+		{ MEMBER(state), NULL, "", PAT_REMINDER,
+		  W("ExpiryReminderState", "missing", "a 32-bit integer") },
+		{ MEMBER(state), "\"0\"", "0", PAT_REMINDER,
+		  W("ExpiryReminderState", "a string", "a 32-bit integer") },
+		{ MEMBER(state), "0.5", "0.5", PAT_REMINDER,
+		  W("ExpiryReminderState", "a number", "a 32-bit integer") },
+		{ MEMBER(state), "false", "false", PAT_REMINDER,
+		  W("ExpiryReminderState", "a boolean", "a 32-bit integer") },
+		{ MEMBER(state), "4294967296", "4294967296", PAT_REMINDER,
+		  W("ExpiryReminderState", "a number", "a 32-bit integer") },
+		{ MEMBER(user), NULL, "", PAT_USER_ID, W("UserID", "missing", "an object") },
+		{ MEMBER(user), "\"1_1\"", "1_1", PAT_USER_ID, W("UserID", "a string", "an object") },
+		{ MEMBER(user), "[\"1_1\"]", "[\"1_1\"]", PAT_USER_ID,
+		  W("UserID", "an array", "an object") },
+		{ MEMBER(user), "{}", "", PAT_USER_ID, W("UserID.IDString", "missing", "a string") },
+		{ MEMBER(user), "{\"IDString\":5}", "5", PAT_USER_ID,
+		  W("UserID.IDString", "a number", "a string") },
+		{ MEMBER(user), "{\"IDString\":null}", "null", PAT_USER_ID,
+		  W("UserID.IDString", "null", "a string") },
+#undef W
 	};
+	struct pat_list l;
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		check_bad_field(cases[i].field, cases[i].off, cases[i].value);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct pat *p;
+		const char *got;
+
+		if (!parse_with_field(cases[i].off, cases[i].value, &l))
+			continue;
+		CHECK_EQ_INT(l.n, 3);
+		CHECK_EQ_INT(l.report.skipped, 0);
+		CHECK_EQ_INT(l.report.problems, 1);
+		CHECK_EQ_STR(l.report.warnings, cases[i].warning);
+		if (l.n != 3) {
+			pat_list_free(&l);
+			continue;
+		}
+		CHECK_EQ_INT(l.v[0].problems, 0);
+		CHECK_EQ_INT(l.v[2].problems, 0);
+		p = &l.v[1];
+		CHECK_EQ_INT(p->id, 2);
+		CHECK_EQ_INT(p->problems, cases[i].bit);
+		got = cases[i].bit == PAT_NAME ? p->name :
+		      cases[i].bit == PAT_CREATED_ON ? p->created_on :
+		      cases[i].bit == PAT_EXPIRY ? p->expiry :
+		      cases[i].bit == PAT_REMINDER ? p->reminder_raw : p->user_id;
+		CHECK_EQ_STR(got, cases[i].raw);
+		/* The parsed value is 0; the others read as usual. */
+		CHECK_EQ_INT(p->reminder_state, 0);
+		CHECK_EQ_INT(p->created.tv_sec, cases[i].bit == PAT_CREATED_ON ? 0 : 1741920818);
+		CHECK_EQ_INT(p->expires.tv_sec, cases[i].bit == PAT_EXPIRY ? 0 : 1757472818);
+		CHECK_EQ_INT(p->expires.tv_nsec, cases[i].bit == PAT_EXPIRY ? 0 : 670000000);
+		if (cases[i].bit != PAT_REMINDER)
+			CHECK(p->reminder_raw == NULL);
+		pat_list_free(&l);
+	}
+}
+
+/* Every field of a token may be unreadable: one line each, one token counted. */
+TEST(all_fields_unreadable)
+{
+	static const char body[] = "[{\"ID\":4,\"Name\":1,\"CreatedOn\":null,"
+		"\"Expiry\":\"/Date(1798761600000)/\",\"ExpiryReminderState\":\"x\","
+		"\"UserID\":7}]";
+	struct pat_list l;
+
+	CHECK_EQ_INT(pat_parse(body, sizeof(body) - 1, &l, NULL), ERR_OK);
+	CHECK_EQ_INT(l.n, 1);
+	CHECK_EQ_INT(l.report.skipped, 0);
+	CHECK_EQ_INT(l.report.problems, 1);
+	CHECK_EQ_STR(l.report.warnings,
+		     "token ID 4: field Name cannot be read: a number where a string is expected\n"
+		     "token ID 4: field CreatedOn cannot be read: null where an ISO 8601 timestamp is expected\n"
+		     "token ID 4: field Expiry cannot be read: a string where an ISO 8601 timestamp is expected\n"
+		     "token ID 4: field ExpiryReminderState cannot be read: a string where a 32-bit integer is expected\n"
+		     "token ID 4: field UserID cannot be read: a number where an object is expected");
+	if (l.n == 1) {
+		const struct pat *p = &l.v[0];
+
+		CHECK_EQ_INT(p->problems, PAT_NAME | PAT_CREATED_ON | PAT_EXPIRY | PAT_REMINDER |
+					  PAT_USER_ID);
+		CHECK_EQ_STR(p->name, "1");
+		CHECK_EQ_STR(p->created_on, "null");
+		CHECK_EQ_STR(p->expiry, "/Date(1798761600000)/");
+		CHECK_EQ_STR(p->reminder_raw, "x");
+		CHECK_EQ_STR(p->user_id, "7");
+	}
+	pat_list_free(&l);
 }
 
 /* Parse one generated token whose ID field is the raw JSON id. */
@@ -422,8 +509,11 @@ TEST(duplicates_first_wins)
 	pat_list_free(&l);
 }
 
-/* An invalid object does not claim its ID: the first valid one is kept. */
-TEST(duplicate_after_invalid)
+/*
+ * A token with an unreadable field still claims its ID: the first one is
+ * kept, as for any repeat, and the second is skipped.
+ */
+TEST(duplicate_after_unreadable)
 {
 	char body[4096];
 	size_t len = 0;
@@ -441,8 +531,11 @@ TEST(duplicate_after_invalid)
 	CHECK_EQ_INT(pat_parse(body, len, &l, NULL), ERR_OK);
 	CHECK_EQ_INT(l.n, 1);
 	CHECK_EQ_INT(l.report.skipped, 1);
-	if (l.n == 1)
-		CHECK_EQ_STR(l.v[0].name, "valid");
+	CHECK_EQ_INT(l.report.problems, 1);
+	if (l.n == 1) {
+		CHECK_EQ_STR(l.v[0].name, "");
+		CHECK_EQ_INT(l.v[0].problems, PAT_NAME);
+	}
 	pat_list_free(&l);
 }
 
@@ -493,10 +586,11 @@ TEST(many_warnings)
 	}
 	put(body, cap, &len, "]");
 	CHECK_EQ_INT(pat_parse(body, len, &l, NULL), ERR_OK);
-	CHECK_EQ_INT(l.n, 0);
-	CHECK_EQ_INT(l.report.skipped, 300);
+	CHECK_EQ_INT(l.n, 300);
+	CHECK_EQ_INT(l.report.skipped, 0);
+	CHECK_EQ_INT(l.report.problems, 300);
 	CHECK(strlen(l.report.warnings) < sizeof(l.report.warnings));
-	CHECK(strncmp(l.report.warnings, "token ID 0 ", 11) == 0);
+	CHECK(strncmp(l.report.warnings, "token ID 0: field Name ", 23) == 0);
 	pat_list_free(&l);
 	free(body);
 }
@@ -1104,11 +1198,13 @@ static const struct check_test tests[] = {
 	TEST_CASE(trailing_garbage),
 	TEST_CASE(empty_array),
 	TEST_CASE(non_objects_skipped),
-	TEST_CASE(bad_fields_skipped),
+	TEST_CASE(bad_id_skipped),
+	TEST_CASE(unreadable_fields_listed),
+	TEST_CASE(all_fields_unreadable),
 	TEST_CASE(id_range),
 	TEST_CASE(id_from_2_53_up),
 	TEST_CASE(duplicates_first_wins),
-	TEST_CASE(duplicate_after_invalid),
+	TEST_CASE(duplicate_after_unreadable),
 	TEST_CASE(sorted_by_id),
 	TEST_CASE(many_warnings),
 	TEST_CASE(render_one_line),
