@@ -130,8 +130,9 @@ static void warn(struct pat_report *r, const char *fmt, ...)
 	va_end(ap);
 }
 
-void pat_report_duplicate(struct pat_report *r, int64_t id)
+void pat_report_duplicate(struct pat_report *r, int64_t id, unsigned problems)
 {
+	r->problems -= problems != 0;
 	warn(r, "token ID %lld skipped: the ID appears more than once; the first is kept",
 	     (long long)id);
 }
@@ -669,7 +670,7 @@ enum err_kind pat_parse(const char *body, size_t len, struct pat_list *out,
 		qsort(out->v, out->n, sizeof(*out->v), cmp_id_pos);
 	for (size_t i = 0; i < out->n; i++) {
 		if (w > 0 && out->v[w - 1].id == out->v[i].id) {
-			pat_report_duplicate(&out->report, out->v[i].id);
+			pat_report_duplicate(&out->report, out->v[i].id, out->v[i].problems);
 			continue;
 		}
 		out->v[w++] = out->v[i];

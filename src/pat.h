@@ -63,8 +63,8 @@ struct pat {
 /* What a parse skipped or could not read, and why. */
 struct pat_report {
 	size_t skipped;      /* objects dropped: not an object, no usable ID, or duplicate */
-	size_t problems;     /* tokens kept with fields that could not be read */
-	char warnings[1024]; /* the first reasons, one per line */
+	size_t problems;     /* tokens kept with fields that could not be read (repeats not) */
+	char warnings[4096]; /* the first reasons, one per line, as many as fit */
 };
 
 /* A parsed list: tokens sorted by ID, IDs unique. */
@@ -122,8 +122,12 @@ enum err_kind pat_each_cut(const char *body, size_t len, struct pat_cut cut, pat
 			   void *const ctx[2], bool *second, struct pat_report *r,
 			   struct err *e);
 
-/* Count the token with this ID as skipped in *r: a repeat of an ID already taken. */
-void pat_report_duplicate(struct pat_report *r, int64_t id);
+/*
+ * Count the token with this ID as skipped in *r: a repeat of an ID already
+ * taken.  problems are its enum pat_field bits: one with any no longer
+ * counts in r->problems.
+ */
+void pat_report_duplicate(struct pat_report *r, int64_t id, unsigned problems);
 
 /*
  * Parse len bytes of body (with pat_each).  On success *out holds every

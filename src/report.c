@@ -137,6 +137,9 @@ char *report_metrics(const struct snapshot *s, const struct report_info *ri, siz
 	put_token_series(&b, s, "synergy_pat_expired", 2, ri->now);
 	put_header(&b, "synergyfs_tokens", "gauge", "Tokens in the list being served.");
 	buf_printf(&b, "synergyfs_tokens %zu\n", s ? s->n : 0);
+	put_header(&b, "synergy_pat_problems", "gauge",
+		   "Tokens listed with a field that could not be read (named in the log).");
+	buf_printf(&b, "synergy_pat_problems %zu\n", s ? s->problems : 0);
 	put_header(&b, "synergyfs_last_success_timestamp_seconds", "gauge",
 		   "When the token list was last fetched successfully, as Unix time (0: never).");
 	buf_puts(&b, "synergyfs_last_success_timestamp_seconds ");
@@ -203,6 +206,7 @@ char *report_status(const struct snapshot *s, const struct report_info *ri, size
 	}
 	buf_printf(&b, "last_error: %s\n", st->last_error.kind == ERR_OK ? "none" : st->last_error.msg);
 	buf_printf(&b, "tokens: %zu\n", s ? s->n : 0);
+	buf_printf(&b, "tokens_with_problems: %zu\n", s ? s->problems : 0);
 	buf_printf(&b, "requests: %lu\n", ri->requests);
 	buf_printf(&b, "fetches_ok: %" PRIu64 "\n", st->fetches_ok);
 	buf_printf(&b, "fetches_failed: %" PRIu64 "\n", st->fetches_failed);

@@ -27,7 +27,8 @@ struct report_info {
  * metrics.prom for snapshot s (NULL before the first successful fetch):
  * per-token expiry, creation and expired series labelled id, name, user
  * (a token whose Expiry, or CreatedOn, could not be read has no expiry
- * and expired, or creation, series), and the mount's own series.  Returns malloc'd text (*len bytes), or NULL
+ * and expired, or creation, series), synergy_pat_problems (how many
+ * tokens have a field that could not be read), and the mount's own series.  Returns malloc'd text (*len bytes), or NULL
  * when memory runs out.
  */
 char *report_metrics(const struct snapshot *s, const struct report_info *ri, size_t *len);

@@ -314,7 +314,7 @@ static void sort_unique(struct snapshot *s, struct pat_report *r)
 	qsort(s->tok, s->n, sizeof(*s->tok), cmp_id_place);
 	for (i = 0; i < s->n; i++) {
 		if (w > 0 && s->tok[w - 1].id == s->tok[i].id) {
-			pat_report_duplicate(r, s->tok[i].id);
+			pat_report_duplicate(r, s->tok[i].id, s->tok[i].problems);
 			continue;
 		}
 		s->tok[w++] = s->tok[i];

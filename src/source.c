@@ -3,6 +3,7 @@
  */
 #include "source.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,16 +19,20 @@ static unsigned long hash_str(const char *s)
 	return h;
 }
 
-/* Log each line of the skip reasons, only when they differ from last time. */
+/*
+ * Log each line of the reasons (skipped tokens, unreadable fields), only
+ * when they differ from last time.
+ */
 static void report_skipped(struct source *src, const struct pat_report *l)
 {
-	unsigned long h = l->skipped ? hash_str(l->warnings) ^ l->skipped : 0;
+	bool any = l->skipped || l->problems;
+	unsigned long h = any ? hash_str(l->warnings) ^ l->skipped ^ (l->problems << 20) : 0;
 	const char *p = l->warnings;
 
 	if (h == src->warnings_hash)
 		return;
 	src->warnings_hash = h;
-	while (l->skipped && *p) {
+	while (any && *p) {
 		size_t n = strcspn(p, "\n");
 
 		log_warn("%.*s", (int)n, p);
@@ -36,6 +41,9 @@ static void report_skipped(struct source *src, const struct pat_report *l)
 	if (l->skipped > 0)
 		log_warn("%zu token object%s skipped in this list", l->skipped,
 			 l->skipped == 1 ? "" : "s");
+	if (l->problems > 0)
+		log_warn("%zu token%s listed with fields that could not be read", l->problems,
+			 l->problems == 1 ? "" : "s");
 }
 
 enum err_kind source_fetch(void *ctx, struct snapshot **out, struct err *e)

@@ -16,8 +16,8 @@ struct source {
 
 /*
  * Fetch, parse and build (a cache_fetch_fn; ctx is a struct source).
- * Skipped tokens are logged when the set of reasons changes, not on every
- * fetch.
+ * Skipped tokens and unreadable fields are logged, one line each, when the
+ * set of reasons changes, not on every fetch.
  */
 enum err_kind source_fetch(void *ctx, struct snapshot **out, struct err *e);
 

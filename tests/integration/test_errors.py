@@ -152,24 +152,78 @@ def test_stale_if_dead(server, mounter):
     assert "connection refused" in m.log() and "stale" in m.log()
 
 
-def test_invalid_token_objects_are_skipped_with_a_warning(server, mounter):
+def refetch(m, server):
+    """One more fetch, through the refresh file; returns when it is served."""
+    before = server.count("list")
+    with open(m.p("refresh"), "w") as f:
+        f.write("1")
+    deadline = time.monotonic() + scaled(10)
+    while server.count("list") == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.count("list") == before + 1
+
+
+@pytest.mark.bad_input
+def test_unreadable_fields_are_listed_counted_and_logged_once(server, mounter):
+    """Every Expiry in a format synergyfs does not read: every token is still
+    listed, its expiry holds what the server sent, what derives from it says
+    unknown, status and metrics.prom count the tokens, and each problem is
+    logged once, not again on the next fetch."""
     tokens = server.tokens()
-    del tokens[0]["Expiry"]                 # ID 1: field missing
-    tokens[1]["ExpiryReminderState"] = "x"  # ID 2: wrong type
-    tokens[2]["CreatedOn"] = "yesterday"    # ID 3: not a timestamp
-    dup = dict(tokens[3], Name="second four")
-    tokens.append(dup)                      # ID 4 again: the first wins
+    ids = sorted(t["ID"] for t in tokens)
+    for t in tokens:
+        t["Expiry"] = "/Date(1798761600000)/"
+    tokens[1]["Expiry"] = 1798761600000      # a number
+    tokens[2]["Expiry"] = "2027-01-01"       # a date without a time
+    del tokens[3]["CreatedOn"]               # ID 4: missing
+    tokens[4]["ExpiryReminderState"] = "x"   # ID 5: not an integer
+    tokens.append(dict(tokens[5], ID=4, Expiry="2027-01-01T00:00:00Z"))  # the first ID 4 wins
+    tokens.append({"Name": "no ID", "Expiry": "2027-01-01T00:00:00Z"})
     server.set_tokens(tokens)
-    m = mounter(server.url)
-    ids = os.listdir(m.p("tokens"))
-    assert "1" not in ids and "2" not in ids and "3" not in ids
-    assert sorted(ids, key=int) == ["4", "5", "7", "8", "9", "10", "12"]
+    m = mounter(server.url, "cache_ttl=3600")
+
+    assert sorted(map(int, os.listdir(m.p("tokens")))) == ids
+    d = m.p("tokens", "1")
+    assert (d / "expiry").read_text() == "/Date(1798761600000)/\n"
+    for f in ("expiry_epoch", "days_left", "expired"):
+        assert (d / f).read_text() == "unknown\n", f
+        assert os.stat(d / f).st_size == len("unknown\n")
+    assert json.loads((d / "token.json").read_bytes()) == tokens[0]
+    assert m.p("tokens", "2", "expiry").read_text() == "1798761600000\n"
+    assert m.p("tokens", "3", "expiry").read_text() == "2027-01-01\n"
+    assert m.p("tokens", "4", "created_on").read_text() == "\n"
+    assert os.stat(m.p("tokens", "4", "name")).st_mtime == 0
     assert m.p("tokens", "4", "name").read_text() == "ci/cd deploy\n"
+    assert m.p("tokens", "5", "expiry_reminder_state").read_text() == "x\n"
+    assert os.listdir(m.p("expiring")) == [] and os.listdir(m.p("expired")) == []
+    assert "Teams integ" in os.listdir(m.p("by-name"))
+
+    status = m.p("status").read_text()
+    assert "last_result: ok\n" in status
+    assert f"\ntokens: {len(ids)}\ntokens_with_problems: {len(ids)}\n" in status
+    metrics = m.p("metrics.prom").read_text()
+    assert "# TYPE synergy_pat_problems gauge\n" in metrics
+    assert f"\nsynergy_pat_problems {len(ids)}\n" in metrics
+    assert "synergy_pat_expiry_timestamp_seconds{" not in metrics
+    assert "synergy_pat_expired{" not in metrics
+    assert 'synergy_pat_created_timestamp_seconds{id="4",' not in metrics
+    assert 'synergy_pat_created_timestamp_seconds{id="1",' in metrics
+
+    refetch(m, server)
+    assert f"tokens_with_problems: {len(ids)}\n" in m.p("status").read_text()
     log = m.log()
-    assert "token ID 1 skipped: field Expiry" in log
-    assert "token ID 2 skipped: field ExpiryReminderState" in log
-    assert "token ID 3 skipped: field CreatedOn" in log
-    assert "token ID 4 skipped: the ID appears more than once" in log
+    for tid in ids:
+        line = f"token ID {tid}: field Expiry cannot be read: "
+        assert log.count(line) == 1, (tid, log)
+    assert log.count("token ID 2: field Expiry cannot be read: a number where an ISO 8601 "
+                     "timestamp is expected\n") == 1
+    assert log.count("token ID 1: field Expiry cannot be read: a string where an ISO 8601 "
+                     "timestamp is expected\n") == 1
+    assert log.count("token ID 4: field CreatedOn cannot be read: missing") == 1
+    assert log.count("token ID 5: field ExpiryReminderState cannot be read: a string") == 1
+    assert log.count(f"token #{len(tokens)} skipped: field ID is missing or invalid") == 1
+    assert log.count("token ID 4 skipped: the ID appears more than once") == 1
+    assert log.count(f"{len(ids)} tokens listed with fields that could not be read") == 1
 
 
 @pytest.mark.bad_input

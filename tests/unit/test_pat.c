@@ -513,22 +513,29 @@ TEST(duplicates_first_wins)
  * A token with an unreadable field still claims its ID: the first one is
  * kept, as for any repeat, and the second is skipped.
  */
-TEST(duplicate_after_unreadable)
+/* Parse two tokens with ID 5 named first and second (raw JSON, NULL: no Name). */
+static enum err_kind parse_two_fives(const char *first, const char *second, struct pat_list *l)
 {
 	char body[4096];
 	size_t len = 0;
 	struct fields f = good;
-	struct pat_list l;
 
+	f.id = "5";
 	put(body, sizeof(body), &len, "[");
-	f.id = "5", f.name = NULL;
+	f.name = first;
 	put_token(body, sizeof(body), &len, &f);
-	f.name = "\"valid\"";
 	put(body, sizeof(body), &len, ",");
+	f.name = second;
 	put_token(body, sizeof(body), &len, &f);
 	put(body, sizeof(body), &len, "]");
+	return pat_parse(body, len, l, NULL);
+}
 
-	CHECK_EQ_INT(pat_parse(body, len, &l, NULL), ERR_OK);
+TEST(duplicate_after_unreadable)
+{
+	struct pat_list l;
+
+	CHECK_EQ_INT(parse_two_fives(NULL, "\"valid\"", &l), ERR_OK);
 	CHECK_EQ_INT(l.n, 1);
 	CHECK_EQ_INT(l.report.skipped, 1);
 	CHECK_EQ_INT(l.report.problems, 1);
@@ -536,6 +543,15 @@ TEST(duplicate_after_unreadable)
 		CHECK_EQ_STR(l.v[0].name, "");
 		CHECK_EQ_INT(l.v[0].problems, PAT_NAME);
 	}
+	pat_list_free(&l);
+
+	/* The other way round: the repeat dropped is no longer counted as a problem. */
+	CHECK_EQ_INT(parse_two_fives("\"valid\"", NULL, &l), ERR_OK);
+	CHECK_EQ_INT(l.n, 1);
+	CHECK_EQ_INT(l.report.skipped, 1);
+	CHECK_EQ_INT(l.report.problems, 0);
+	if (l.n == 1)
+		CHECK_EQ_STR(l.v[0].name, "valid");
 	pat_list_free(&l);
 }
 

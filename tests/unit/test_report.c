@@ -87,6 +87,7 @@ TEST(metrics_lines)
 	/* Before 1970 with a fraction: -1.25. */
 	CHECK_HAS(m, "{id=\"3\",name=\"bad \xc3\xbf\",user=\"3_1\"} -1.25\n");
 	CHECK_HAS(m, "# TYPE synergyfs_tokens gauge\nsynergyfs_tokens 3\n");
+	CHECK_HAS(m, "# TYPE synergy_pat_problems gauge\nsynergy_pat_problems 0\n");
 	CHECK_HAS(m, "\nsynergyfs_last_success_timestamp_seconds 1764299990.5\n");
 	CHECK_HAS(m, "\nsynergyfs_stale 1\n");
 	CHECK_HAS(m, "# TYPE synergyfs_fetches_total counter\n");
@@ -119,6 +120,7 @@ TEST(metrics_without_snapshot)
 		return;
 	CHECK(!strstr(m, "{id="));
 	CHECK_HAS(m, "\nsynergyfs_tokens 0\n");
+	CHECK_HAS(m, "\nsynergy_pat_problems 0\n");
 	CHECK_HAS(m, "\nsynergyfs_last_success_timestamp_seconds 0\n");
 	free(m);
 }
@@ -161,6 +163,7 @@ TEST(status_lines)
 		CHECK_HAS(t, "stale: yes\n");
 		CHECK_HAS(t, "last_error: HTTP 503 from the server\n");
 		CHECK_HAS(t, "tokens: 3\n");
+		CHECK_HAS(t, "tokens_with_problems: 0\n");
 		CHECK_HAS(t, "requests: 5\n");
 	}
 	free(t);
@@ -175,7 +178,61 @@ TEST(status_lines)
 		CHECK_HAS(t, "stale: no\n");
 		CHECK_HAS(t, "last_error: none\n");
 		CHECK_HAS(t, "tokens: 0\n");
+		CHECK_HAS(t, "tokens_with_problems: 0\n");
 	}
+	free(t);
+	snap_unref(s);
+}
+
+/*
+ * Tokens whose Expiry (2, 3) or CreatedOn (3) cannot be read: counted in
+ * status and synergy_pat_problems, and left out of the series of the value
+ * that is unknown, so that no alert reads them as expired or as fine.
+ */
+TEST(unreadable_fields_counted_not_graphed)
+{
+	static const char json[] = "["
+		"{\"UserID\":{\"IDString\":\"1_1\"},\"CreatedOn\":\"2025-01-01T00:00:00Z\","
+		"\"Expiry\":\"2030-01-01T00:00:00Z\",\"Name\":\"fine\",\"ExpiryReminderState\":0,\"ID\":1},"
+		"{\"UserID\":{\"IDString\":\"1_1\"},\"CreatedOn\":\"2025-01-01T00:00:00Z\","
+		"\"Expiry\":\"/Date(1798761600000)/\",\"Name\":\"dotnet\",\"ExpiryReminderState\":0,\"ID\":2},"
+		"{\"ID\":3,\"Name\":\"bare\"}]";
+	static const char want_metrics[] =
+		"# HELP synergy_pat_expiry_timestamp_seconds Expiry of the personal access token, as Unix time.\n"
+		"# TYPE synergy_pat_expiry_timestamp_seconds gauge\n"
+		"synergy_pat_expiry_timestamp_seconds{id=\"1\",name=\"fine\",user=\"1_1\"} 1893456000\n"
+		"# HELP synergy_pat_created_timestamp_seconds Creation of the personal access token, as Unix time.\n"
+		"# TYPE synergy_pat_created_timestamp_seconds gauge\n"
+		"synergy_pat_created_timestamp_seconds{id=\"1\",name=\"fine\",user=\"1_1\"} 1735689600\n"
+		"synergy_pat_created_timestamp_seconds{id=\"2\",name=\"dotnet\",user=\"1_1\"} 1735689600\n"
+		"# HELP synergy_pat_expired 1 if the personal access token has expired, else 0.\n"
+		"# TYPE synergy_pat_expired gauge\n"
+		"synergy_pat_expired{id=\"1\",name=\"fine\",user=\"1_1\"} 0\n"
+		"# HELP synergyfs_tokens Tokens in the list being served.\n"
+		"# TYPE synergyfs_tokens gauge\n"
+		"synergyfs_tokens 3\n"
+		"# HELP synergy_pat_problems Tokens listed with a field that could not be read (named in the log).\n"
+		"# TYPE synergy_pat_problems gauge\n"
+		"synergy_pat_problems 2\n";
+	struct snapshot *s = build(json);
+	struct report_info ri = info();
+	size_t len;
+	char *m, *t;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	m = report_metrics(s, &ri, &len);
+	CHECK(m != NULL);
+	if (m)
+		CHECK_EQ_MEM(m, strlen(want_metrics) < len ? strlen(want_metrics) : len,
+			     want_metrics, strlen(want_metrics));
+	t = report_status(s, &ri, &len);
+	CHECK(t != NULL);
+	if (t) {
+		CHECK_HAS(t, "\ntokens: 3\ntokens_with_problems: 2\n");
+	}
+	free(m);
 	free(t);
 	snap_unref(s);
 }
@@ -185,6 +242,7 @@ static const struct check_test tests[] = {
 	TEST_CASE(metrics_without_snapshot),
 	TEST_CASE(label_replaces_invalid_utf8),
 	TEST_CASE(status_lines),
+	TEST_CASE(unreadable_fields_counted_not_graphed),
 };
 
 CHECK_MAIN(tests)
