@@ -114,6 +114,48 @@ static char *expand_home(const char *path)
 	return out;
 }
 
+/* Refuse a token file that is not a regular file, saying what it is. */
+static enum err_kind not_regular(const char *path, mode_t m, struct err *e)
+{
+	const char *kind = S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" :
+			   S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" :
+			   S_ISDIR(m) ? "a directory" : "a special file";
+
+	return err_set(e, ERR_CONFIG, "token file %s is %s, not a regular file", path, kind);
+}
+
+/*
+ * Open the token file without ever blocking: O_NONBLOCK, so that a FIFO
+ * nobody writes to cannot hang the start or the SIGHUP thread in open().
+ * The descriptor is then checked to be a regular file (a symlink to one is
+ * fine: that is how container secrets are mounted).  Returns the descriptor
+ * with *st filled, or -1 with ERR_CONFIG in *e.
+ */
+static int open_token_file(const char *path, struct stat *st, struct err *e)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		int saved = errno;
+
+		/* A socket cannot be opened (ENXIO): say what it is rather than why. */
+		if (stat(path, st) == 0 && !S_ISREG(st->st_mode))
+			not_regular(path, st->st_mode, e);
+		else
+			err_set(e, ERR_CONFIG, "cannot open token file %s: %s", path,
+				strerror(saved));
+		return -1;
+	}
+	if (fstat(fd, st) != 0)
+		err_set(e, ERR_CONFIG, "cannot stat token file %s: %s", path, strerror(errno));
+	else if (!S_ISREG(st->st_mode))
+		not_regular(path, st->st_mode, e);
+	else
+		return fd;
+	close(fd);
+	return -1;
+}
+
 static enum err_kind read_token_file(struct config *c, struct err *e)
 {
 	char *path = expand_home(c->token_file), *buf = NULL;
@@ -125,15 +167,9 @@ static enum err_kind read_token_file(struct config *c, struct err *e)
 
 	if (!path)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		err_set(e, ERR_CONFIG, "cannot open token file %s: %s", path, strerror(errno));
+	fd = open_token_file(path, &st, e);
+	if (fd < 0)
 		goto out;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		err_set(e, ERR_CONFIG, "token file %s is not a regular file", path);
-		goto out;
-	}
 	if (st.st_mode & 077) {
 		err_set(e, ERR_CONFIG, "token file %s is accessible by group or others (mode %04o); "
 			"protect it with: chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);

@@ -48,8 +48,10 @@ struct config {
 enum err_kind config_validate(struct config *c, struct err *e);
 
 /*
- * Load the token: from token_file (which must be a regular file not
- * accessible by group or others, owned by the caller or root) or else from
+ * Load the token into c->token: from token_file (which must be a regular
+ * file or a symlink to one, not accessible by group or others, owned by the
+ * caller or root; a FIFO, device or socket is refused without blocking on
+ * it) or else from
  * SYNERGY_TOKEN (whose value is then wiped and removed from the
  * environment).  Surrounding whitespace is trimmed; the token must be
  * non-empty printable ASCII.  Returns ERR_CONFIG with a reason that never

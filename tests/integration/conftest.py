@@ -167,6 +167,15 @@ class Mount:
         self._log.flush()
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def wait_log(self, needle, timeout=None):
+        """Wait until the daemon has printed needle; its log so far, or fail."""
+        deadline = time.monotonic() + (scaled(30) if timeout is None else timeout)
+        while needle not in self.log():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{needle!r} not printed by the daemon:\n{self.log()}")
+            time.sleep(0.05)
+        return self.log()
+
     def p(self, *parts):
         return self.path.joinpath(*parts)
 

@@ -123,6 +123,83 @@ def test_missing_token_file(tmp_path):
     assert out.returncode == 1 and "No such file" in out.stderr
 
 
+@contextlib.contextmanager
+def special_file(kind, tmp_path):
+    """A FIFO, a character device, a socket or a folder, to give as the token file."""
+    if kind == "character device":
+        yield "/dev/null"
+        return
+    if kind == "directory":
+        yield str(tmp_path)
+        return
+    if kind == "FIFO":
+        path = tmp_path / "fifo"
+        os.mkfifo(path, 0o600)
+        yield str(path)
+        return
+    with tempfile.TemporaryDirectory() as d, socket.socket(socket.AF_UNIX) as s:
+        s.bind(os.path.join(d, "sock"))  # short: sun_path holds 108 bytes
+        yield os.path.join(d, "sock")
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("kind", ["FIFO", "character device", "socket", "directory"])
+def test_token_file_that_is_not_a_regular_file_is_refused_at_once(tmp_path, kind):
+    # A FIFO nobody writes to used to hang the daemon in open(): the time
+    # limit of start_fail (stretched for slow builds) catches that.
+    (tmp_path / "m").mkdir()
+    with special_file(kind, tmp_path) as path:
+        out = start_fail(["http://127.0.0.1:9", str(tmp_path / "m"), "-f", "-o",
+                          f"token_file={path}"])
+    assert out.returncode == 1, out.stderr
+    assert f"token file {path} is a {kind}, not a regular file" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not is_mounted(tmp_path / "m")
+
+
+def test_token_file_may_be_a_symlink_to_a_regular_file(server, mounter, tmp_path, token):
+    # How container secrets are mounted: the file name is a symlink into a
+    # folder of the current version, swapped for a new one on rotation.
+    for version, value in (("v1", token), ("v2", "rotated-token")):
+        (tmp_path / version).mkdir()
+        (tmp_path / version / "token").write_text(value + "\n")
+        (tmp_path / version / "token").chmod(0o600)
+    link = tmp_path / "token-link"
+    link.symlink_to(tmp_path / "v1" / "token")
+    m = mounter(server.url, "cache_ttl=3600", token_file=link)
+    assert "1" in os.listdir(m.p("tokens"))
+    assert server.auth_headers[-1] == f"Bearer {token}"
+    server.set_token("rotated-token")
+    (tmp_path / "next-link").symlink_to(tmp_path / "v2" / "token")
+    os.replace(tmp_path / "next-link", link)
+    m.proc.send_signal(signal.SIGHUP)
+    m.wait_log("token read again")
+    m.p("refresh").write_text("1")
+    assert server.auth_headers[-1] == "Bearer rotated-token"
+    assert "1" in os.listdir(m.p("tokens"))
+
+
+@pytest.mark.bad_input
+def test_sighup_refuses_a_fifo_and_keeps_the_old_token(server, mounter, token_file, token):
+    m = mounter(server.url, "cache_ttl=3600")
+    assert "1" in os.listdir(m.p("tokens"))
+    token_file.unlink()
+    os.mkfifo(token_file, 0o600)
+    m.proc.send_signal(signal.SIGHUP)
+    log = m.wait_log("SIGHUP: keeping the old token")
+    assert f"token file {token_file} is a FIFO, not a regular file" in log
+    # The mount still works, with the old token.
+    fetches = server.count("list")
+    m.p("refresh").write_text("1")
+    assert server.count("list") > fetches
+    assert server.auth_headers[-1] == f"Bearer {token}"
+    assert m.p("tokens", "1", "name").read_text() == "Teams integ\n"
+    # The SIGHUP thread is not stuck in the FIFO: SIGTERM ends the daemon.
+    m.proc.send_signal(signal.SIGTERM)
+    assert m.proc.wait(timeout=scaled(30)) == 0
+    assert not is_mounted(m.path)
+
+
 def test_token_file_whitespace_is_trimmed(server, mounter, tmp_path, token):
     f = tmp_path / "padded"
     f.write_text(f"\n  {token}  \r\n\n")
