@@ -90,6 +90,8 @@ static enum err_kind check_token(char *s, const char *origin, struct err *e)
 		start++;
 	memmove(s, s + start, len - start + 1);
 	len -= start;
+	/* The move left the token's last bytes behind its new end. */
+	explicit_bzero(s + len + 1, start);
 	if (len == 0)
 		return err_set(e, ERR_CONFIG, "the token in %s is empty", origin);
 	for (size_t i = 0; i < len; i++)
@@ -241,12 +243,18 @@ enum err_kind config_load_token(struct config *c, struct err *e)
 	return rc;
 }
 
-void config_free(struct config *c)
+void config_drop_token(struct config *c)
 {
 	if (c->token) {
 		explicit_bzero(c->token, strlen(c->token));
 		free(c->token);
 	}
+	c->token = NULL;
+}
+
+void config_free(struct config *c)
+{
+	config_drop_token(c);
 	free(c->url);
 	free(c->token_file);
 	free(c->cacert);
@@ -259,5 +267,4 @@ void config_free(struct config *c)
 	free(c->s_umask);
 	free(c->s_expiring_days);
 	free(c->s_refresh_wait);
-	c->token = NULL;
 }

@@ -38,7 +38,7 @@ struct config {
 	gid_t gid;
 	mode_t umask;
 
-	char *token;            /* the secret; wiped by config_free */
+	char *token;            /* the secret, until api has it; see config_drop_token */
 };
 
 /*
@@ -58,6 +58,12 @@ enum err_kind config_validate(struct config *c, struct err *e);
  * contains the token.
  */
 enum err_kind config_load_token(struct config *c, struct err *e);
+
+/*
+ * Wipe and free c->token (its only copy outside the HTTP client, once that
+ * has taken it) and set it to NULL.
+ */
+void config_drop_token(struct config *c);
 
 /* Free every string in c, wiping the token. */
 void config_free(struct config *c);

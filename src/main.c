@@ -198,19 +198,14 @@ static void reload(struct daemon *d)
 		cache_expire(d->cache);
 		return;
 	}
-	if (c->token) {
-		explicit_bzero(c->token, strlen(c->token));
-		free(c->token);
-		c->token = NULL;
-	}
+	config_drop_token(c);
 	if (config_load_token(c, &e) != ERR_OK || api_set_token(d->api, c->token, &e) != ERR_OK) {
 		log_error("SIGHUP: keeping the old token: %s", e.msg);
 	} else {
 		log_info("SIGHUP: token read again from %s; the list will be fetched anew",
 			 c->token_file);
 	}
-	if (c->token)
-		explicit_bzero(c->token, strlen(c->token));
+	config_drop_token(c);
 	cache_expire(d->cache);
 }
 
@@ -301,7 +296,7 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 	};
 	d->api = api_new(&ac, &e);
 	/* The api holds its own copy now; this one is no longer needed. */
-	explicit_bzero(c->token, strlen(c->token));
+	config_drop_token(c);
 	if (!d->api) {
 		log_error("%s", e.msg);
 		return EXIT_MOUNT;
