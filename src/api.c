@@ -5,12 +5,15 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "synergyfs-config.h"
@@ -20,12 +23,28 @@
 #define API_RETRY_FIRST_MS 250.0
 #define API_RETRY_MAX_MS 4000.0
 
+/*
+ * The header that carries the token.  It is kept whole, in pages of its
+ * own (struct secret): the one copy of the token in the daemon.
+ */
+#define AUTH_PREFIX "Authorization: Bearer "
+
+/*
+ * "Authorization: Bearer <token>" in an anonymous mapping of its own:
+ * locked in memory (best effort) so it is never swapped out, left out of
+ * core dumps, wiped before it is unmapped.
+ */
+struct secret {
+	char *header;   /* the mapping, holding the NUL-terminated header */
+	size_t size;    /* of the mapping */
+};
+
 struct api {
 	pthread_mutex_t lock;
-	CURL *curl;
-	struct curl_slist *headers; /* Accept */
+	CURL *curl;                 /* during api_get_list only; NULL otherwise */
 	char *list_url;
-	char *token;                /* the bearer token; wiped by api_free */
+	struct secret auth;         /* the token, behind AUTH_PREFIX; wiped by api_free */
+	const char *token;          /* the token itself, inside auth.header */
 	struct api_config cfg;
 	atomic_ulong requests;
 	atomic_bool aborted;        /* api_abort: end the request in flight */
@@ -38,9 +57,45 @@ struct sink {
 	bool too_big, no_mem;
 };
 
+/*
+ * libcurl's allocator.  libcurl copies the header with the token and builds
+ * each request in buffers that it frees (or moves with realloc) as they
+ * are: these wipe every block before giving it back, so that no copy of a
+ * token outlives the request that needed it.
+ */
+static void wiping_free(void *p)
+{
+	if (p)
+		explicit_bzero(p, malloc_usable_size(p));
+	free(p);
+}
+
+static void *wiping_realloc(void *p, size_t size)
+{
+	size_t old;
+	void *q;
+
+	if (!p)
+		return malloc(size);
+	if (size == 0) {
+		wiping_free(p);
+		return NULL;
+	}
+	old = malloc_usable_size(p);
+	if (size <= old)
+		return p;
+	q = malloc(size);
+	if (!q)
+		return NULL;
+	memcpy(q, p, old);
+	wiping_free(p);
+	return q;
+}
+
 bool api_global_init(void)
 {
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+	return curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wiping_free, wiping_realloc,
+				    strdup, calloc) == CURLE_OK;
 }
 
 void api_global_cleanup(void)
@@ -129,6 +184,47 @@ bool api_url_is_loopback(const char *url)
 	return lo;
 }
 
+/* Lock s in memory and keep it out of core dumps, as far as the system lets us. */
+static void secret_protect(const struct secret *s)
+{
+	if (mlock(s->header, s->size) != 0)
+		log_debug("the token's page is not locked in memory (mlock: %s): it may be "
+			  "swapped out", strerror(errno));
+	if (madvise(s->header, s->size, MADV_DONTDUMP) != 0)
+		log_debug("the token's page may appear in core dumps (madvise: %s)",
+			  strerror(errno));
+}
+
+/* Put the header for token in pages of their own.  Returns false if out of memory. */
+static bool secret_make(struct secret *s, const char *token)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), need = sizeof(AUTH_PREFIX) + strlen(token);
+	void *p;
+
+	s->size = (need + page - 1) / page * page;
+	p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		s->header = NULL;
+		return false;
+	}
+	s->header = p;
+	secret_protect(s);
+	memcpy(s->header, AUTH_PREFIX, sizeof(AUTH_PREFIX) - 1);
+	strcpy(s->header + sizeof(AUTH_PREFIX) - 1, token);
+	return true;
+}
+
+/* Wipe and unmap s.  s->header may be NULL. */
+static void secret_wipe(struct secret *s)
+{
+	if (!s->header)
+		return;
+	explicit_bzero(s->header, s->size);
+	munlock(s->header, s->size);
+	munmap(s->header, s->size);
+	s->header = NULL;
+}
+
 struct api *api_new(const struct api_config *cfg, struct err *e)
 {
 	struct api *a = calloc(1, sizeof(*a));
@@ -140,19 +236,13 @@ struct api *api_new(const struct api_config *cfg, struct err *e)
 	a->cfg.base_url = NULL;
 	a->cfg.token = NULL;
 	a->cfg.cacert = NULL;
-	a->curl = curl_easy_init();
-	a->token = strdup(cfg->token);
 	a->list_url = malloc(strlen(cfg->base_url) + sizeof(API_LIST_PATH));
-	a->headers = curl_slist_append(NULL, "Accept: application/json");
-	if (!a->curl || !a->token || !a->list_url || !a->headers)
+	if (!a->list_url || !secret_make(&a->auth, cfg->token))
 		goto nomem;
+	a->token = a->auth.header + sizeof(AUTH_PREFIX) - 1;
 	strcpy(a->list_url, cfg->base_url);
 	strcat(a->list_url, API_LIST_PATH);
 	if (cfg->cacert && !(a->cfg.cacert = strdup(cfg->cacert)))
-		goto nomem;
-	/* curl builds "Authorization: Bearer <token>" itself, for this handle only. */
-	if (curl_easy_setopt(a->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER) != CURLE_OK ||
-	    curl_easy_setopt(a->curl, CURLOPT_XOAUTH2_BEARER, a->token) != CURLE_OK)
 		goto nomem;
 	return a;
 nomem:
@@ -161,19 +251,25 @@ nomem:
 	return NULL;
 }
 
+void api_protect_token(struct api *a)
+{
+	pthread_mutex_lock(&a->lock);
+	secret_protect(&a->auth);
+	pthread_mutex_unlock(&a->lock);
+}
+
 enum err_kind api_set_token(struct api *a, const char *token, struct err *e)
 {
-	char *copy = strdup(token), *old;
+	struct secret fresh, old;
 
-	if (!copy)
+	if (!secret_make(&fresh, token))
 		return err_set(e, ERR_NOMEM, "out of memory");
 	pthread_mutex_lock(&a->lock);
-	old = a->token;
-	a->token = copy;
-	curl_easy_setopt(a->curl, CURLOPT_XOAUTH2_BEARER, a->token);
+	old = a->auth;
+	a->auth = fresh;
+	a->token = a->auth.header + sizeof(AUTH_PREFIX) - 1;
 	pthread_mutex_unlock(&a->lock);
-	explicit_bzero(old, strlen(old));
-	free(old);
+	secret_wipe(&old);
 	return ERR_OK;
 }
 
@@ -187,12 +283,7 @@ void api_free(struct api *a)
 {
 	if (!a)
 		return;
-	if (a->curl)
-		curl_easy_cleanup(a->curl);
-	curl_slist_free_all(a->headers);
-	if (a->token)
-		explicit_bzero(a->token, strlen(a->token));
-	free(a->token);
+	secret_wipe(&a->auth);
 	free(a->list_url);
 	free((char *)a->cfg.cacert);
 	pthread_mutex_destroy(&a->lock);
@@ -334,7 +425,8 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	return atomic_load(&a->aborted) ? 1 : 0;
 }
 
-static void set_common_options(struct api *a, struct sink *s, char *errbuf)
+static void set_common_options(struct api *a, struct curl_slist *headers, struct sink *s,
+			       char *errbuf)
 {
 	CURL *c = a->curl;
 
@@ -348,7 +440,7 @@ static void set_common_options(struct api *a, struct sink *s, char *errbuf)
 	 * per TTL: the extra handshake is cheap.
 	 */
 	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, a->headers);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "synergyfs/" SYNERGYFS_VERSION);
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)a->cfg.max_response);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -395,13 +487,13 @@ static bool retryable(CURLcode cc, long status)
 }
 
 /* One GET of the list; *status gets the HTTP status (0 if none). */
-static CURLcode get_once(struct api *a, struct sink *s, char *errbuf, long budget_ms,
-			 long *status)
+static CURLcode get_once(struct api *a, struct curl_slist *headers, struct sink *s,
+			 char *errbuf, long budget_ms, long *status)
 {
 	double t0 = mono_ms();
 	CURLcode cc;
 
-	set_common_options(a, s, errbuf);
+	set_common_options(a, headers, s, errbuf);
 	curl_easy_setopt(a->curl, CURLOPT_TIMEOUT_MS, budget_ms);
 	curl_easy_setopt(a->curl, CURLOPT_CONNECTTIMEOUT_MS,
 			 a->cfg.connect_timeout_ms < budget_ms ? a->cfg.connect_timeout_ms : budget_ms);
@@ -431,9 +523,13 @@ static void sleep_ms(struct api *a, double ms)
 	}
 }
 
-enum err_kind api_get_list(struct api *a, char **body, size_t *len, struct err *e)
+/*
+ * The GET of api_get_list with its retries, on a->curl (lock held).  The
+ * body goes to *s; returns the kind of the last failure, or ERR_OK.
+ */
+static enum err_kind get_with_retries(struct api *a, struct curl_slist *headers, struct sink *s,
+				      struct err *e)
 {
-	struct sink s = { .max = a->cfg.max_response };
 	char errbuf[CURL_ERROR_SIZE];
 	double deadline = mono_ms() + (double)a->cfg.timeout_ms, wait_ms = API_RETRY_FIRST_MS;
 	enum err_kind rc = ERR_OK;
@@ -441,20 +537,17 @@ enum err_kind api_get_list(struct api *a, char **body, size_t *len, struct err *
 	int attempt;
 	CURLcode cc;
 
-	*body = NULL;
-	*len = 0;
-	pthread_mutex_lock(&a->lock);
 	for (attempt = 1;; attempt++) {
 		curl_off_t retry_after = -1;
 		double left = deadline - mono_ms();
 
-		s.len = 0;
-		s.too_big = s.no_mem = false;
+		s->len = 0;
+		s->too_big = s->no_mem = false;
 		errbuf[0] = '\0';
-		cc = get_once(a, &s, errbuf, left > 1 ? (long)left : 1, &status);
+		cc = get_once(a, headers, s, errbuf, left > 1 ? (long)left : 1, &status);
 		if (cc == CURLE_OK && status == 200)
-			break;
-		rc = cc != CURLE_OK ? transport_error(a, cc, errbuf, &s, e) : status_error(a, status, e);
+			return ERR_OK;
+		rc = cc != CURLE_OK ? transport_error(a, cc, errbuf, s, e) : status_error(a, status, e);
 		if (attempt >= API_MAX_ATTEMPTS || !retryable(cc, status) ||
 		    atomic_load(&a->aborted))
 			break;
@@ -472,12 +565,40 @@ enum err_kind api_get_list(struct api *a, char **body, size_t *len, struct err *
 		sleep_ms(a, wait_ms);
 		wait_ms = wait_ms * 2 < API_RETRY_MAX_MS ? wait_ms * 2 : API_RETRY_MAX_MS;
 	}
-	pthread_mutex_unlock(&a->lock);
-	if (cc != CURLE_OK || status != 200) {
+	if (attempt > 1) {
 		size_t n = strlen(e->msg);
 
-		if (attempt > 1)
-			snprintf(e->msg + n, sizeof(e->msg) - n, " (after %d attempts)", attempt);
+		snprintf(e->msg + n, sizeof(e->msg) - n, " (after %d attempts)", attempt);
+	}
+	return rc;
+}
+
+enum err_kind api_get_list(struct api *a, char **body, size_t *len, struct err *e)
+{
+	struct sink s = { .max = a->cfg.max_response };
+	struct curl_slist *headers;
+	enum err_kind rc;
+
+	*body = NULL;
+	*len = 0;
+	pthread_mutex_lock(&a->lock);
+	/*
+	 * A handle and a header list for this fetch only, freed (and so wiped:
+	 * see wiping_free) when it is over.  A handle kept from one fetch to
+	 * the next would keep copies of the request, and so of the token, in
+	 * its buffers (libcurl copies an https request into its upload buffer).
+	 */
+	a->curl = curl_easy_init();
+	headers = curl_slist_append(NULL, "Accept: application/json");
+	if (!a->curl || !headers || !curl_slist_append(headers, a->auth.header))
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+	else
+		rc = get_with_retries(a, headers, &s, e);
+	curl_easy_cleanup(a->curl);
+	a->curl = NULL;
+	curl_slist_free_all(headers);
+	pthread_mutex_unlock(&a->lock);
+	if (rc != ERR_OK) {
 		free(s.buf);
 		return rc;
 	}

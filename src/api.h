@@ -1,7 +1,9 @@
 /*
  * api.h - talking to the 12d Synergy REST API over HTTP(S).  The only
- * module that knows libcurl.  The bearer token lives here, in one place,
- * and is wiped when the client is freed.
+ * module that knows libcurl.  The bearer token lives here, in one place: a
+ * page of its own, locked in memory (when the system allows), left out of
+ * core dumps, wiped when replaced or freed.  Every other copy (libcurl's,
+ * of each request) is wiped when freed.
  */
 #ifndef SYNERGYFS_API_H
 #define SYNERGYFS_API_H
@@ -16,7 +18,7 @@
 
 struct api_config {
 	const char *base_url;     /* as given by the user; see api_normalize_url */
-	const char *token;        /* copied by api_new */
+	const char *token;        /* copied by api_new: the caller should wipe its own */
 	long timeout_ms;          /* whole request */
 	long connect_timeout_ms;
 	const char *cacert;       /* extra CA bundle, or NULL */
@@ -26,7 +28,10 @@ struct api_config {
 
 struct api;
 
-/* Initialise libcurl; call once before any thread starts.  Returns false on failure. */
+/*
+ * Initialise libcurl, with an allocator that wipes every block libcurl
+ * frees; call once before any thread starts.  Returns false on failure.
+ */
 bool api_global_init(void);
 
 /* Undo api_global_init. */
@@ -60,6 +65,12 @@ enum err_kind api_set_token(struct api *a, const char *token, struct err *e);
  * a may be NULL.
  */
 void api_abort(struct api *a);
+
+/*
+ * Lock the token's page in memory again (best effort): locks do not carry
+ * over fork, so call this in the child after daemonizing.
+ */
+void api_protect_token(struct api *a);
 
 /* Free a, wiping the token.  a may be NULL. */
 void api_free(struct api *a);

@@ -295,7 +295,7 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 		.max_response = c->max_response,
 	};
 	d->api = api_new(&ac, &e);
-	/* The api holds its own copy now; this one is no longer needed. */
+	/* The api holds the one copy now; this one is no longer needed. */
 	config_drop_token(c);
 	if (!d->api) {
 		log_error("%s", e.msg);
@@ -383,8 +383,10 @@ static int serve(struct daemon *d, struct fuse_args *args)
 		rc = EXIT_MOUNT;
 		goto out;
 	}
-	if (!d->fopts.foreground)
+	if (!d->fopts.foreground) {
 		log_use_syslog();
+		api_protect_token(d->api);
+	}
 	notify_ready();
 	d->main_thread = pthread_self();
 	if (pthread_create(&d->signals, NULL, signal_loop, d) != 0) {
