@@ -6,6 +6,7 @@
  * before mounting (so that mistakes are reported on the terminal with a
  * non-zero exit), wires the modules together and runs the FUSE session.
  */
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -460,6 +462,13 @@ int main(int argc, char *argv[])
 	int rc;
 
 	memset(&d, 0, sizeof(d));
+	/*
+	 * The process holds the token: no core dumps, and no reading of its
+	 * memory (ptrace, /proc/PID/mem) by the user's other processes.  This
+	 * also makes the files of /proc/PID root's.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		log_warn("cannot make the process undumpable: %s", strerror(errno));
 	if (!api_global_init()) {
 		log_error("libcurl could not be initialised");
 		return EXIT_MOUNT;
