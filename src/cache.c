@@ -189,6 +189,7 @@ static void run_fetch(struct cache *c)
 		c->failures++;
 		c->stats.fetches_failed++;
 		c->stats.last_error = e;
+		c->stats.last_failure = c->stats.last_attempt;
 		c->stats.stale = c->cur != NULL;
 		step = backoff(c);
 		c->fresh_until = now_mono(c) + step;

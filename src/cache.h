@@ -37,6 +37,7 @@ struct cache_stats {
 	uint64_t fetches_failed;
 	int stale;                /* the last attempt failed; older data is served */
 	struct err last_error;    /* the last failure (kind ERR_OK if none yet) */
+	struct timespec last_failure; /* wall-clock end of that failure (0 if none) */
 	struct err last_result;   /* the outcome of the last attempt (ERR_OK: success) */
 	struct timespec last_attempt; /* wall-clock end of the last attempt (0 if none) */
 	struct timespec last_success; /* wall-clock end of the last success (0 if none) */

@@ -178,7 +178,7 @@ char *report_status(const struct snapshot *s, const struct report_info *ri, size
 {
 	const struct cache_stats *st = &ri->stats;
 	struct buf b = { 0 };
-	bool attempted = st->fetches_ok + st->fetches_failed > 0;
+	bool attempted = st->fetches_ok + st->fetches_failed > 0, failing;
 
 	buf_printf(&b, "server: %s\n", ri->url);
 	buf_printf(&b, "cache_ttl: %lu\n", ri->cache_ttl);
@@ -204,7 +204,20 @@ char *report_status(const struct snapshot *s, const struct report_info *ri, size
 	} else {
 		buf_puts(&b, "next_try: when the list is due\n");
 	}
-	buf_printf(&b, "last_error: %s\n", st->last_error.kind == ERR_OK ? "none" : st->last_error.msg);
+	/*
+	 * last_error is the failure of the last attempt, so that it reads
+	 * "none" again once a fetch succeeds; a failure that a success has
+	 * cleared since is previous_error, with its time.
+	 */
+	failing = attempted && st->last_result.kind != ERR_OK;
+	buf_printf(&b, "last_error: %s\n", failing ? st->last_result.msg : "none");
+	if (failing || st->last_error.kind == ERR_OK) {
+		buf_puts(&b, "previous_error: none\n");
+	} else {
+		buf_printf(&b, "previous_error: %s (at ", st->last_error.msg);
+		put_utc(&b, st->last_failure);
+		buf_puts(&b, ")\n");
+	}
 	buf_printf(&b, "tokens: %zu\n", s ? s->n : 0);
 	buf_printf(&b, "tokens_with_problems: %zu\n", s ? s->problems : 0);
 	buf_printf(&b, "requests: %lu\n", ri->requests);

@@ -149,6 +149,38 @@ def test_status_reports_health(server, mounter, token):
     assert text.endswith("\n")
 
 
+def refresh(m):
+    """Fetch the list now (a write to refresh); the fetch's errno, or 0."""
+    try:
+        with open(m.p("refresh"), "w") as f:
+            f.write("1")
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+@pytest.mark.fault
+def test_status_clears_last_error_once_a_fetch_succeeds(server, mounter):
+    m = mounter(server.url, "cache_ttl=3600")
+    os.listdir(m.p("tokens"))
+    server.fault("status", code=503)
+    assert refresh(m) != 0
+    st = read_status(m)
+    assert st["last_result"] == "http" and "HTTP 503" in st["last_error"]
+    assert st["previous_error"] == "none"
+    server.clear_fault()
+    assert refresh(m) == 0
+    st = read_status(m)
+    # A grep for errors stops matching once the mount has recovered...
+    assert st["last_result"] == "ok" and st["stale"] == "no"
+    assert st["last_error"] == "none"
+    # ...and what went wrong last stays visible, with when it did.
+    assert re.fullmatch(r".*HTTP 503.* \(at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)",
+                        st["previous_error"]), st["previous_error"]
+    metrics = m.p("metrics.prom").read_text()
+    assert "synergyfs_stale 0\n" in metrics
+
+
 @pytest.mark.fault
 def test_status_and_metrics_readable_while_the_server_is_down(server, mounter):
     url = server.url

@@ -162,6 +162,7 @@ TEST(status_lines)
 		CHECK_HAS(t, "last_success: 2025-11-28T03:19:50Z\n");
 		CHECK_HAS(t, "stale: yes\n");
 		CHECK_HAS(t, "last_error: HTTP 503 from the server\n");
+		CHECK_HAS(t, "previous_error: none\n");
 		CHECK_HAS(t, "tokens: 3\n");
 		CHECK_HAS(t, "tokens_with_problems: 0\n");
 		CHECK_HAS(t, "requests: 5\n");
@@ -177,6 +178,7 @@ TEST(status_lines)
 		CHECK_HAS(t, "last_success: never\n");
 		CHECK_HAS(t, "stale: no\n");
 		CHECK_HAS(t, "last_error: none\n");
+		CHECK_HAS(t, "previous_error: none\n");
 		CHECK_HAS(t, "tokens: 0\n");
 		CHECK_HAS(t, "tokens_with_problems: 0\n");
 	}
@@ -237,12 +239,38 @@ TEST(unreadable_fields_counted_not_graphed)
 	snap_unref(s);
 }
 
+/* A fetch that succeeds after a failure: last_error is none again. */
+TEST(status_after_recovery)
+{
+	struct snapshot *s = build(body);
+	struct report_info ri = info();
+	size_t len;
+	char *t;
+
+	ri.stats.last_failure = (struct timespec){ 1764299980, 250000000 };
+	ri.stats.last_result = (struct err){ 0 };
+	ri.stats.last_success = ri.stats.last_attempt;
+	ri.stats.stale = 0;
+	t = report_status(s, &ri, &len);
+	CHECK(t != NULL);
+	if (t) {
+		CHECK_HAS(t, "last_result: ok\n");
+		CHECK_HAS(t, "stale: no\n");
+		CHECK_HAS(t, "\nlast_error: none\n");
+		CHECK_HAS(t, "\nprevious_error: HTTP 503 from the server (at 2025-11-28T03:19:40Z)\n");
+		CHECK(strstr(t, "last_error: HTTP") == NULL);
+	}
+	free(t);
+	snap_unref(s);
+}
+
 static const struct check_test tests[] = {
 	TEST_CASE(metrics_lines),
 	TEST_CASE(metrics_without_snapshot),
 	TEST_CASE(label_replaces_invalid_utf8),
 	TEST_CASE(status_lines),
 	TEST_CASE(unreadable_fields_counted_not_graphed),
+	TEST_CASE(status_after_recovery),
 };
 
 CHECK_MAIN(tests)
