@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -41,6 +42,7 @@ struct cmdline {
 	int show_version;
 	int allow_other;
 	int default_permissions; /* given, or refused with no_default_permissions (-1) */
+	char *mountpoint; /* as given; checked by check_mountpoint() */
 	char *extra;      /* the first surplus positional argument */
 };
 
@@ -155,8 +157,11 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *o
 			cl->conf.url = strdup(arg);
 			return cl->conf.url ? 0 : -1;
 		}
-		if (cl->nonopts == 2)
-			return 1; /* the mount point, for fuse_parse_cmdline */
+		if (cl->nonopts == 2) {
+			/* Kept from fuse_parse_cmdline, whose check of it exits 1. */
+			cl->mountpoint = strdup(arg);
+			return cl->mountpoint ? 0 : -1;
+		}
 		if (!cl->extra)
 			cl->extra = strdup(arg);
 		return 0;
@@ -272,7 +277,7 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 			  d->cl.extra, prog);
 		return EXIT_USAGE;
 	}
-	if (!c->url || !d->fopts.mountpoint) {
+	if (!c->url || !d->cl.mountpoint) {
 		log_error("%s (usage: %s [options] URL MOUNTPOINT; see --help)",
 			  !c->url ? "missing server URL" : "missing mount point", prog);
 		return EXIT_USAGE;
@@ -362,6 +367,39 @@ static int take_signals(void)
 	return pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 ? 0 : -1;
 }
 
+/*
+ * Check the mount point before mounting, so that a missing one, or a file,
+ * is refused with a clear message and the exit code of a failed mount;
+ * sets d->fopts.mountpoint to its absolute path.  "/dev/fd/N" (a FUSE device
+ * opened by mount.fuse3) is passed on as it is.  Returns an exit code.
+ */
+static int check_mountpoint(struct daemon *d)
+{
+	const char *mp = d->cl.mountpoint;
+	struct stat st;
+	unsigned fd;
+	char end;
+
+	if (sscanf(mp, "/dev/fd/%u%c", &fd, &end) == 1) {
+		d->fopts.mountpoint = strdup(mp);
+	} else {
+		d->fopts.mountpoint = realpath(mp, NULL);
+		if (!d->fopts.mountpoint || stat(d->fopts.mountpoint, &st) != 0) {
+			log_error("mount point '%s': %s", mp, strerror(errno));
+			return EXIT_MOUNT;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			log_error("mount point '%s' is not a folder", mp);
+			return EXIT_MOUNT;
+		}
+	}
+	if (!d->fopts.mountpoint) {
+		log_error("out of memory");
+		return EXIT_MOUNT;
+	}
+	return 0;
+}
+
 /* Run the session until unmounted or signalled.  Returns an exit code. */
 static int serve(struct daemon *d, struct fuse_args *args)
 {
@@ -371,6 +409,9 @@ static int serve(struct daemon *d, struct fuse_args *args)
 	d->se = fuse_session_new(args, fs_operations(), sizeof(*fs_operations()), &d->fs);
 	if (!d->se)
 		return EXIT_USAGE; /* libfuse has said which option it did not know */
+	rc = check_mountpoint(d);
+	if (rc != 0)
+		goto out;
 	if (take_signals() != 0) {
 		log_error("cannot set up signal handling");
 		rc = EXIT_MOUNT;
@@ -450,6 +491,7 @@ static void teardown(struct daemon *d)
 	free(d->base_url);
 	free(d->mount_opts);
 	free(d->fopts.mountpoint);
+	free(d->cl.mountpoint);
 	free(d->cl.extra);
 	config_free(&d->cl.conf);
 }

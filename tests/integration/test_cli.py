@@ -72,7 +72,7 @@ def test_bad_options_are_refused(tmp_path, token_file, opt, why):
     (tmp_path / "m").mkdir()
     out = start_fail(["http://127.0.0.1:9/", str(tmp_path / "m"), "-f", "-o",
                       f"token_file={token_file},{opt}"])
-    assert out.returncode != 0
+    assert out.returncode == 1, out.stderr  # as documented for a bad option
     assert why in out.stderr, out.stderr
     assert not is_mounted(tmp_path / "m")
 
@@ -84,6 +84,34 @@ def test_missing_arguments(tmp_path, token_file):
     assert out.returncode == 1 and "missing mount point" in out.stderr
     out = start_fail(["http://127.0.0.1:9", str(tmp_path), "extra"])
     assert out.returncode == 1 and "unexpected argument 'extra'" in out.stderr
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("make, why", [
+    (lambda p: None, "No such file or directory"),
+    (lambda p: p.write_text("a file\n"), "is not a folder"),
+])
+def test_bad_mount_point_exits_2_with_our_message(tmp_path, token_file, make, why):
+    """The README and the man page: a failure to mount exits with 2."""
+    mp = tmp_path / "m"
+    make(mp)
+    before = mp.read_bytes() if mp.exists() else None
+    out = start_fail(["http://127.0.0.1:9", str(mp), "-f", "-o", f"token_file={token_file}"])
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"synergyfs: error: mount point '{mp}'"), out.stderr
+    assert why in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not is_mounted(mp)
+    assert (mp.read_bytes() if mp.exists() else None) == before
+
+
+def test_bad_option_wins_over_a_bad_mount_point(tmp_path, token_file):
+    """What is wrong with the command line is reported first, with 1."""
+    out = start_fail(["http://127.0.0.1:9", str(tmp_path / "nope"), "-f", "-o",
+                      f"token_file={token_file},cache_ttl=abc"])
+    assert out.returncode == 1 and "cache_ttl must be" in out.stderr, out.stderr
+    out = start_fail(["http://127.0.0.1:9", str(tmp_path / "nope"), "-f", "-o",
+                      f"token_file={token_file},no_such_option"])
+    assert out.returncode == 1 and "unknown option" in out.stderr, out.stderr
 
 
 def test_no_token_says_how_to_give_one(tmp_path):
