@@ -105,9 +105,20 @@ static void usage(const char *prog)
 	       prog, CONFIG_DEFAULT_TTL, CONFIG_DEFAULT_TIMEOUT, CONFIG_DEFAULT_CONNECT_TIMEOUT,
 	       CONFIG_DEFAULT_REFRESH_WAIT,
 	       CONFIG_DEFAULT_MAX_RESPONSE, CONFIG_DEFAULT_EXPIRING_DAYS);
-	printf("FUSE options:\n");
+	/*
+	 * libfuse's fuse_cmdline_help() would list -h and -V a second time:
+	 * its other options are written out here, the mount options it knows
+	 * come from fuse_lowlevel_help().  doc/synergyfs.1 describes each.
+	 */
+	printf("FUSE options:\n"
+	       "    -f                     stay in the foreground\n"
+	       "    -d   -o debug          debug output, with one line per HTTP request\n"
+	       "                           (implies -f)\n"
+	       "    -s                     single-threaded\n"
+	       "    -o clone_fd            a FUSE device descriptor of its own for each thread\n"
+	       "    -o max_threads=N       at most N threads serving requests (default 10)\n"
+	       "    -o max_idle_threads=N  at most N of them idle (default: no limit)\n");
 	fflush(stdout);
-	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
 

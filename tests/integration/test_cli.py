@@ -3,6 +3,7 @@
 import contextlib
 import errno
 import os
+import re
 import shutil
 import signal
 import socket
@@ -31,6 +32,48 @@ def test_help_lists_every_option_with_defaults():
                 "insecure", "uid=N", "gid=N", "umask=", "allow_other", "-f", "-s", "-d",
                 "SYNERGY_TOKEN", "usage: synergyfs [options] URL MOUNTPOINT"):
         assert opt in out.stdout, opt
+
+
+MAN_PAGE = Path(__file__).resolve().parents[2] / "doc" / "synergyfs.1"
+
+
+def option_names(line):
+    """The options at the start of a help line or a man page tag, in order:
+    "-h", "--help", and "token_file" for "-o token_file=PATH"."""
+    names, words = [], line.replace(",", " ").split()
+    while words and words[0].startswith("-"):
+        word = words.pop(0)
+        if word == "-o":
+            if not words:
+                break
+            word = words.pop(0).split("=")[0]
+        names.append(word)
+    return names
+
+
+def roff_text(line):
+    """The words of a man page line: macro, quotes and font escapes gone."""
+    line = re.sub(r"^\.[A-Z]+\s*", "", line)
+    line = re.sub(r"\\f[BIRP]", "", line).replace("\\-", "-").replace("\\ ", " ")
+    return line.replace('"', "")
+
+
+def test_help_and_man_page_list_the_same_options():
+    out = subprocess.run(daemon_cmd("--help"), capture_output=True, text=True)
+    assert out.returncode == 0
+    helped = [n for line in out.stdout.splitlines() if re.match(r"\s+-", line)
+              for n in option_names(line)]
+    # Each option once: not ours and then libfuse's again.
+    assert len(helped) == len(set(helped)), sorted(helped)
+    assert {"-h", "--help", "-V", "--version", "token_file", "-f"} <= set(helped)
+    lines = MAN_PAGE.read_text(encoding="utf-8").splitlines()
+    section = lines[lines.index(".SH OPTIONS") + 1:]
+    section = section[:next(i for i, l in enumerate(section) if l.startswith(".SH"))]
+    documented = [n for prev, line in zip(section, section[1:]) if prev == ".TP"
+                  for n in option_names(roff_text(line))]
+    assert len(documented) == len(set(documented)), sorted(documented)
+    assert set(helped) - set(documented) == set(), "printed by --help, not in the man page"
+    assert set(documented) - set(helped) == set(), "in the man page, not printed by --help"
 
 
 def test_version_names_synergyfs_and_libfuse():
