@@ -4,6 +4,7 @@
 #include "escape.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +43,38 @@ size_t esc_utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+/*
+ * The characters of Unicode's general category Cf ("format", Unicode 15.1):
+ * invisible, yet they change how the text around them shows.  U+202E
+ * (right-to-left override) makes "abc\u202Etxt.exe" read "abcexe.txt".
+ * The bidirectional controls U+061C, U+200E, U+200F, U+202A-U+202E and
+ * U+2066-U+2069 are among them, as are U+00AD, U+200B-U+200D and U+FEFF.
+ */
+static const struct { uint32_t first, last; } format_chars[] = {
+	{ 0x00ad, 0x00ad }, { 0x0600, 0x0605 }, { 0x061c, 0x061c }, { 0x06dd, 0x06dd },
+	{ 0x070f, 0x070f }, { 0x0890, 0x0891 }, { 0x08e2, 0x08e2 }, { 0x180e, 0x180e },
+	{ 0x200b, 0x200f }, { 0x202a, 0x202e }, { 0x2060, 0x2064 }, { 0x2066, 0x206f },
+	{ 0xfeff, 0xfeff }, { 0xfff9, 0xfffb }, { 0x110bd, 0x110bd }, { 0x110cd, 0x110cd },
+	{ 0x13430, 0x1343f }, { 0x1bca0, 0x1bca3 }, { 0x1d173, 0x1d17a }, { 0xe0001, 0xe0001 },
+	{ 0xe0020, 0xe007f },
+};
+
+/* Is the valid UTF-8 character at s (len bytes, len > 1) one of format_chars? */
+static bool is_format_char(const unsigned char *s, size_t len)
+{
+	uint32_t cp = s[0] & (0x7f >> len);
+
+	for (size_t i = 1; i < len; i++)
+		cp = cp << 6 | (s[i] & 0x3f);
+	for (size_t i = 0; i < sizeof(format_chars) / sizeof(format_chars[0]); i++) {
+		if (cp < format_chars[i].first)
+			return false;
+		if (cp <= format_chars[i].last)
+			return true;
+	}
+	return false;
+}
+
 static size_t put_hex(char *out, unsigned char c)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -71,23 +104,53 @@ size_t esc_name(const char *name, size_t len, char *out)
 		if (u == 0 || c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '~') {
 			o += put_hex(out + o, c);
 			i++;
-			continue;
+		} else if (u > 1 && is_format_char(s + i, u)) {
+			/* Each byte of the character: "\xe2\x80\xae" for U+202E. */
+			for (size_t k = 0; k < u; k++)
+				o += put_hex(out + o, s[i + k]);
+			i += u;
+		} else {
+			memcpy(out + o, s + i, u);
+			o += u;
+			i += u;
 		}
-		memcpy(out + o, s + i, u);
-		o += u;
-		i += u;
 	}
 	out[o] = '\0';
 	return o;
 }
 
-/* Length of the unit (an escape or one UTF-8 character) at s[i]. */
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Length of the unit at s[i]: one UTF-8 character, a lone escape, or the
+ * run of escapes that spells one escaped character ("\xe2\x80\xae" is one
+ * unit of 12 bytes), so that a cut never splits a character.
+ */
 static size_t unit_len(const char *s, size_t i, size_t n)
 {
-	size_t u;
+	unsigned char bytes[4];
+	size_t k = 0, u;
 
-	if (s[i] == '\\' && i + 4 <= n)
-		return 4;
+	if (s[i] == '\\' && i + 4 <= n) {
+		while (k < 4 && i + 4 * k + 4 <= n && s[i + 4 * k] == '\\' &&
+		       s[i + 4 * k + 1] == 'x' && hexval(s[i + 4 * k + 2]) >= 0 &&
+		       hexval(s[i + 4 * k + 3]) >= 0) {
+			bytes[k] = (unsigned char)(hexval(s[i + 4 * k + 2]) * 16 +
+						   hexval(s[i + 4 * k + 3]));
+			k++;
+		}
+		u = k ? esc_utf8_len(bytes, k) : 0;
+		return u > 1 ? 4 * u : 4;
+	}
 	u = esc_utf8_len((const unsigned char *)s + i, n - i);
 	return u ? u : 1;
 }
@@ -114,17 +177,6 @@ size_t esc_entry(const char *escaped, size_t len, int64_t id, int with_suffix,
 	memcpy(out, escaped, keep);
 	memcpy(out + keep, suffix, slen + 1);
 	return keep + slen;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 size_t esc_unescape(const char *s, char *out)

@@ -4,7 +4,11 @@
  *
  * The escaped form never contains '/', '\' (except as the start of an
  * escape), '~', control bytes or invalid UTF-8; each of those bytes is
- * written as "\xNN".  The names "." and ".." become "\x2e" and "\x2e\x2e".
+ * written as "\xNN".  Invisible format characters (Unicode category Cf:
+ * the bidirectional controls, zero-width spaces and joiners, U+FEFF, ...),
+ * which can make one name look like another, are written as their UTF-8
+ * bytes escaped so: U+202E becomes "\xe2\x80\xae".  The names "." and
+ * ".." become "\x2e" and "\x2e\x2e".
  * Because '~' is always escaped, a "~<ID>" suffix can be added to tell
  * tokens apart and can never be confused with part of a name.
  */
@@ -29,8 +33,8 @@ size_t esc_name(const char *name, size_t len, char *out);
  * Make the final entry name from an escaped name (as esc_name wrote it):
  * the escaped name itself, or "<escaped>~<id>" when with_suffix is set, the
  * escaped name is empty, or the result would be longer than ESC_NAME_MAX.
- * A long name is cut between escapes and UTF-8 characters so that name and
- * suffix fit.  out must hold ESC_NAME_MAX + 1 bytes.  Returns the length.
+ * A long name is cut between characters (an escaped one counts as one) and
+ * lone escapes so that name and suffix fit.  out must hold ESC_NAME_MAX + 1 bytes.  Returns the length.
  */
 size_t esc_entry(const char *escaped, size_t len, int64_t id, int with_suffix,
 		 char *out);

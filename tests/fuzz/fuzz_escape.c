@@ -2,16 +2,19 @@
  * fuzz_escape.c - fuzz harness for the by-name escaping (src/escape.c).
  *
  * The input is a token name.  esc_name must give a safe entry: no '/',
- * no control byte, no '~', valid UTF-8, a '\' only to start "\xNN", never
- * "." or "..", and the name itself when nothing in it needed escaping.
+ * no control byte, no '~', no invisible format character (Unicode Cf, such
+ * as U+202E), valid UTF-8, a '\' only to start "\xNN", never "." or "..",
+ * and the name itself when nothing in it needed escaping.
  * esc_unescape must give the name back, byte for byte.  esc_entry, with
  * and without the "~<ID>" suffix, must give at most ESC_NAME_MAX bytes:
  * the escaped name itself, or its longest prefix that ends between whole
- * escapes and characters, followed by "~<ID>".  Buffers are allocated at
+ * units, followed by "~<ID>": a unit is a character, a lone escape, or the
+ * escapes that spell one whole character ("\xe2\x80\xae").  Buffers are allocated at
  * exactly the documented sizes, so that a sanitizer catches any overrun.
  */
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "escape.h"
@@ -30,14 +33,43 @@ static bool needs_escape(const unsigned char *s, size_t n)
 	if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
 		return true;
 	for (size_t i = 0; i < n;) {
-		size_t u = oracle_utf8_char(s + i, n - i);
+		uint32_t cp;
+		size_t u = oracle_utf8_decode(s + i, n - i, &cp);
 
 		if (!u || s[i] < 0x20 || s[i] == 0x7f || s[i] == '/' || s[i] == '\\' ||
-		    s[i] == '~')
+		    s[i] == '~' || oracle_is_format(cp))
 			return true;
 		i += u;
 	}
 	return false;
+}
+
+/* The byte of the escape "\xNN" at e[i] (len bytes in all), or -1. */
+static int escaped_byte(const char *e, size_t i, size_t len)
+{
+	unsigned v;
+
+	if (i + 4 > len || e[i] != '\\' || e[i + 1] != 'x' || !is_hex(e[i + 2]) ||
+	    !is_hex(e[i + 3]) || sscanf(e + i + 2, "%2x", &v) != 1)
+		return -1;
+	return (int)v;
+}
+
+/* Length of the unit at e[i] (see the top of the file). */
+static size_t unit_at(const char *e, size_t i, size_t len)
+{
+	unsigned char bytes[4];
+	size_t k = 0, u;
+	int b;
+
+	if (e[i] != '\\') {
+		u = oracle_utf8_char((const unsigned char *)e + i, len - i);
+		return u ? u : 1;
+	}
+	while (k < 4 && (b = escaped_byte(e, i + 4 * k, len)) >= 0)
+		bytes[k++] = (unsigned char)b;
+	u = k ? oracle_utf8_char(bytes, k) : 0;
+	return u > 1 ? 4 * u : 4;
 }
 
 /*
@@ -50,10 +82,12 @@ static void check_units(const char *e, size_t len)
 
 	FUZZ_CHECK(e[len] == '\0' && strlen(e) == len);
 	for (size_t i = 0; i < len;) {
-		size_t c = oracle_utf8_char(u + i, len - i);
+		uint32_t cp;
+		size_t c = oracle_utf8_decode(u + i, len - i, &cp);
 
 		FUZZ_CHECK(c > 0);
 		FUZZ_CHECK(u[i] >= 0x20 && u[i] != 0x7f && u[i] != '/' && u[i] != '~');
+		FUZZ_CHECK(!oracle_is_format(cp));
 		if (u[i] == '\\') {
 			FUZZ_CHECK(i + 4 <= len && e[i + 1] == 'x' &&
 				   is_hex(e[i + 2]) && is_hex(e[i + 3]));
@@ -87,16 +121,15 @@ static void check_entry(const char *e, size_t len, const char *name, size_t name
 	/* Cut between units: the kept part decodes to a prefix of the name. */
 	out[keep] = '\0';
 	check_units(out, keep);
+	for (size_t i = 0; i < keep; i += unit_at(e, i, len))
+		FUZZ_CHECK(i + unit_at(e, i, len) <= keep);
 	dec = malloc(keep + 1);
 	FUZZ_CHECK(dec != NULL);
 	dlen = esc_unescape(out, dec);
 	FUZZ_CHECK(dlen <= name_len && memcmp(dec, name, dlen) == 0);
 	/* ... and the longest such prefix: the next unit would not fit. */
 	if (keep < len) {
-		size_t next = e[keep] == '\\' ? 4 :
-			oracle_utf8_char((const unsigned char *)e + keep, len - keep);
-
-		FUZZ_CHECK(keep + next + slen > ESC_NAME_MAX);
+		FUZZ_CHECK(keep + unit_at(e, keep, len) + slen > ESC_NAME_MAX);
 	}
 	free(dec);
 	free(out);

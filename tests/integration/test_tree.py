@@ -93,6 +93,28 @@ def test_by_name_escapes_and_disambiguates(mount):
     assert sorted(EXPECTED_BY_NAME.values()) == sorted(t["ID"] for t in DEFAULT_TOKENS)
 
 
+def test_by_name_escapes_invisible_format_characters(server, mounter):
+    """A right-to-left override makes "abc<U+202E>txt.exe" show as "abcexe.txt",
+    and a zero-width space hides in "Teams<U+200B>integ": both are escaped."""
+    spoof = server.add_token("abc\u202etxt.exe", expire_in_days=2)
+    hidden = server.add_token("Teams\u200binteg")
+    m = mounter(server.url)
+    out = run("ls", "-1", str(m.p("by-name")))
+    assert out.returncode == 0, out.stderr
+    listed = out.stdout.splitlines()
+    assert "abc\\xe2\\x80\\xaetxt.exe" in listed
+    assert "Teams\\xe2\\x80\\x8binteg" in listed
+    assert not [n for n in listed if "\u202e" in n or "\u200b" in n]
+    for entry, tok in (("abc\\xe2\\x80\\xaetxt.exe", spoof),
+                       ("Teams\\xe2\\x80\\x8binteg", hidden)):
+        link = m.p("by-name", entry)
+        assert os.readlink(link) == f"../tokens/{tok['ID']}"
+        assert (link / "name").read_text() == tok["Name"] + "\n"
+    # The views use the same entry names.
+    assert os.readlink(m.p("expiring", "abc\\xe2\\x80\\xaetxt.exe")) == \
+        f"../tokens/{spoof['ID']}"
+
+
 def test_by_name_path_from_the_issue(mount):
     out = run("cat", str(mount.path) + "/by-name/Teams integ/created_on")
     assert out.stdout == "2025-03-14T10:53:38.823+08:00\n"

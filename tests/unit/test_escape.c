@@ -36,7 +36,8 @@ static bool valid_utf8(const char *p, size_t n)
 
 /*
  * Is s (n bytes) a well-formed escaped name: valid UTF-8, no '/', '~',
- * control byte or DEL, and every '\' starting a lowercase "\xNN"?
+ * control byte, DEL or format character, and every '\' starting a
+ * lowercase "\xNN"?
  */
 static bool well_formed(const char *s, size_t n)
 {
@@ -44,6 +45,15 @@ static bool well_formed(const char *s, size_t n)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
+		uint32_t cp;
+		size_t u = oracle_utf8_decode((const unsigned char *)s + i, n - i, &cp);
+
+		if (u > 1) {
+			if (oracle_is_format(cp))
+				return false;
+			i += u - 1;
+			continue;
+		}
 
 		if (c < 0x20 || c == 0x7f || c == '/' || c == '~')
 			return false;
@@ -149,6 +159,79 @@ TEST(invalid_utf8_escaped)
 	CHECK_ESC("\xc3\xa9\xc3", "\xc3\xa9\\xc3");
 }
 
+/* Invisible format characters are escaped byte by byte, as invalid bytes are. */
+TEST(format_chars_escaped)
+{
+	/* The spoof: U+202E makes "abc<RLO>txt.exe" show as "abcexe.txt". */
+	CHECK_ESC("abc\xe2\x80\xaetxt.exe", "abc\\xe2\\x80\\xaetxt.exe");
+	/* The bidirectional controls. */
+	CHECK_ESC("\xd8\x9c", "\\xd8\\x9c");                     /* U+061C ALM */
+	CHECK_ESC("\xe2\x80\x8e", "\\xe2\\x80\\x8e");           /* U+200E LRM */
+	CHECK_ESC("\xe2\x80\x8f", "\\xe2\\x80\\x8f");           /* U+200F RLM */
+	CHECK_ESC("\xe2\x80\xaa", "\\xe2\\x80\\xaa");           /* U+202A LRE */
+	CHECK_ESC("\xe2\x80\xab", "\\xe2\\x80\\xab");           /* U+202B RLE */
+	CHECK_ESC("\xe2\x80\xac", "\\xe2\\x80\\xac");           /* U+202C PDF */
+	CHECK_ESC("\xe2\x80\xad", "\\xe2\\x80\\xad");           /* U+202D LRO */
+	CHECK_ESC("\xe2\x81\xa6", "\\xe2\\x81\\xa6");           /* U+2066 LRI */
+	CHECK_ESC("\xe2\x81\xa7", "\\xe2\\x81\\xa7");           /* U+2067 RLI */
+	CHECK_ESC("\xe2\x81\xa8", "\\xe2\\x81\\xa8");           /* U+2068 FSI */
+	CHECK_ESC("\xe2\x81\xa9", "\\xe2\\x81\\xa9");           /* U+2069 PDI */
+	/* Other invisible format characters. */
+	CHECK_ESC("a\xe2\x80\x8b" "b", "a\\xe2\\x80\\x8bb");       /* U+200B ZWSP */
+	CHECK_ESC("\xe2\x80\x8c\xe2\x80\x8d",                    /* U+200C, U+200D */
+		  "\\xe2\\x80\\x8c\\xe2\\x80\\x8d");
+	CHECK_ESC("\xe2\x81\xa0", "\\xe2\\x81\\xa0");           /* U+2060 WJ */
+	CHECK_ESC("\xe2\x81\xa4", "\\xe2\\x81\\xa4");           /* U+2064 */
+	CHECK_ESC("\xef\xbb\xbfname", "\\xef\\xbb\\xbfname");     /* U+FEFF BOM */
+	CHECK_ESC("co\xc2\xadop", "co\\xc2\\xadop");              /* U+00AD SHY */
+	CHECK_ESC("\xf3\xa0\x80\x81", "\\xf3\\xa0\\x80\\x81");  /* U+E0001 */
+	/* Their neighbours are visible and stay. */
+	CHECK_ESC("\xe2\x80\x8a", "\xe2\x80\x8a");                 /* U+200A hair space */
+	CHECK_ESC("\xe2\x80\xaf", "\xe2\x80\xaf");                 /* U+202F */
+	CHECK_ESC("\xe2\x81\xb0", "\xe2\x81\xb0");                 /* U+2070 */
+	CHECK_ESC("\xc2\xac\xc2\xae", "\xc2\xac\xc2\xae");         /* U+00AC, U+00AE */
+	CHECK_ESC("\xef\xbb\xbe", "\xef\xbb\xbe");                 /* U+FEFE */
+	/* A truncated U+202E is invalid UTF-8, escaped as before. */
+	CHECK_ESC("\xe2\x80", "\\xe2\\x80");
+}
+
+/* Every character: escaped exactly when it is a format character. */
+TEST(format_char_sweep)
+{
+	for (uint32_t cp = 0x80; cp <= 0x10ffff; cp++) {
+		char in[5], want[20];
+		size_t n;
+
+		if (cp >= 0xd800 && cp <= 0xdfff)
+			continue;
+		if (cp < 0x800) {
+			in[0] = (char)(0xc0 | cp >> 6);
+			n = 1;
+		} else if (cp < 0x10000) {
+			in[0] = (char)(0xe0 | cp >> 12);
+			in[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+			n = 2;
+		} else {
+			in[0] = (char)(0xf0 | cp >> 18);
+			in[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+			in[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+			n = 3;
+		}
+		in[n] = (char)(0x80 | (cp & 0x3f));
+		in[++n] = '\0';
+		if (oracle_is_format(cp)) {
+			for (size_t i = 0; i < n; i++)
+				snprintf(want + 4 * i, 5, "\\x%02x", (unsigned char)in[i]);
+		} else {
+			memcpy(want, in, n + 1);
+		}
+		if (escape(in, n) != strlen(want) || strcmp(esc_buf, want) != 0) {
+			check_fail(__FILE__, __LINE__, "U+%04" PRIX32 " escaped to \"%s\"", cp, esc_buf);
+			return;
+		}
+	}
+}
+
 /* Every single non-NUL byte: escaped exactly when it must be. */
 TEST(single_byte_sweep)
 {
@@ -182,7 +265,7 @@ static void random_name(char *buf, size_t n)
 	static const char *const pieces[] = {
 		"/", "\\", "~", ".", "..", "\t", "\n", "\x7f", "é", "☕",
 		"\xf0\x9f\x98\x80", "\xff", "\xe2\x98", "\xc0\xaf", "\xed\xa0\x80",
-		"\\x2f", "~12", "\x80",
+		"\\x2f", "~12", "\x80", "\xe2\x80\xae", "\xef\xbb\xbf", "\xc2\xad",
 	};
 	size_t i = 0;
 
@@ -288,13 +371,22 @@ TEST(entry_length_limit)
 	CHECK_EQ_STR(out, want);
 }
 
-/* Length of the escaped unit at s[i]: a "\xNN" escape or a UTF-8 character. */
+/*
+ * Length of the escaped unit at s[i]: a UTF-8 character, a "\xNN" escape,
+ * or the escapes that spell one whole character ("\xe2\x80\xae": 12).
+ */
 static size_t unit_at(const char *s, size_t i, size_t n)
 {
-	size_t u;
+	unsigned char bytes[4];
+	unsigned v;
+	size_t k = 0, u;
 
-	if (s[i] == '\\')
-		return 4;
+	if (s[i] == '\\') {
+		while (k < 4 && i + 4 * (k + 1) <= n && sscanf(s + i + 4 * k, "\\x%2x", &v) == 1)
+			bytes[k++] = (unsigned char)v;
+		u = k ? oracle_utf8_char(bytes, k) : 0;
+		return u > 1 ? 4 * u : 4;
+	}
 	u = oracle_utf8_char((const unsigned char *)s + i, n - i);
 	return u ? u : 1;
 }
@@ -359,7 +451,8 @@ TEST(entry_cuts_whole_units)
 {
 	static const char *const units[] = {
 		"é", "☕", "\xf0\x9f\x98\x80", "/", "~", "\\", "\xff", "a/é☕\xf0\x9f\x98\x80~",
-		"ab\xe2\x98", "Zürich ", "\t.",
+		"ab\xe2\x98", "Zürich ", "\t.", "\xe2\x80\xae", "a\xe2\x80\x8b",
+		"\xf3\xa0\x80\x81", "\xe2\x80\xae\xe2\x80",
 	};
 	static const int64_t ids[] = { 1, 12, 123, 4567, 9007199254740991LL };
 
@@ -402,6 +495,8 @@ static const struct check_test tests[] = {
 	TEST_CASE(dot_names),
 	TEST_CASE(valid_utf8_unchanged),
 	TEST_CASE(invalid_utf8_escaped),
+	TEST_CASE(format_chars_escaped),
+	TEST_CASE(format_char_sweep),
 	TEST_CASE(single_byte_sweep),
 	TEST_CASE(random_round_trip),
 	TEST_CASE(entry_short),
