@@ -44,16 +44,17 @@ size_t esc_utf8_len(const unsigned char *s, size_t n)
 }
 
 /*
- * The characters of Unicode's general category Cf ("format", Unicode 15.1):
- * invisible, yet they change how the text around them shows.  U+202E
+ * Invisible characters that change how the text around them shows: the C1
+ * controls U+0080-U+009F, the line and paragraph separators U+2028 and
+ * U+2029, and Unicode's general category Cf ("format", Unicode 15.1).  U+202E
  * (right-to-left override) makes "abc\u202Etxt.exe" read "abcexe.txt".
  * The bidirectional controls U+061C, U+200E, U+200F, U+202A-U+202E and
  * U+2066-U+2069 are among them, as are U+00AD, U+200B-U+200D and U+FEFF.
  */
 static const struct { uint32_t first, last; } format_chars[] = {
-	{ 0x00ad, 0x00ad }, { 0x0600, 0x0605 }, { 0x061c, 0x061c }, { 0x06dd, 0x06dd },
+	{ 0x0080, 0x009f }, { 0x00ad, 0x00ad }, { 0x0600, 0x0605 }, { 0x061c, 0x061c }, { 0x06dd, 0x06dd },
 	{ 0x070f, 0x070f }, { 0x0890, 0x0891 }, { 0x08e2, 0x08e2 }, { 0x180e, 0x180e },
-	{ 0x200b, 0x200f }, { 0x202a, 0x202e }, { 0x2060, 0x2064 }, { 0x2066, 0x206f },
+	{ 0x200b, 0x200f }, { 0x2028, 0x2029 }, { 0x202a, 0x202e }, { 0x2060, 0x2064 }, { 0x2066, 0x206f },
 	{ 0xfeff, 0xfeff }, { 0xfff9, 0xfffb }, { 0x110bd, 0x110bd }, { 0x110cd, 0x110cd },
 	{ 0x13430, 0x1343f }, { 0x1bca0, 0x1bca3 }, { 0x1d173, 0x1d17a }, { 0xe0001, 0xe0001 },
 	{ 0xe0020, 0xe007f },

@@ -58,12 +58,17 @@ static inline size_t oracle_utf8_char(const unsigned char *s, size_t n)
 
 /*
  * Is cp a format character (general category Cf in UnicodeData.txt of
- * Unicode 15.1)?  Those by-name/ must escape: invisible, and some (the
- * bidirectional controls) reorder the text around them.
+ * Unicode 15.1), a C1 control (Cc, U+0080-U+009F) or a line or paragraph
+ * separator (Zl U+2028, Zp U+2029)?  Those by-name/ must escape: invisible,
+ * and some (the bidirectional controls) reorder the text around them.
  */
 static inline bool oracle_is_format(uint32_t cp)
 {
+	if (cp >= 0x80 && cp <= 0x9f)
+		return true; /* C1 controls */
 	switch (cp) {
+	case 0x2028: /* line separator */
+	case 0x2029: /* paragraph separator */
 	case 0x00ad: /* soft hyphen */
 	case 0x061c: /* arabic letter mark */
 	case 0x06dd: case 0x070f: case 0x08e2: case 0x180e:
