@@ -194,33 +194,13 @@ def test_systemd_notify_ready_and_stopping(server, mounter, tmp_path):
         sock.close()
 
 
-def help_options():
-    """Options in the synergyfs part of --help: "-o name" and "-h   --help" lines."""
-    out = subprocess.run([str(BINARY), "--help"], capture_output=True, text=True).stdout
-    ours = out.split("FUSE options:")[0]
-    opts = set(re.findall(r"^\s+-o (\w+)", ours, re.M))
-    for short, long in re.findall(r"^\s+(-\w)\s+(--\w+)", ours, re.M):
-        opts |= {short, long}
-    return opts
-
-
-def man_options(text):
-    r"""Options in the man page: ".BI \-o\ name=..." / ".B \-o\ name" and ".BR \-h ", " \-\-help"."""
-    opts = set(re.findall(r"^\.BI? \\-o\\ (\w+)", text, re.M))
-    for short, long in re.findall(r'^\.BR (\\-\w) ", " (\\-\\-\w+)', text, re.M):
-        opts |= {short.replace("\\-", "-"), long.replace("\\-", "-")}
-    return opts
-
-
-def test_man_page_builds_cleanly_and_lists_every_option(installed):
+def test_man_page_builds_cleanly_and_is_installed(installed):
     page = ROOT / "doc" / "synergyfs.1"
     out = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", str(page)],
                          capture_output=True, text=True)
     assert out.returncode == 0 and out.stderr == "", out.stderr
     text = page.read_text()
-    from_help, from_man = help_options(), man_options(text)
-    assert "token_file" in from_help and "-V" in from_help
-    assert from_help == from_man, (from_help ^ from_man)
+    # That it names every option --help prints: test_cli.py, test_help_and_man_page_...
     assert (installed[1] / "synergyfs.1").read_text() == text
     rendered = subprocess.run(["man", "-l", str(page)], capture_output=True, text=True,
                               env=dict(os.environ, MANWIDTH="80")).stdout
