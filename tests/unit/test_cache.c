@@ -156,6 +156,22 @@ static struct cache *fake_cache(struct fake *f, double ttl)
 	return cache_new(ttl, fake_fetch, f);
 }
 
+/*
+ * fake_cache on the fake's clock (moved by fake_advance alone), where an
+ * access waits for a due refresh as long as it takes: for tests of TTLs,
+ * back-off and keeping, whose outcome must not depend on the machine's speed.
+ */
+static struct cache *clocked_cache(struct fake *f, double ttl)
+{
+	struct cache *c = fake_cache(f, ttl);
+
+	if (c) {
+		cache_set_clock(c, fake_clock, f);
+		cache_set_wait(c, 3600);
+	}
+	return c;
+}
+
 /* Which fetch produced s (see fake_fetch), or -1 for NULL. */
 static long fetch_no(const struct snapshot *s)
 {
@@ -204,17 +220,18 @@ TEST(refetch_after_ttl)
 	struct snapshot *a, *b, *d;
 	double v;
 
-	c = fake_cache(&f, 0.2);
+	c = clocked_cache(&f, 0.2);
 	if (!c) {
 		CHECK(c);
 		return;
 	}
 	cache_set_keep(c, 0); /* the cache lets go of what it replaced at once */
 	a = cache_get(c, &v, NULL);
+	fake_advance(&f, 0.199);
 	b = cache_get(c, &v, NULL);
 	CHECK_EQ_INT(fake_calls(&f), 1);
 	CHECK(a && a == b);
-	sleep_ms(250);
+	fake_advance(&f, 0.002);
 	d = cache_get(c, &v, NULL);
 	CHECK_EQ_INT(fake_calls(&f), 2);
 	CHECK(d && d != a);
@@ -334,7 +351,7 @@ TEST(single_flight_empty)
 	struct cache *c;
 	struct herd *h = malloc(sizeof(*h));
 
-	c = fake_cache(&f, 5);
+	c = clocked_cache(&f, 5);
 	if (!c || !h) {
 		CHECK(c && h);
 		goto out;
@@ -347,7 +364,7 @@ TEST(single_flight_empty)
 	if (h->t[0].s)
 		CHECK_EQ_INT(atomic_load(&h->t[0].s->refs), NTHREADS + 1);
 	for (int i = 0; i < NTHREADS; i++)
-		CHECK(h->t[i].valid_for > 0 && h->t[i].valid_for <= 5);
+		CHECK(h->t[i].valid_for == 5); /* the clock did not move */
 	herd_release(h);
 out:
 	cache_free(c);
@@ -363,7 +380,7 @@ TEST(single_flight_after_expiry)
 	struct snapshot *old;
 	double v;
 
-	c = fake_cache(&f, 0.15);
+	c = clocked_cache(&f, 0.15);
 	if (!c || !h) {
 		CHECK(c && h);
 		goto out;
@@ -371,7 +388,7 @@ TEST(single_flight_after_expiry)
 	old = cache_get(c, &v, NULL);
 	CHECK_EQ_INT(fetch_no(old), 1);
 	snap_unref(old);
-	sleep_ms(170);
+	fake_advance(&f, 0.15);
 	fake_set(&f, ERR_OK, 200);
 	run_herd(h, c);
 	CHECK_EQ_INT(fake_calls(&f), 2);
@@ -391,7 +408,7 @@ TEST(single_flight_failure)
 	struct cache *c;
 	struct herd *h = malloc(sizeof(*h));
 
-	c = fake_cache(&f, 5);
+	c = clocked_cache(&f, 5); /* the back-off step never ends */
 	if (!c || !h) {
 		CHECK(c && h);
 		goto out;
@@ -488,7 +505,7 @@ TEST(stale_if_error)
 	double v = -1;
 	struct err e;
 
-	c = fake_cache(&f, ttl);
+	c = clocked_cache(&f, ttl);
 	if (!c) {
 		CHECK(c);
 		return;
@@ -496,14 +513,14 @@ TEST(stale_if_error)
 	cache_set_keep(c, 0); /* the cache lets go of what it replaced at once */
 	a = cache_get(c, &v, &e);
 	CHECK_EQ_INT(fetch_no(a), 1);
-	sleep_ms(120);
+	fake_advance(&f, ttl);
 
 	/* The refresh fails: the old snapshot is served, marked stale. */
 	fake_set(&f, ERR_NET, 0);
 	b = cache_get(c, &v, &e);
 	CHECK_EQ_INT(fake_calls(&f), 2);
 	CHECK(b == a);
-	CHECK(v > 0 && v <= ttl);
+	CHECK(v > ttl - 1e-9 && v < ttl + 1e-9); /* the back-off step: 1 s, but never past the TTL */
 	cache_stats(c, &st);
 	CHECK_EQ_INT(st.stale, 1);
 	CHECK_EQ_INT(st.fetches_ok, 1);
@@ -512,11 +529,12 @@ TEST(stale_if_error)
 	CHECK_EQ_STR(st.last_error.msg, "fake failure on call 2");
 	snap_unref(b);
 	/* Not retried on every access: the next try waits for the backoff. */
+	fake_advance(&f, ttl - 0.001);
 	b = cache_get(c, &v, &e);
 	CHECK_EQ_INT(fake_calls(&f), 2);
 	CHECK(b == a);
 	snap_unref(b);
-	sleep_ms(120);
+	fake_advance(&f, 0.002);
 
 	/* The source recovers: fresh data, no longer stale. */
 	fake_set(&f, ERR_OK, 0);
@@ -545,8 +563,7 @@ TEST(valid_for_bounds)
 		struct snapshot *s;
 		double v = -1;
 
-		fake_init(&f);
-		c = cache_new(ttls[i], fake_fetch, &f);
+		c = clocked_cache(&f, ttls[i]);
 		if (!c) {
 			CHECK(c);
 			return;
@@ -557,7 +574,7 @@ TEST(valid_for_bounds)
 			check_fail(__FILE__, __LINE__, "ttl %g: valid_for %g", ttls[i], v);
 		/* Counting down, never up. */
 		snap_unref(s);
-		sleep_ms(20);
+		fake_advance(&f, ttls[i] / 10);
 		{
 			double w = -1;
 
@@ -579,7 +596,7 @@ TEST(peek_never_fetches)
 	struct snapshot *s, *p;
 	double v = -1;
 
-	c = fake_cache(&f, 0.05);
+	c = clocked_cache(&f, 0.05);
 	if (!c) {
 		CHECK(c);
 		return;
@@ -590,13 +607,14 @@ TEST(peek_never_fetches)
 	CHECK_EQ_INT(fake_calls(&f), 0);
 	s = cache_get(c, &v, NULL);
 	v = -1;
+	fake_advance(&f, 0.02);
 	p = cache_peek(c, &v);
 	CHECK(p && p == s);
-	CHECK(v > 0 && v <= 0.05);
+	CHECK(v > 0.029 && v < 0.031);
 	CHECK_EQ_INT(fake_calls(&f), 1);
 	snap_unref(p);
 	/* Expired: peek still answers with what there is, and fetches nothing. */
-	sleep_ms(70);
+	fake_advance(&f, 0.04);
 	v = -1;
 	p = cache_peek(c, &v);
 	CHECK(p && p == s);
@@ -648,7 +666,7 @@ TEST(refresh_and_expire)
 	struct err e;
 	double v;
 
-	c = fake_cache(&f, 60);
+	c = clocked_cache(&f, 60); /* the back-off after the failed refresh never ends */
 	if (!c) {
 		CHECK(c);
 		return;
@@ -706,7 +724,7 @@ TEST(replaced_stays_findable)
 	int no[] = { 1, 2, 3 };
 	double v;
 
-	c = fake_cache(&f, 60);
+	c = clocked_cache(&f, 60);
 	if (!c) {
 		CHECK(c);
 		return;
@@ -737,8 +755,14 @@ TEST(replaced_stays_findable)
 	/* Serials count the snapshots the cache installed. */
 	if (kept)
 		CHECK_EQ_INT(kept->serial, 2);
-	/* Its time up, the next call lets go of it, and the cache no longer finds it. */
-	sleep_ms(150);
+	/* Not before its time is up... */
+	fake_advance(&f, 0.099);
+	s = cache_peek(c, NULL);
+	snap_unref(s);
+	if (kept)
+		CHECK_EQ_INT(atomic_load(&kept->refs), 2);
+	/* ...then the next call lets go of it, and the cache no longer finds it. */
+	fake_advance(&f, 0.002);
 	s = cache_peek(c, NULL);
 	CHECK(s && fetch_no(s) == 3);
 	snap_unref(s);
@@ -763,7 +787,7 @@ TEST(let_go_on_time)
 	int first = 1;
 	double v, left;
 
-	c = fake_cache(&f, 60);
+	c = clocked_cache(&f, 60);
 	if (!c) {
 		CHECK(c);
 		return;
@@ -775,10 +799,15 @@ TEST(let_go_on_time)
 	CHECK(cache_let_go(c) < 0);  /* the first fetch replaced nothing */
 	CHECK_EQ_INT(cache_refresh(c, NULL), ERR_OK);
 	kept = cache_find(c, fetched_by, &first, &v);
+	fake_advance(&f, 0.05);
 	left = cache_let_go(c);
-	CHECK(left > 0 && left <= 0.2);
+	CHECK(left > 0.149 && left < 0.151);
 	CHECK(kept && atomic_load(&kept->refs) == 2);
-	sleep_ms(250);
+	fake_advance(&f, 0.149);
+	left = cache_let_go(c);
+	CHECK(left > 0 && left < 0.002);
+	CHECK(kept && atomic_load(&kept->refs) == 2);
+	fake_advance(&f, 0.002);
 	CHECK(cache_let_go(c) < 0);
 	CHECK(kept && atomic_load(&kept->refs) == 1);
 	snap_unref(kept);
