@@ -103,6 +103,18 @@ def wait_resident(paths):
         time.sleep(0.01)
 
 
+def store_runs_done(m):
+    """How many runs of stores the notifier has ended (-d logs each)."""
+    return m.log().count("kernel store run from token ")
+
+
+def wait_for_log(m, ready, what):
+    deadline = time.monotonic() + scaled(10)
+    while not ready():
+        assert time.monotonic() < deadline, f"not within {scaled(10):g} s: {what}"
+        time.sleep(0.01)
+
+
 def token_files(m, ids):
     return [m.p("tokens", str(i), f) for i in ids for f in TOKEN_FILES]
 
@@ -178,14 +190,19 @@ def tokens_listed_after(m, plain):
         if i != 11:
             os.listdir(m.p("tokens", str(i)))
     before = requests(m)
+    runs = store_runs_done(m)
     cat(m.p("tokens", "1", "id"))
+    # Once the notifier says the run is over, nothing more of it can come.
+    wait_for_log(m, lambda: store_runs_done(m) > runs, "the run of stores from token 1 ends")
+    assert "kernel store run from token 1 done: 10 stored" in m.log()
     wait_resident(token_files(m, range(1, 11)))
-    time.sleep(scaled(0.2))
     assert not any(resident(p) for p in token_files(m, range(12, 17))), \
         "the run went on past a folder the kernel has not listed"
     # The run ended at 11: a read there starts the next one, 11 to 26.
     os.listdir(m.p("tokens", "11"))
+    runs = store_runs_done(m)
     cat(m.p("tokens", "11", "id"))
+    wait_for_log(m, lambda: store_runs_done(m) > runs, "the run of stores from token 11 ends")
     wait_resident(token_files(m, range(11, 27)))
     assert sent(m, before, "READ") == 2
     assert not any(resident(p) for p in token_files(m, range(27, 31)))
