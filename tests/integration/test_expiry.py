@@ -338,6 +338,7 @@ def test_node_exporter_textfile_collector_publishes_it(server, mounter):
     tokens[0]["Name"] = 'quote " back\\slash'
     server.set_tokens(tokens)
     m = mounter(server.url)
+    os.listdir(m.p("tokens"))  # metrics.prom never fetches: it shows what there is
     port = free_port()
     proc = subprocess.Popen([exe, "--collector.disable-defaults", "--collector.textfile",
                              f"--collector.textfile.directory={m.path}",
