@@ -409,7 +409,9 @@ def test_connect_timeout_bounds_a_silent_listener(mounter):
             os.listdir(m.p("tokens"))
         took = time.monotonic() - t0
         assert exc.value.errno == errno.ETIMEDOUT, exc.value
-        assert took < scaled(10), took
+        # Far from timeout=30 (what it would take without connect_timeout),
+        # however slow the daemon.
+        assert took < min(scaled(10), 25), took
         # How long libcurl waited, by its own clock: the machine's speed does
         # not stretch it, so the bound can be tight enough to catch a
         # connect timeout several times too long.

@@ -55,7 +55,8 @@ def test_dead_server_is_econnrefused(server, mounter):
 
 
 def test_slow_server_times_out(server, mounter):
-    server.fault("slow", delay=10)
+    # Far longer than any scaled bound below: a missed timeout must show.
+    server.fault("slow", delay=60)
     m = mounter(server.url, "timeout=1")
     t0 = time.monotonic()
     assert errno_of(os.listdir, m.p("tokens")) == errno.ETIMEDOUT

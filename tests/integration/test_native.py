@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BINARY, BUILD, ROOT, Mount, is_mounted
+from conftest import BINARY, BUILD, ROOT, Mount, is_mounted, scaled
 
 
 def wait_for(pred, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
         if pred():
             return True

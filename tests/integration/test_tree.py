@@ -165,8 +165,10 @@ def test_mtime_is_created_on(mount, tid, expected):
 def test_top_folders_carry_the_fetch_time(mount):
     before = time.time()
     os.listdir(mount.p("tokens"))  # the first listing fetches
+    after = time.time()
     for p in (mount.path, mount.p("tokens"), mount.p("by-name"), mount.p("tokens.json")):
-        assert abs(os.stat(p).st_mtime - before) < 5, p
+        # The fetch's time (to the second, maybe rounded) is within the listing.
+        assert before - 1 <= os.stat(p).st_mtime <= after + 1, p
 
 
 def test_modes_and_owner(mount):
