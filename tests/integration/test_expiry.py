@@ -213,9 +213,11 @@ def test_status_and_metrics_readable_while_the_server_is_down(server, mounter):
     url = server.url
     server.stop()
     m = mounter(url)
-    # The first read starts a fetch and answers at once; the failure shows next.
-    st = eventually(lambda: (s := read_status(m)) and "refused" in s["last_error"] and s, 10)
-    assert st and st["tokens"] == "0" and "refused" in st["last_error"]
+    with pytest.raises(OSError) as exc:  # status never waits for the failure: an access does
+        os.listdir(m.p("tokens"))
+    assert exc.value.errno == errno.ECONNREFUSED
+    st = read_status(m)
+    assert st["tokens"] == "0" and "refused" in st["last_error"]
     assert "synergyfs_fetches_total{result=\"error\"}" in m.p("metrics.prom").read_text()
 
 
