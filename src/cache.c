@@ -25,8 +25,10 @@ struct cache {
 	cache_fetch_fn fetch;
 	void *ctx;
 	struct snapshot *cur;      /* NULL until the first success */
-	struct snapshot *replaced; /* the one cur replaced, while findable (cache_find) */
-	double replaced_at;        /* monotonic seconds */
+	/* The last ones cur replaced, newest first, while findable (cache_find) */
+	struct snapshot *replaced[CACHE_KEPT];
+	double replaced_at[CACHE_KEPT]; /* monotonic seconds */
+	size_t n_replaced;
 	double keep;               /* CACHE_KEEP_REPLACED */
 	double fresh_until;        /* monotonic seconds; cur is served, or the last
 				      error answered, until then: the next try */
@@ -87,7 +89,8 @@ void cache_free(struct cache *c)
 	if (c->worker_started)
 		pthread_join(c->worker, NULL);
 	snap_unref(c->cur);
-	snap_unref(c->replaced);
+	for (size_t i = 0; i < c->n_replaced; i++)
+		snap_unref(c->replaced[i]);
 	pthread_cond_destroy(&c->wake);
 	pthread_cond_destroy(&c->done);
 	pthread_mutex_destroy(&c->lock);
@@ -133,19 +136,40 @@ static void log_outcome(struct cache *c, enum err_kind rc)
 		 c->last_error.msg, when);
 }
 
-/*
- * Stop keeping the replaced snapshot once its time is up (c->lock held);
- * returns it for the caller to drop after unlocking, or NULL.
- */
-static struct snapshot *let_go(struct cache *c, double now)
-{
-	struct snapshot *s = c->replaced;
+/* Snapshots the cache let go of, to drop once its lock is released. */
+struct dropped {
+	struct snapshot *s[CACHE_KEPT];
+	size_t n;
+};
 
-	if (!s || now - c->replaced_at < c->keep)
-		return NULL;
-	c->replaced = NULL;
-	log_debug("the list before fetch %" PRIu64 " is no longer kept", c->cur->serial);
-	return s;
+static void drop(struct dropped *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		snap_unref(d->s[i]);
+	d->n = 0;
+}
+
+/* Stop keeping the replaced snapshots whose time is up (c->lock held), into *d. */
+static void let_go(struct cache *c, double now, struct dropped *d)
+{
+	while (c->n_replaced > 0 && now - c->replaced_at[c->n_replaced - 1] >= c->keep) {
+		struct snapshot *s = c->replaced[--c->n_replaced];
+
+		log_debug("the list of fetch %" PRIu64 " is no longer kept", s->serial);
+		d->s[d->n++] = s;
+	}
+}
+
+/* Keep old, which a fetch has just replaced (c->lock held); the oldest kept may go to *d. */
+static void keep_replaced(struct cache *c, struct snapshot *old, double now, struct dropped *d)
+{
+	if (c->n_replaced == CACHE_KEPT)
+		d->s[d->n++] = c->replaced[--c->n_replaced];
+	memmove(c->replaced + 1, c->replaced, c->n_replaced * sizeof(c->replaced[0]));
+	memmove(c->replaced_at + 1, c->replaced_at, c->n_replaced * sizeof(c->replaced_at[0]));
+	c->replaced[0] = old;
+	c->replaced_at[0] = now;
+	c->n_replaced++;
 }
 
 /*
@@ -155,9 +179,11 @@ static struct snapshot *let_go(struct cache *c, double now)
  */
 static void run_fetch(struct cache *c)
 {
-	struct snapshot *snap = NULL, *old = NULL, *gone = NULL;
+	struct snapshot *snap = NULL, *old = NULL;
+	struct dropped gone = { .n = 0 };
 	struct err e;
 	enum err_kind rc;
+	double now;
 
 	clock_gettime(CLOCK_REALTIME, &c->stats.fetch_started);
 	pthread_mutex_unlock(&c->lock);
@@ -173,10 +199,10 @@ static void run_fetch(struct cache *c)
 		c->cur = snap;
 		if (old && c->listener)
 			c->listener(c->listener_ctx, old, snap);
-		gone = c->replaced;
-		c->replaced = old;
-		c->replaced_at = now_mono(c);
-		c->fresh_until = c->replaced_at + c->ttl;
+		now = now_mono(c);
+		if (old)
+			keep_replaced(c, old, now, &gone);
+		c->fresh_until = now + c->ttl;
 		log_outcome(c, rc);
 		c->failures = 0;
 		c->stats.fetches_ok++;
@@ -206,10 +232,10 @@ static void run_fetch(struct cache *c)
 	c->last_rc = rc;
 	c->generation++;
 	pthread_cond_broadcast(&c->done);
-	if (gone) {
+	if (gone.n) {
 		/* The last reference may be ours: free it without the lock. */
 		pthread_mutex_unlock(&c->lock);
-		snap_unref(gone);
+		drop(&gone);
 		pthread_mutex_lock(&c->lock);
 	}
 }
@@ -293,7 +319,8 @@ static void closed_error(struct err *e)
 
 struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e)
 {
-	struct snapshot *s = NULL, *gone;
+	struct snapshot *s = NULL;
+	struct dropped gone = { .n = 0 };
 	double now;
 
 	pthread_mutex_lock(&c->lock);
@@ -322,9 +349,9 @@ struct snapshot *cache_get(struct cache *c, double *valid_for, struct err *e)
 	} else if (e) {
 		*e = c->last_error;
 	}
-	gone = let_go(c, now);
+	let_go(c, now, &gone);
 	pthread_mutex_unlock(&c->lock);
-	snap_unref(gone);
+	drop(&gone);
 	return s;
 }
 
@@ -338,16 +365,17 @@ void cache_kick(struct cache *c)
 
 struct snapshot *cache_peek(struct cache *c, double *valid_for)
 {
-	struct snapshot *s, *gone;
+	struct snapshot *s;
+	struct dropped gone = { .n = 0 };
 	double now, left;
 
 	pthread_mutex_lock(&c->lock);
 	now = now_mono(c);
 	s = c->cur ? snap_ref(c->cur) : NULL;
 	left = s ? c->fresh_until - now : 0;
-	gone = let_go(c, now);
+	let_go(c, now, &gone);
 	pthread_mutex_unlock(&c->lock);
-	snap_unref(gone);
+	drop(&gone);
 	if (valid_for)
 		*valid_for = left > 0 ? left : 0;
 	return s;
@@ -356,20 +384,22 @@ struct snapshot *cache_peek(struct cache *c, double *valid_for)
 struct snapshot *cache_find(struct cache *c, bool (*match)(const struct snapshot *s, const void *arg),
 			    const void *arg, double *valid_for)
 {
-	struct snapshot *s = NULL, *gone;
+	struct snapshot *s = NULL;
+	struct dropped gone = { .n = 0 };
 	double now, left = 0;
 
 	pthread_mutex_lock(&c->lock);
 	now = now_mono(c);
-	gone = let_go(c, now);
+	let_go(c, now, &gone);
 	if (c->cur && match(c->cur, arg)) {
 		s = snap_ref(c->cur);
 		left = c->fresh_until - now;
-	} else if (c->replaced && match(c->replaced, arg)) {
-		s = snap_ref(c->replaced);
 	}
+	for (size_t i = 0; !s && i < c->n_replaced; i++)
+		if (match(c->replaced[i], arg))
+			s = snap_ref(c->replaced[i]);
 	pthread_mutex_unlock(&c->lock);
-	snap_unref(gone);
+	drop(&gone);
 	*valid_for = left > 0 ? left : 0;
 	return s;
 }
@@ -391,16 +421,16 @@ void cache_set_keep(struct cache *c, double seconds)
 
 double cache_let_go(struct cache *c)
 {
-	struct snapshot *gone;
+	struct dropped gone = { .n = 0 };
 	double now, left = -1;
 
 	pthread_mutex_lock(&c->lock);
 	now = now_mono(c);
-	gone = let_go(c, now);
-	if (c->replaced)
-		left = c->replaced_at + c->keep - now;
+	let_go(c, now, &gone);
+	if (c->n_replaced)
+		left = c->replaced_at[c->n_replaced - 1] + c->keep - now;
 	pthread_mutex_unlock(&c->lock);
-	snap_unref(gone);
+	drop(&gone);
 	return left;
 }
 

@@ -98,15 +98,18 @@ struct snapshot *cache_peek(struct cache *c, double *valid_for);
 
 /*
  * A snapshot stays findable (cache_find) this many seconds after a fetch
- * replaced it: the time a folder listing begun on it has to end on it.
+ * replaced it: the time a folder listing begun on it has to end on it.  At
+ * most CACHE_KEPT replaced ones are kept, so that writes to refresh in a
+ * loop cannot pile lists up in memory.
  */
 #define CACHE_KEEP_REPLACED 10.0
+#define CACHE_KEPT 4
 
 /*
- * A reference to the current snapshot or else, for CACHE_KEEP_REPLACED
- * seconds after a fetch replaced it, to the one before, whichever
- * match(s, arg) accepts first; NULL if neither does.  *valid_for gets what
- * cache_peek gives for the current one, 0 for the one before.  Never
+ * A reference to the current snapshot or else to one of the last
+ * CACHE_KEPT it replaced (for CACHE_KEEP_REPLACED seconds each), whichever
+ * match(s, arg) accepts first; NULL if none does.  *valid_for gets what
+ * cache_peek gives for the current one, 0 for an older one.  Never
  * fetches.
  */
 struct snapshot *cache_find(struct cache *c, bool (*match)(const struct snapshot *s, const void *arg),
@@ -123,9 +126,10 @@ void cache_set_clock(struct cache *c, double (*clock)(void *arg), void *arg);
 void cache_set_keep(struct cache *c, double seconds);
 
 /*
- * Let go of the replaced snapshot if its time is up, as every call of the
- * cache does.  Returns the seconds left until it is, or -1 when none is
- * kept: for a thread that lets go of it on time when no request comes.
+ * Let go of the replaced snapshots whose time is up, as every call of the
+ * cache does.  Returns the seconds left until the next one's is, or -1 when
+ * none is kept: for a thread that lets go of them on time when no request
+ * comes.
  */
 double cache_let_go(struct cache *c);
 

@@ -158,7 +158,7 @@ def test_the_list_a_refresh_replaced_is_let_go_on_time_without_requests(server, 
     with open(m.p("refresh"), "w") as f:
         f.write("1\n")
     refreshed = time.monotonic()
-    line = "the list before fetch 2 is no longer kept"
+    line = "the list of fetch 1 is no longer kept"
     # No request to the mount from here on; only its log is read.  A read
     # that does not see the line began before it was written; one that sees
     # it ended after.
