@@ -211,10 +211,9 @@ static bool always_readable(const struct tree_node *n)
 /*
  * The snapshot for a request (fetching if due) and the node ino names in it.
  * Returns 0 with *snap referenced, or an errno with *snap NULL.  The mount's
- * own files (status, metrics.prom) and the root never wait: they are about
- * the mount, and say what is going on, a fetch in flight included.  The
- * reports start a due fetch in the background, so that a scraper that is
- * the mount's only reader sees the list follow the server, a scrape behind.
+ * own files (status, metrics.prom) and the root never fetch nor wait: they
+ * are about the mount, and say what is going on, a fetch in flight included
+ * (see fs_open for the fetch a report's open starts).
  */
 static int resolve(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
 		   double *valid_for, struct tree_node *node)
@@ -233,7 +232,6 @@ static int resolve(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
 		return 0;
 	}
 	if (tree_node(NULL, ino, node) && always_readable(node)) {
-		cache_kick(fs->cache);
 		*snap = cache_peek(fs->cache, NULL);
 		*valid_for = 0;
 		return 0;
@@ -606,6 +604,13 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		}
 	}
 	/*
+	 * A report says what was so when it was opened; then it starts a due
+	 * fetch in the background, so that a scraper that is the mount's only
+	 * reader sees the list follow the server, a scrape behind.
+	 */
+	if (always_readable(&n))
+		cache_kick(fs->cache);
+	/*
 	 * Each open file reads the snapshot it was opened on, while the kernel
 	 * keeps one size per inode: through the page cache, a reader of one
 	 * version would be cut to the length of another.  Direct I/O sends
@@ -670,6 +675,8 @@ static void read_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off)
 	} else if (tree_is_dynamic(&n)) {
 		render(fs, s, &n, &tmp);
 		reply_slice(req, tmp.body, tmp.body_len, size, off);
+		if (always_readable(&n) && off == 0)
+			cache_kick(fs->cache); /* as fs_open does */
 	} else {
 		reply_body(req, s, &n, size, off);
 	}
