@@ -14,7 +14,9 @@
  * the body with its trailing whitespace replaced by one newline); each
  * token has exactly one by-name entry, which decodes back to its name and
  * links to its folder; the members of expiring/ and expired/ at a fixed
- * moment are exactly the tokens they should be, under the same names;
+ * moment are exactly the tokens they should be, under the same names, and
+ * days_left, expired and expiry_epoch say exactly what they should: an
+ * oracle here reads each Expiry text on its own (expect_of) and decides;
  * token.json parses back to the same token.  No token is dropped for a
  * field it cannot read: every object with a usable ID is listed, a field
  * is flagged exactly when it does not read, keeps its raw text, and the
@@ -89,6 +91,100 @@ static bool body_is(const char *b, size_t len, const char *text)
 	return len == n + 1 && memcmp(b, text, n) == 0 && b[n] == '\n';
 }
 
+/*
+ * The oracle for the clock: what the clock files and the views must say,
+ * computed here from the token's raw Expiry text, not from the code under
+ * test.
+ */
+struct expect {
+	bool known;        /* the Expiry reads */
+	long long sec;     /* the expiry instant, Unix seconds ... */
+	long nsec;         /* ... and nanoseconds */
+	bool expired;      /* at clk: the expiry is now or past */
+	long long days;    /* days_left: whole days left, rounded down; -1 at the instant */
+	bool expiring;     /* in expiring/: not expired, expiry within expiring_days days */
+};
+
+/* Nanoseconds between years 0 and 9999 overflow 64 bits. */
+__extension__ typedef __int128 wide;
+
+static int digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+/* Leap years in 1..y (negative for y < 0: year 0 is a leap year). */
+static long long leaps_through(long long y)
+{
+	long long q4 = y >= 0 ? y / 4 : -((-y + 3) / 4), q100 = y >= 0 ? y / 100 : -((-y + 99) / 100),
+		  q400 = y >= 0 ? y / 400 : -((-y + 399) / 400);
+
+	return q4 - q100 + q400;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
+static long long civil_days(long long y, int m, int d)
+{
+	static const int before[12] = { 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334 };
+	long long days = (y - 1970) * 365 + before[m - 1] + (d - 1);
+
+	/* Leap years from 1970 through y - 1, or through y after February. */
+	long long ly = m > 2 ? y : y - 1;
+
+	return days + leaps_through(ly) - leaps_through(1969);
+}
+
+/*
+ * The instant in text, which ts_parse accepted, so its shape is
+ * "YYYY-MM-DD?HH:MM:SS[.fraction][Z|+hh:mm|-hh:mm|+hhmm|+hh]": read by
+ * position, the way a person reads it.
+ */
+static void expect_instant(const char *t, long long *sec, long *nsec)
+{
+	size_t i = 19;
+	long scale = 100000000, off = 0;
+
+	*sec = civil_days(digits(t, 4), digits(t + 5, 2), digits(t + 8, 2)) * 86400LL +
+	       digits(t + 11, 2) * 3600LL + digits(t + 14, 2) * 60LL + digits(t + 17, 2);
+	*nsec = 0;
+	if (t[i] == '.' || t[i] == ',') {
+		for (i++; t[i] >= '0' && t[i] <= '9'; i++, scale /= 10)
+			*nsec += (t[i] - '0') * scale;
+	}
+	if (t[i] == '+' || t[i] == '-') {
+		const char *m = t + i + 3 + (t[i + 3] == ':');
+
+		off = digits(t + i + 1, 2) * 3600L + (*m ? digits(m, 2) * 60L : 0);
+		*sec -= t[i] == '-' ? -off : off;
+	}
+}
+
+/* What token p must look like at the moment clk. */
+static struct expect expect_of(const struct pat *p)
+{
+	const long long day_ns = 86400LL * 1000000000LL;
+	struct expect x = { .known = !(p->problems & PAT_EXPIRY) };
+	wide left; /* nanoseconds from clk to the expiry */
+
+	if (!x.known)
+		return x;
+	expect_instant(p->expiry, &x.sec, &x.nsec);
+	left = ((wide)x.sec - clk.now.tv_sec) * 1000000000 + (x.nsec - clk.now.tv_nsec);
+	x.expired = left <= 0;
+	if (left == 0)
+		x.days = -1;
+	else if (left > 0)
+		x.days = (long long)(left / day_ns);
+	else
+		x.days = -(long long)((-left + day_ns - 1) / day_ns);
+	x.expiring = left > 0 && left <= (wide)clk.expiring_days * day_ns;
+	return x;
+}
+
 /* Render token.json back into a one-element list and parse it again. */
 static void check_json_body(const struct pat *p, const char *b, size_t len)
 {
@@ -150,10 +246,14 @@ static void check_token_file(const struct walk *w, const struct tree_node *n,
 	case SNAP_F_JSON:
 		check_json_body(p, b, len);
 		break;
-	case SNAP_F_EXPIRY_EPOCH:
-		snprintf(num, sizeof(num), "%lld", (long long)p->expires.tv_sec);
-		FUZZ_CHECK(body_is(b, len, p->problems & PAT_EXPIRY ? "unknown" : num));
+	case SNAP_F_EXPIRY_EPOCH: {
+		struct expect x = expect_of(p);
+
+		snprintf(num, sizeof(num), "%lld", x.sec);
+		FUZZ_CHECK(body_is(b, len, x.known ? num : "unknown"));
+		FUZZ_CHECK(!x.known || (p->expires.tv_sec == x.sec && p->expires.tv_nsec == x.nsec));
 		break;
+	}
 	default:
 		FUZZ_CHECK(n->file < SNAP_NFILES); /* always false here */
 		break;
@@ -255,16 +355,17 @@ static void check_node(struct walk *w, const struct tree_node *n, const char *na
 	} else if (n->kind == TREE_TOKEN_CLOCK) {
 		char cb[32];
 		size_t cl = tree_clock_body(n, &clk, cb, sizeof(cb));
-		long long v;
+		struct expect x = expect_of(&w->l->v[n->tok - w->s->tok]);
+		char want[32];
 
 		FUZZ_CHECK(b == NULL && tree_is_dynamic(n));
-		if (n->tok->problems & PAT_EXPIRY) {
-			FUZZ_CHECK(cl == 8 && memcmp(cb, "unknown\n", 8) == 0);
-		} else {
-			FUZZ_CHECK(cl >= 2 && cb[cl - 1] == '\n' && sscanf(cb, "%lld", &v) == 1);
-			if (n->clock == TREE_CLOCK_EXPIRED)
-				FUZZ_CHECK(v == 0 || v == 1);
-		}
+		if (!x.known)
+			snprintf(want, sizeof(want), "unknown");
+		else if (n->clock == TREE_CLOCK_EXPIRED)
+			snprintf(want, sizeof(want), "%d", x.expired);
+		else
+			snprintf(want, sizeof(want), "%lld", x.days);
+		FUZZ_CHECK(body_is(cb, cl, want));
 	} else if (n->kind == TREE_TOKEN_LINK) {
 		FUZZ_CHECK(S_ISLNK(st.st_mode) && b == NULL);
 		check_link(w, n, name);
@@ -344,6 +445,14 @@ static void walk_view(struct walk *w, const struct tree_node *view, const char *
 		len = snprintf(sub, sizeof(sub), "%s/%s", path, name);
 		FUZZ_CHECK(len > 0 && (size_t)len < sizeof(sub));
 		check_node(w, &child, name, sub);
+	}
+	/* Exactly the tokens the oracle puts there. */
+	for (size_t i = 0; i < w->s->n; i++) {
+		struct expect x = expect_of(&w->l->v[i]);
+
+		fuzz_where = snap_link_name(w->s, &w->s->tok[i]);
+		FUZZ_CHECK(member[i] == (view->kind == TREE_EXPIRED ? x.known && x.expired
+								   : x.known && x.expiring));
 	}
 	for (size_t i = 0; i < w->s->n; i++) {
 		fuzz_where = path;
