@@ -21,6 +21,16 @@ static const char body[] = "["
 	"\"Expiry\":\"2030-01-01T00:00:00Z\",\"Name\":\"bad \\u00ff\",\"ExpiryReminderState\":0,\"ID\":3}"
 	"]";
 
+/* How many lines of text begin with prefix. */
+static size_t count_lines(const char *text, const char *prefix)
+{
+	size_t n = 0, len = strlen(prefix);
+
+	for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+		n += strncmp(l, prefix, len) == 0;
+	return n;
+}
+
 static struct snapshot *build(const char *json)
 {
 	struct pat_report r;
@@ -95,12 +105,17 @@ TEST(metrics_lines)
 	CHECK_HAS(m, "\nsynergyfs_fetches_total{result=\"error\"} 2\n");
 	/* Every metric has HELP and TYPE exactly once. */
 	for (const char *p = m; (p = strstr(p, "# TYPE ")); p++) {
-		char name[128], help[160];
+		char name[128], line[160];
+		size_t types, helps;
 
-		sscanf(p, "# TYPE %127s", name);
-		snprintf(help, sizeof(help), "# HELP %s ", name);
-		if (!strstr(m, help))
-			check_fail(__FILE__, __LINE__, "no HELP for %s", name);
+		CHECK(sscanf(p, "# TYPE %127s", name) == 1);
+		snprintf(line, sizeof(line), "# TYPE %s ", name);
+		types = count_lines(m, line);
+		snprintf(line, sizeof(line), "# HELP %s ", name);
+		helps = count_lines(m, line);
+		if (types != 1 || helps != 1)
+			check_fail(__FILE__, __LINE__, "%s: %zu TYPE and %zu HELP lines", name,
+				   types, helps);
 	}
 	free(m);
 out:
