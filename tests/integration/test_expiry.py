@@ -149,7 +149,9 @@ def test_status_reports_health(server, mounter, token):
     m = mounter(server.url, "cache_ttl=1")
     st = read_status(m)
     assert st["server"] == server.url and st["cache_ttl"] == "1"
-    assert st["last_attempt"] == "never" or st["last_result"] in ("ok",)
+    # Nothing has asked for the list yet, and status never waits for it.
+    assert st["last_attempt"] == "never" and st["last_result"] == "none"
+    assert st["fetches_ok"] == "0" and st["fetches_failed"] == "0"
     os.listdir(m.p("tokens"))
     st = read_status(m)
     assert st["stale"] == "no" and st["last_result"] == "ok" and st["last_error"] == "none"
@@ -338,6 +340,11 @@ def test_node_exporter_textfile_collector_publishes_it(server, mounter):
     assert exe, "prometheus-node-exporter is not installed (scripts/test installs it)"
     tokens = server.tokens()
     tokens[0]["Name"] = 'quote " back\\slash'
+    # One token expired a day ago, one expires in 30 days, whatever today is.
+    now = datetime.now(TZ)
+    by_id = {t["ID"]: t for t in tokens}
+    by_id[12]["Expiry"] = format_time(now - timedelta(days=1))
+    by_id[10]["Expiry"] = format_time(now + timedelta(days=30))
     server.set_tokens(tokens)
     m = mounter(server.url)
     os.listdir(m.p("tokens"))  # metrics.prom never fetches: it shows what there is
@@ -364,7 +371,8 @@ def test_node_exporter_textfile_collector_publishes_it(server, mounter):
         assert "node_textfile_scrape_error 0" in body
         assert re.search(r'synergy_pat_expiry_timestamp_seconds\{id="1",name="quote \\" '
                          r'back\\\\slash",user="1_1"\} 1\.757472818(67)?e\+09', body), body[:3000]
-        assert re.search(r'synergy_pat_expired\{id="12",name="L{300}",user="2_1"\} 1', body)  # expired in May 2026
+        assert re.search(r'synergy_pat_expired\{id="12",name="L{300}",user="2_1"\} 1\n', body)
+        assert re.search(r'synergy_pat_expired\{id="10",name="[^"]*",user="[^"]*"\} 0\n', body)
         assert 'synergyfs_tokens 10' in body
         assert re.search(r'synergyfs_fetches_total\{result="ok"\} 1', body)
     finally:
