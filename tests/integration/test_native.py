@@ -140,42 +140,75 @@ def test_background_start_reports_errors_on_the_terminal(tmp_path, opt, why):
     assert not is_mounted(mnt) and not daemons_on(mnt)
 
 
+# Run "$@" in a mount namespace of its own whose /dev is a tmpfs: every
+# entry of the real /dev is a symlink there, except log, which is a symlink
+# to $1, the test's own socket.  Nothing outside changes, whether or not a
+# syslog daemon (journald, rsyslog) owns the machine's /dev/log.
+PRIVATE_DEV_LOG = r"""
+set -e
+sock=$1 stash=$2
+shift 2
+mount --make-rprivate /
+mount --rbind /dev "$stash"
+mount -t tmpfs -o mode=755 synergyfs-test-dev /dev
+for e in "$stash"/* "$stash"/.[!.]*; do
+	[ -e "$e" ] || [ -L "$e" ] || continue
+	ln -s "$e" "/dev/${e##*/}"
+done
+rm -f /dev/log
+ln -s "$sock" /dev/log
+exec "$@"
+"""
+
+
 @pytest.fixture
-def dev_log():
-    """A syslog listener on /dev/log (this machine has no syslog daemon)."""
-    if os.path.exists("/dev/log"):
-        pytest.skip("/dev/log belongs to a running syslog daemon")
+def dev_log(tmp_path):
+    """(socket, command prefix): a syslog listener that is /dev/log for what the
+    prefix runs, in a mount namespace of its own."""
+    path = tmp_path / "log.sock"
+    stash = tmp_path / "dev"
+    stash.mkdir()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind("/dev/log")
+    sock.bind(str(path))
     sock.settimeout(10)
     try:
-        yield sock
+        yield sock, ["unshare", "-m", "sh", "-c", PRIVATE_DEV_LOG, "sh", str(path), str(stash)]
     finally:
         sock.close()
-        os.unlink("/dev/log")
 
 
 def test_detached_daemon_logs_to_syslog(server, token_file, tmp_path, dev_log, token):
+    sock, in_namespace = dev_log
     mnt = tmp_path / "bg"
     mnt.mkdir()
     server.fault("status", code=500)
-    out = subprocess.run([str(BINARY), server.url, str(mnt), "-o", f"token_file={token_file}"],
+    out = subprocess.run(in_namespace + [str(BINARY), server.url, str(mnt),
+                                         "-o", f"token_file={token_file}"],
                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    pids = daemons_on(mnt)
+    # The mount is in the daemon's namespace only: act there.
+    there = ["nsenter", "-t", str(pids[0]), "-m", "--"] if pids else []
     try:
         assert out.returncode == 0, out.stderr
-        with pytest.raises(OSError):
-            os.listdir(mnt / "tokens")
+        assert len(pids) == 1, pids
+        ls = subprocess.run(there + ["ls", str(mnt / "tokens")], capture_output=True, text=True,
+                            timeout=30)
+        assert ls.returncode != 0 and "Input/output error" in ls.stderr, ls
         lines = []
         while not any("HTTP 500" in l for l in lines):
-            lines.append(dev_log.recv(4096).decode(errors="replace"))
+            lines.append(sock.recv(4096).decode(errors="replace"))
         line = next(l for l in lines if "HTTP 500" in l)
         # <27> = facility daemon (3) * 8 + severity err (3); then the ident and pid.
-        assert re.match(r"<27>\w{3} [ \d]\d \d\d:\d\d:\d\d synergyfs\[\d+\]: error: "
-                        r"fetching the token list failed: HTTP 500", line), line
+        assert re.match(r"<27>\w{3} [ \d]\d \d\d:\d\d:\d\d synergyfs\[%d\]: error: "
+                        r"fetching the token list failed: HTTP 500" % pids[0], line), line
         assert token not in "".join(lines)
     finally:
-        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
-    assert wait_for(lambda: not daemons_on(mnt))
+        if pids:
+            subprocess.run(there + ["fusermount3", "-u", str(mnt)], capture_output=True)
+        if not wait_for(lambda: not daemons_on(mnt)):
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+    assert not daemons_on(mnt)
 
 
 def test_systemd_notify_ready_and_stopping(server, mounter, tmp_path):
