@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conftest import eventually, fetches_allowed, scaled
+from conftest import SANITIZERS, UNDER_VALGRIND, eventually, fetches_allowed, scaled
 
 pytestmark = pytest.mark.fault
 
@@ -223,5 +223,7 @@ def test_a_thousand_opens_of_metrics_share_one_body(server, mounter):
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     # One body per second and fetch, at most 4 alive: 1,000 copies would be
-    # 1,000 times size.
-    assert grew < 6 * size, (grew, size)
+    # 1,000 times size.  Valgrind (20 MB) and ASan (256 MB) hold freed blocks
+    # back for a while, which RSS counts: still far below 1,000 copies.
+    held_back = 32 << 20 if UNDER_VALGRIND else 300 << 20 if SANITIZERS != "none" else 0
+    assert grew < 6 * size + held_back, (grew, size)
