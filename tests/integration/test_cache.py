@@ -1,6 +1,7 @@
 """Fetching and caching: one request per TTL, single flight, upstream changes."""
 
 import os
+import re
 import subprocess
 import threading
 import time
@@ -61,10 +62,69 @@ def parallel_cats(path, n=32):
     return [p.communicate(timeout=scaled(30)) + (p.returncode,) for p in procs]
 
 
+REQUEST = re.compile(r"^unique: (\d+), opcode: (\w+) ", re.M)
+REPLY = re.compile(r"^   unique: (\d+), ", re.M)
+
+
+def most_in_flight(log):
+    """The most requests the daemon held unanswered at once (-d logs each
+    request as it is received and each reply as it is sent)."""
+    pending, most = set(), 0
+    for line in log.splitlines():
+        if m := REQUEST.match(line):
+            if m.group(2) != "INIT":
+                pending.add(m.group(1))
+                most = max(most, len(pending))
+        elif m := REPLY.match(line):
+            pending.discard(m.group(1))
+    return most
+
+
+# First accesses that reach the daemon at once: the kernel sends one lookup
+# at a time per folder (libfuse 3.14 never grants parallel lookups), but
+# lookups in different folders, a folder's attributes, opens of folders and
+# files each go their own way.
+FIRST_ACCESSES = (
+    lambda m: os.stat(m.p("tokens", "1")),
+    lambda m: os.stat(m.p("tokens")),
+    lambda m: os.listdir(m.p("tokens")),
+    lambda m: os.stat(m.p("by-name", "Teams integ")),
+    lambda m: os.listdir(m.p("by-name")),
+    lambda m: m.p("tokens.json").read_bytes(),
+)
+
+
+def no_second_fetch(server):
+    """A second fetch asked for while the first was in flight starts, at the
+    latest, as the first ends (before any access gets its answer): its
+    request is on its way by now."""
+    return not server.wait_for_count("list", 2, timeout=scaled(1.5))
+
+
 @pytest.mark.concurrency
 def test_single_flight_on_first_access(server, mounter):
-    m = mounter(server.url, "cache_ttl=60")
-    server.fault("slow", count=1, delay=1.0)
+    m = mounter(server.url, "cache_ttl=60", extra_args=["-d"])
+    os.listdir(m.path)  # the root is served without the list
+    server.fault("slow", count=1, delay=2.0)
+    failed = []
+
+    def access(f):
+        try:
+            f(m)
+        except OSError as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=access, args=(f,)) for f in FIRST_ACCESSES * 3]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failed, failed
+    # They waited for the fetch together (2 s is long enough for every
+    # thread to be in, however slow this machine is to start them).
+    assert most_in_flight(m.log()) >= 4, m.log()
+    assert server.count("list") == 1
+    assert no_second_fetch(server), server.count("list")
     results = parallel_cats(m.p("tokens", "1", "name"))
     assert all(r == (b"Teams integ\n", b"", 0) for r in results), results
     assert server.count("list") == 1
@@ -86,20 +146,34 @@ def test_single_flight_after_expiry(server, mounter):
 
 @pytest.mark.concurrency
 def test_threads_in_one_process_share_one_fetch(server, mounter):
-    m = mounter(server.url, "cache_ttl=60")
-    server.fault("slow", count=1, delay=0.5)
-    out = []
+    m = mounter(server.url, "cache_ttl=60", extra_args=["-d"])
+    os.listdir(m.path)
+    server.fault("slow", count=1, delay=2.0)
+    out, lock = [], threading.Lock()
 
     def reader(tid):
-        out.append(m.p("tokens", str(tid), "id").read_text())
+        body = m.p("tokens", str(tid), "id").read_text()
+        with lock:
+            out.append(body)
 
-    threads = [threading.Thread(target=reader, args=(t,)) for t in (1, 2, 3, 4) * 8]
+    # Readers of files in different folders (tokens/ and by-name/), and
+    # folder attributes: each reaches the daemon while the fetch is in flight.
+    def by_name():
+        body = m.p("by-name", "Teams integ", "id").read_text()
+        with lock:
+            out.append(body)
+
+    threads = [threading.Thread(target=reader, args=(t,)) for t in (1, 2, 3, 4) * 4]
+    threads += [threading.Thread(target=by_name) for _ in range(4)]
+    threads += [threading.Thread(target=os.stat, args=(m.p("tokens"),)) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(out) == sorted(["1\n", "2\n", "3\n", "4\n"] * 8)
+    assert sorted(out) == sorted(["1\n", "2\n", "3\n", "4\n"] * 4 + ["1\n"] * 4)
+    assert most_in_flight(m.log()) >= 3, m.log()
     assert server.count("list") == 1
+    assert no_second_fetch(server), server.count("list")
 
 
 def test_removed_token_disappears_after_ttl(server, mounter):
