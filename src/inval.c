@@ -80,16 +80,26 @@ static const struct tree_diff_ops tell_ops = { tell_node, tell_entry };
  */
 #define STORE_CLOCK_MARGIN 1.0
 
-/* Put body (len bytes) into the page cache of inode ino. */
+/*
+ * Put body (len bytes) into the page cache of inode ino.  Each store is
+ * logged with the kernel's answer: the tests tell a store never made from
+ * a stored page that reclaim dropped by it.
+ */
 static void store_body(struct inval *iv, uint64_t ino, const char *body, size_t len)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+	int rc;
 
 	if (!body || len == 0)
 		return;
 	bv.buf[0].mem = (void *)body;
 	/* ENOENT: the kernel holds no inode for it (not looked up yet). */
-	fuse_lowlevel_notify_store(iv->se, ino, 0, &bv, 0);
+	rc = fuse_lowlevel_notify_store(iv->se, ino, 0, &bv, 0);
+	if (rc == 0)
+		log_debug("kernel store into inode %" PRIu64 ", %zu bytes: accepted", ino, len);
+	else
+		log_debug("kernel store into inode %" PRIu64 ", %zu bytes: refused, errno %d",
+			  ino, len, -rc);
 }
 
 /* Is there less than STORE_CLOCK_MARGIN left of the span that holds now? */
@@ -139,8 +149,10 @@ static void store_token(struct inval *iv, const struct snapshot *s, const struct
 		 * drop it.
 		 */
 		clock_gettime(CLOCK_REALTIME, &now);
-		if (ends && span_ending(now, until))
+		if (ends && span_ending(now, until)) {
 			fuse_lowlevel_notify_inval_inode(iv->se, n.ino, 0, 0);
+			log_debug("kernel store into inode %" PRIu64 " withdrawn", n.ino);
+		}
 	}
 }
 
