@@ -94,15 +94,6 @@ SNAPSHOT_FILES = ("id", "name", "created_on", "expiry", "expiry_reminder_state",
 TOKEN_FILES = SNAPSHOT_FILES + ("days_left", "expired")
 
 
-def wait_resident(paths):
-    """Wait until every one of paths is in the page cache (stored by the daemon)."""
-    deadline = time.monotonic() + scaled(10)
-    while not all(resident(p) > 0 for p in paths):
-        missing = [str(p) for p in paths if resident(p) == 0]
-        assert time.monotonic() < deadline, f"never stored: {missing[:5]}"
-        time.sleep(0.01)
-
-
 def store_runs_done(m):
     """How many runs of stores the notifier has ended (-d logs each)."""
     return m.log().count("kernel store run from token ")
@@ -125,19 +116,76 @@ def near_a_day_step(m, tid):
     return min((time.time() - expiry) % 86400, (expiry - time.time()) % 86400) < 2
 
 
-def in_tries(attempt, tries=3):
-    """Run attempt() until it passes, at most tries times.  This VM's DAMON
-    scheme pages out page cache, fresh pages too, at moments of its own
-    choosing: the run test below failed in 4 of 55 runs under load with it
-    on, in 0 of 30 with it off.  No daemon can prevent that; a store that is
-    wrong or missing fails every attempt."""
-    failures = []
-    for _ in range(tries):
-        try:
-            return attempt()
-        except AssertionError as exc:
-            failures.append(str(exc))
-    raise AssertionError("failed in every attempt:\n" + "\n".join(failures))
+# The notifier logs (-d) each store with the kernel's answer, and a clock
+# file's store it takes back at the end of its span.
+STORE = re.compile(r"kernel store into inode (\d+)(?:, \d+ bytes: (.+)| (withdrawn))$", re.M)
+READ = re.compile(r"^unique: \d+, opcode: READ \(\d+\), nodeid: (\d+),", re.M)
+CLOCK_FILES = ("days_left", "expired")
+
+
+def stores(m):
+    """The inodes the daemon has stored a body into: the kernel's last answer
+    for each ("accepted", or why not) or "withdrawn"."""
+    return {int(ino): answer or withdrawn for ino, answer, withdrawn in STORE.findall(m.log())}
+
+
+def inodes_of(paths):
+    return {p: os.stat(p).st_ino for p in paths}
+
+
+def assert_stored(m, inodes, paths):
+    """The daemon stored each of paths and the kernel accepted it.  A store
+    never made (or refused) is a defect, whatever reclaim does; a clock
+    file's store taken back at the end of its span is not made either."""
+    made = stores(m)
+    missing = [(str(p.relative_to(m.path)), made.get(inodes[p], "never stored")) for p in paths
+               if made.get(inodes[p]) != "accepted"
+               and not (p.name in CLOCK_FILES and made.get(inodes[p]) == "withdrawn")]
+    assert not missing, f"not stored: {missing[:8]}"
+
+
+def assert_not_stored(m, inodes, paths):
+    made = stores(m)
+    sent_to = [str(p.relative_to(m.path)) for p in paths if inodes[p] in made]
+    assert not sent_to, f"stored beyond the run: {sent_to[:8]}"
+    assert not any(resident(p) for p in paths)
+
+
+def read_stored(m, inodes, paths):
+    """Read paths, whose stores the kernel accepted: their reads reach no
+    daemon, except where reclaim dropped the stored page since (this VM's
+    DAMON scheme pages out page cache, fresh pages too: the read test below
+    met it in 4 of 55 runs under load).  A READ for anything else fails: a
+    page never stored, or stored and dropped by the kernel (a clock file's
+    withdrawn store excepted)."""
+    mark = len(m.log())
+    bodies = {p: cat(p) for p in paths}
+    made = stores(m)
+    reclaimable = {inodes[p] for p in paths
+                   if made.get(inodes[p]) == "accepted"
+                   or (p.name in CLOCK_FILES and made.get(inodes[p]) == "withdrawn")}
+    unexplained = [int(n) for n in READ.findall(m.log()[mark:])
+                   if int(n) not in reclaimable]
+    by_ino = {i: str(p.relative_to(m.path)) for p, i in inodes.items()}
+    assert not unexplained, \
+        f"reads of bodies never stored: {[by_ino.get(n, n) for n in unexplained][:8]}"
+    return bodies
+
+
+def on_daemons_of_both_pid_parities(mounter, server, scenario, most=8):
+    """Run scenario(m) on fresh kernel_cache mounts until daemons of an even
+    and of an odd pid have passed it: a defect tied to the process (its
+    pid, its address layout) shows in some daemons only, and must not pass
+    by the luck of the draw.  Every run must pass."""
+    seen = set()
+    for _ in range(most):
+        m = mounter(server.url, "cache_ttl=3600", "kernel_cache", extra_args=["-d"])
+        scenario(m)
+        seen.add(m.proc.pid & 1)
+        m.unmount()
+        if len(seen) == 2:
+            return
+    pytest.skip(f"{most} daemons in a row had pids of one parity")
 
 
 @pytest.mark.not_under_valgrind("counts the requests of a daemon fast enough to keep up")
@@ -145,20 +193,20 @@ def test_reading_one_file_brings_the_rest_of_its_folder(server, mounter):
     """A walk that reads one file of a token reads the others next: the daemon
     stores their bodies in the page cache, and their reads reach no daemon.
     A clock file's too: its folder was listed since its body last changed."""
-    in_tries(lambda: one_file_brings_the_rest(mounter(server.url, "cache_ttl=3600",
-                                                      "kernel_cache", extra_args=["-d"])))
+    on_daemons_of_both_pid_parities(mounter, server, one_file_brings_the_rest)
 
 
 def one_file_brings_the_rest(m):
     os.listdir(m.p("tokens", "2"))  # the kernel knows the files' inodes now
+    inodes = inodes_of(token_files(m, [2]))
     before = requests(m)
+    runs = store_runs_done(m)
     assert cat(m.p("tokens", "2", "id")) == b"2\n"
     assert sent(m, before, "READ") == 1
+    wait_for_log(m, lambda: store_runs_done(m) > runs, "the run of stores from token 2 ends")
     others = token_files(m, [2])[1:]
-    wait_resident(others)
-    before = requests(m)
-    bodies = {p: cat(p) for p in others}
-    assert sent(m, before, "READ") == 0
+    assert_stored(m, inodes, others)
+    bodies = read_stored(m, inodes, others)
     assert bodies[m.p("tokens", "2", "name")] == b"asddadas\n"
     assert bodies[m.p("tokens", "2", "expiry")] == b"2025-05-02T13:21:44.36+08:00\n"
     assert bodies[m.p("tokens", "2", "created_on")] == b"2025-04-30T13:21:44.467+08:00\n"
@@ -180,36 +228,35 @@ def test_reading_a_token_stores_the_tokens_listed_after_it(server, mounter):
     """A read that misses the page cache stores its token and the next ones
     (16 in all), as far as the first folder the kernel has not listed."""
     server.set_tokens(generate_tokens(40))
+    m = mounter(server.url, "cache_ttl=3600", "kernel_cache", extra_args=["-d"])
     plain = mounter(server.url, "cache_ttl=3600")
-    in_tries(lambda: tokens_listed_after(mounter(server.url, "cache_ttl=3600", "kernel_cache",
-                                                 extra_args=["-d"]), plain))
-
-
-def tokens_listed_after(m, plain):
     for i in range(1, 31):
         if i != 11:
             os.listdir(m.p("tokens", str(i)))
+    listed = [i for i in range(1, 31) if i != 11]
+    inodes = inodes_of(token_files(m, listed))
     before = requests(m)
     runs = store_runs_done(m)
     cat(m.p("tokens", "1", "id"))
     # Once the notifier says the run is over, nothing more of it can come.
     wait_for_log(m, lambda: store_runs_done(m) > runs, "the run of stores from token 1 ends")
     assert "kernel store run from token 1 done: 10 stored" in m.log()
-    wait_resident(token_files(m, range(1, 11)))
-    assert not any(resident(p) for p in token_files(m, range(12, 17))), \
-        "the run went on past a folder the kernel has not listed"
+    assert_stored(m, inodes, token_files(m, range(1, 11)))
+    # The run went no further than the folder the kernel has not listed.
+    assert_not_stored(m, inodes, token_files(m, range(12, 17)))
     # The run ended at 11: a read there starts the next one, 11 to 26.
     os.listdir(m.p("tokens", "11"))
+    inodes.update(inodes_of(token_files(m, [11])))
     runs = store_runs_done(m)
     cat(m.p("tokens", "11", "id"))
     wait_for_log(m, lambda: store_runs_done(m) > runs, "the run of stores from token 11 ends")
-    wait_resident(token_files(m, range(11, 27)))
+    assert "kernel store run from token 11 done: 16 stored" in m.log()
+    assert_stored(m, inodes, token_files(m, range(11, 27)))
     assert sent(m, before, "READ") == 2
-    assert not any(resident(p) for p in token_files(m, range(27, 31)))
+    assert_not_stored(m, inodes, token_files(m, range(27, 31)))
     # What was stored is what the daemon answers a read with.
     ids = range(1, 27)
-    bodies = {p: cat(p) for p in token_files(m, ids)}
-    assert sent(m, before, "READ") == 2
+    bodies = read_stored(m, inodes, token_files(m, ids))
     for i in ids:
         for f in TOKEN_FILES:
             if f == "days_left" and near_a_day_step(m, i):
