@@ -327,6 +327,32 @@ def fetches_allowed(elapsed, ttl):
     return 1 + backoff_steps(elapsed, ttl)
 
 
+# libfuse's debug log (-d): each request as it is received, each reply as
+# it is sent.
+REQUEST_LINE = re.compile(r"^unique: (\d+), opcode: (\w+) \(\d+\), nodeid: (\d+),", re.M)
+REPLY_LINE = re.compile(r"^   unique: (\d+), ", re.M)
+
+
+def most_in_flight(log, counts=lambda opcode, nodeid: opcode != "INIT"):
+    """The most requests the daemon held unanswered at once, by its -d log;
+    only requests for which counts(opcode, nodeid) is true."""
+    pending, most = set(), 0
+    for line in log.splitlines():
+        if m := REQUEST_LINE.match(line):
+            if counts(m.group(2), int(m.group(3))):
+                pending.add(m.group(1))
+                most = max(most, len(pending))
+        elif m := REPLY_LINE.match(line):
+            pending.discard(m.group(1))
+    return most
+
+
+def fuse_library_version(log):
+    """The libfuse version a daemon run with -d printed, as a tuple (or None)."""
+    m = re.search(r"^FUSE library version: (\d+)\.(\d+)", log, re.M)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
 def eventually(fn, timeout, pause=0.1):
     """fn()'s first true value within timeout seconds (scaled), or its last."""
     deadline = time.monotonic() + scaled(timeout)

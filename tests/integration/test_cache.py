@@ -1,14 +1,13 @@
 """Fetching and caching: one request per TTL, single flight, upstream changes."""
 
 import os
-import re
 import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import eventually, scaled
+from conftest import eventually, most_in_flight, scaled
 from standin import copy_json, generate_tokens
 
 # TTLs for tests that need a series of accesses to fit inside one TTL: longer
@@ -60,24 +59,6 @@ def parallel_cats(path, n=32):
     procs = [subprocess.Popen(["cat", str(path)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE) for _ in range(n)]
     return [p.communicate(timeout=scaled(30)) + (p.returncode,) for p in procs]
-
-
-REQUEST = re.compile(r"^unique: (\d+), opcode: (\w+) ", re.M)
-REPLY = re.compile(r"^   unique: (\d+), ", re.M)
-
-
-def most_in_flight(log):
-    """The most requests the daemon held unanswered at once (-d logs each
-    request as it is received and each reply as it is sent)."""
-    pending, most = set(), 0
-    for line in log.splitlines():
-        if m := REQUEST.match(line):
-            if m.group(2) != "INIT":
-                pending.add(m.group(1))
-                most = max(most, len(pending))
-        elif m := REPLY.match(line):
-            pending.discard(m.group(1))
-    return most
 
 
 # First accesses that reach the daemon at once: the kernel sends one lookup

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conftest import SANITIZERS, UNDER_VALGRIND, eventually, fetches_allowed, scaled
+from conftest import (SANITIZERS, UNDER_VALGRIND, eventually, fetches_allowed,
+                      fuse_library_version, most_in_flight, scaled)
 
 pytestmark = pytest.mark.fault
 
@@ -141,6 +142,48 @@ def test_parallel_readers_share_one_wait_on_a_hung_server(server, mounter):
     assert server.count("list") == 1
     times = sorted(t for t, _ in ends)
     assert times[-1] - times[0] < 3, times
+
+
+def test_parallel_lookups_in_one_folder_wait_for_a_hung_server_together(server, mounter):
+    """The daemon asks for parallel lookups (FUSE_CAP_PARALLEL_DIROPS): the
+    kernel then sends lookups of different names in one folder at once, and
+    none waits behind another's wait for the server.  Without it, the
+    kernel sends them one at a time: a reader behind a hung fetch would
+    wait for the fetch, then for its own turn."""
+    server.fault("slow", delay=60)
+    m = mounter(server.url, "timeout=5", extra_args=["-d"])
+    version = fuse_library_version(m.log())
+    if version is not None and version < (3, 17):
+        # libfuse before 3.17 never put the flag in its INIT reply
+        # (libfuse#861): lookups are serialized whatever the daemon asks.
+        pytest.skip(f"libfuse {version[0]}.{version[1]} never passes FUSE_PARALLEL_DIROPS on")
+    init_reply = m.log().split("   INIT: ", 1)[1]
+    flags = int(init_reply.split("flags=", 1)[1].split()[0], 16)
+    assert flags & (1 << 18), f"INIT reply flags {flags:#x} lack FUSE_PARALLEL_DIROPS"
+    ids = [t["ID"] for t in server.tokens()][:8]
+    ends, lock = [], threading.Lock()
+
+    def lookup(tid):
+        try:
+            os.stat(m.p("tokens", str(tid)))
+            r = 0
+        except OSError as exc:
+            r = exc.errno
+        with lock:
+            ends.append(r)
+
+    threads = [threading.Thread(target=lookup, args=(t,)) for t in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(ends) == {errno.ETIMEDOUT}, ends
+    # The first lookup in tokens/ waits the whole timeout (5 s) for the
+    # fetch: seconds for the other threads to send theirs, however slow the
+    # machine.  One at a time, none would be received before it is answered.
+    in_folder = most_in_flight(m.log(), lambda op, nodeid: op == "LOOKUP" and nodeid != 1)
+    assert in_folder >= 4, m.log()
+    assert server.count("list") == 1
 
 
 def test_a_due_refresh_on_a_hung_server_answers_stale_at_once(server, mounter):
