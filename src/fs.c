@@ -117,6 +117,9 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 	/*
 	 * Lookups and listings of one folder in parallel: a reader waiting
 	 * for a fetch must not hold the others behind the folder's lock.
+	 * libfuse passes this on to the kernel only from 3.17; before, the
+	 * kernel serialises them, and what bounds the queue is the cache (a
+	 * wait bounded per fetch, a failure remembered for its back-off step).
 	 */
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
