@@ -55,7 +55,10 @@ void pat_number_text(double d, char *buf)
 		snprintf(buf, PAT_NUM_TEXT, "%.17g", d);
 }
 
-/* it's raw text: a string as it is, a number exact, else compact JSON; NULL without memory. */
+/*
+ * it's raw text: a string as it is, a finite number exact, else compact JSON
+ * as token.json shows it; NULL without memory.
+ */
 static const char *raw_text(const cJSON *it, struct pat_field_raw *raw)
 {
 	char *s;
@@ -64,7 +67,8 @@ static const char *raw_text(const cJSON *it, struct pat_field_raw *raw)
 		return "";
 	if (cJSON_IsString(it))
 		return it->valuestring;
-	if (cJSON_IsNumber(it)) {
+	/* A number too large for a double is null in token.json (cJSON): so here. */
+	if (cJSON_IsNumber(it) && isfinite(it->valuedouble)) {
 		s = raw->num[raw->nnum++];
 		pat_number_text(it->valuedouble, s);
 		return s;
