@@ -54,6 +54,20 @@ static double real_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* t plus seconds (>= 0), normalised. */
+static struct timespec ts_after(struct timespec t, double seconds)
+{
+	time_t whole = (time_t)seconds;
+
+	t.tv_sec += whole;
+	t.tv_nsec += (long)((seconds - (double)whole) * 1e9);
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
 /* Monotonic seconds, as the cache counts TTLs and back-off steps. */
 static double now_mono(const struct cache *c)
 {
@@ -219,13 +233,7 @@ static void run_fetch(struct cache *c)
 		c->stats.stale = c->cur != NULL;
 		step = backoff(c);
 		c->fresh_until = now_mono(c) + step;
-		c->stats.next_try = c->stats.last_attempt;
-		c->stats.next_try.tv_sec += (time_t)step;
-		c->stats.next_try.tv_nsec += (long)((step - (double)(time_t)step) * 1e9);
-		if (c->stats.next_try.tv_nsec >= 1000000000L) {
-			c->stats.next_try.tv_sec++;
-			c->stats.next_try.tv_nsec -= 1000000000L;
-		}
+		c->stats.next_try = ts_after(c->stats.last_attempt, step);
 		log_outcome(c, rc);
 	}
 	c->fetching = false;
@@ -305,8 +313,7 @@ static bool wait_fetch(struct cache *c, double limit)
 		}
 		if (real_mono() >= end)
 			return false;
-		ts.tv_sec = (time_t)end;
-		ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
+		ts = ts_after((struct timespec){ 0, 0 }, end);
 		pthread_cond_timedwait(&c->done, &c->lock, &ts);
 	}
 	return c->generation != gen;
