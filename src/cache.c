@@ -203,6 +203,12 @@ static void run_fetch(struct cache *c)
 	pthread_mutex_unlock(&c->lock);
 	err_clear(&e);
 	rc = c->fetch(c->ctx, &snap, &e);
+	/*
+	 * Only this thread replaces c->cur, and no one sees snap yet: its
+	 * versions are numbered without the lock (O(n)).
+	 */
+	if (rc == ERR_OK && c->cur)
+		snap_carry(snap, c->cur);
 	pthread_mutex_lock(&c->lock);
 	clock_gettime(CLOCK_REALTIME, &c->stats.last_attempt);
 	c->stats.last_result = e;

@@ -1,10 +1,23 @@
 /*
  * fs.c - FUSE low-level operations over the cache; see fs.h.
  *
- * Every answer comes from one snapshot.  Kernel caching (entry and
- * attribute timeouts) lasts only as long as that snapshot may be served,
- * so that the first access after the TTL reaches the cache and refreshes
- * it.  Open files and folders keep the snapshot they were opened on.
+ * One mode, read-only at the kernel level: file bodies stay in the page
+ * cache across opens, and opens of files and folders are answered by the
+ * kernel alone (ENOSYS from open and opendir).  So there is no open file
+ * here to pin a version on: a file's version is in its inode number
+ * instead (tree.h).  A refresh gives each changed file a new number and
+ * tells the kernel to look its name up again (inval.c); a reader holding
+ * the old inode keeps reading the old version, from the page cache or,
+ * should reclaim drop it, from the snapshot kept for it (held.h), until the
+ * kernel forgets the inode.  A read() therefore returns bytes of one
+ * version with that version's length, however small the reads, and a new
+ * open gets the newest list.  (Kubernetes' projected volumes swap a
+ * symlink to the same end; in FUSE the inode number is the natural
+ * handle, and costs no request per open.)
+ *
+ * Kernel caching (entry and attribute timeouts) lasts only as long as a
+ * snapshot may be served, so that the first access after the TTL reaches
+ * the cache and refreshes it.
  */
 #include "fs.h"
 
@@ -18,6 +31,7 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "ioctl.h"
 #include "report.h"
 #include "timestamp.h"
 
@@ -57,49 +71,39 @@ int fs_errno(enum err_kind kind)
 #define FIXED_ENTRY_TIMEOUT 86400.0
 
 /*
- * An open file or folder: the snapshot it was opened on (NULL only for the
- * root folder, status and metrics.prom before the first fetch), the node
- * it is, and what was judged at the moment of opening: the body of a
- * dynamic file, the members of a view.
+ * How many versions of status and of metrics.prom may be alive at once,
+ * whatever the number of readers: metrics.prom is about 260 bytes a token.
  */
-struct handle {
-	struct handle *prev, *next; /* in fs->handles */
-	/*
-	 * The kernel's reference, and one for each read replying from the
-	 * handle's memory: the kernel may release the file once it has the
-	 * reply, while the thread that sent it is still on its way out.
-	 */
-	atomic_uint refs;
-	struct snapshot *snap;
-	struct tree_node node;
-	double valid_for;
-	char *body;          /* dynamic files: rendered at open */
-	size_t body_len;
-	struct shelf_text *shared; /* status, metrics.prom: body is its text */
-	uint32_t *members;   /* views and by-name/: indexes into snap->tok */
-	size_t n_members;
-};
+#define REPORTS_LIVE 4
+
+/* Identities of the root's folders and reports never change, so the kernel may keep them. */
+#define FIXED_ENTRY_TIMEOUT 86400.0
 
 static struct fs *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-static struct handle *handle_of(const struct fuse_file_info *fi)
+bool fs_init(struct fs *fs)
 {
-	return (struct handle *)(uintptr_t)fi->fh;
-}
-
-void fs_init(struct fs *fs)
-{
-	pthread_mutex_init(&fs->handles_lock, NULL);
-	fs->handles = NULL;
 	atomic_init(&fs->no_open, false);
 	atomic_init(&fs->no_opendir, false);
 	atomic_init(&fs->cache_dirs, false);
 	inval_init(&fs->inval);
 	shelf_init(&fs->reports[0], REPORTS_LIVE);
 	shelf_init(&fs->reports[1], REPORTS_LIVE);
+	editions_init(&fs->editions);
+	fs->held = held_new(fs->cache);
+	return fs->held != NULL;
+}
+
+void fs_fini(struct fs *fs)
+{
+	editions_destroy(&fs->editions);
+	shelf_destroy(&fs->reports[0]);
+	shelf_destroy(&fs->reports[1]);
+	held_free(fs->held);
+	fs->held = NULL;
 }
 
 /*
@@ -127,16 +131,14 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 		atomic_store(&fs->cache_dirs, true);
 	}
-	/*
-	 * O_TRUNC as a separate truncation, which is refused: folded into an
-	 * open the kernel answers itself, it would empty the cached file.
-	 */
+	/* synergyfs --refresh asks on the root folder (ioctl.h). */
+	if (conn->capable & FUSE_CAP_IOCTL_DIR)
+		conn->want |= FUSE_CAP_IOCTL_DIR;
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
-	if (fs->kernel_cache && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT))
+	if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)
 		atomic_store(&fs->no_open, true);
 	/* Folders need their mtimes to say when listings change (auto_inval_data). */
-	if (fs->kernel_cache && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) &&
-	    atomic_load(&fs->cache_dirs))
+	if ((conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) && atomic_load(&fs->cache_dirs))
 		atomic_store(&fs->no_opendir, true);
 }
 
@@ -146,54 +148,6 @@ static double seconds_before(struct timespec t, struct timespec now)
 	double left = ts_seconds(now, t) - CLOCK_MARGIN;
 
 	return left > 0 ? left : 0;
-}
-
-/* Let go of a handle's rendered body. */
-static void body_release(struct handle *h)
-{
-	if (h->shared)
-		shelf_put(h->shared);
-	else
-		free(h->body);
-	h->shared = NULL;
-	h->body = NULL;
-}
-
-/* Unlink h from the open handles and free it; h may be NULL. */
-static void handle_free(struct fs *fs, struct handle *h)
-{
-	if (!h)
-		return;
-	pthread_mutex_lock(&fs->handles_lock);
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		fs->handles = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
-	pthread_mutex_unlock(&fs->handles_lock);
-	snap_unref(h->snap);
-	body_release(h);
-	free(h->members);
-	free(h);
-}
-
-/* Drop one reference to h (which may be NULL); the last one frees it. */
-static void handle_put(struct fs *fs, struct handle *h)
-{
-	if (h && atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) == 1)
-		handle_free(fs, h);
-}
-
-/* The session is over: free the handles the kernel never released. */
-static void fs_destroy(void *userdata)
-{
-	struct fs *fs = userdata;
-
-	while (fs->handles)
-		handle_free(fs, fs->handles);
-	shelf_destroy(&fs->reports[0]);
-	shelf_destroy(&fs->reports[1]);
 }
 
 /* The moment of this request, for the files and views that depend on it. */
@@ -211,12 +165,53 @@ static bool always_readable(const struct tree_node *n)
 	return n->kind == TREE_STATUS || n->kind == TREE_METRICS;
 }
 
+static bool holds_ino(const struct snapshot *s, const void *ino)
+{
+	struct tree_node n;
+
+	return tree_node(s, *(const uint64_t *)ino, &n);
+}
+
+/*
+ * A snapshot (one reference) that holds the version of file ino that the
+ * current one does not: kept for the kernel's inode (held_find), or still
+ * kept by the cache after a refresh that held.c has not heard of yet.
+ */
+static struct snapshot *find_version(struct fs *fs, uint64_t ino)
+{
+	struct snapshot *s = held_find(fs->held, ino);
+	double v;
+
+	if (!s)
+		s = cache_find(fs->cache, holds_ino, &ino, &v);
+	return s;
+}
+
+/*
+ * Node ino in *snap, or else in the snapshot that holds its version
+ * (find_version), which then replaces *snap.  Returns 0, or an errno with
+ * *snap released and NULL: ESTALE for a version no longer kept.
+ */
+static int node_in(struct fs *fs, struct snapshot **snap, fuse_ino_t ino,
+		   struct tree_node *node)
+{
+	if (tree_node(*snap, ino, node))
+		return 0;
+	snap_unref(*snap);
+	*snap = tree_version_key(ino) ? find_version(fs, ino) : NULL;
+	if (*snap && tree_node(*snap, ino, node))
+		return 0;
+	snap_unref(*snap);
+	*snap = NULL;
+	return tree_version_key(ino) ? ESTALE : ENOENT;
+}
+
 /*
  * The snapshot for a request (fetching if due) and the node ino names in it.
  * Returns 0 with *snap referenced, or an errno with *snap NULL.  The mount's
  * own files (status, metrics.prom) and the root never fetch nor wait: they
  * are about the mount, and say what is going on, a fetch in flight included
- * (see fs_open for the fetch a report's open starts).
+ * (see read_current for the fetch a report's read starts).
  */
 static int resolve(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
 		   double *valid_for, struct tree_node *node)
@@ -228,7 +223,7 @@ static int resolve(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
 		/*
 		 * The root's entries exist whatever the server says: it is
 		 * answered from what there is, and costs no request (df,
-		 * mountpoint and lookups of its entries); the access below fetches.
+		 * mountpoint and lookups of its folders); the access below fetches.
 		 */
 		*snap = cache_peek(fs->cache, valid_for);
 		tree_node(*snap, ino, node);
@@ -243,12 +238,7 @@ static int resolve(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
 	*snap = cache_get(fs->cache, valid_for, &e);
 	if (!*snap)
 		return fs_errno(e.kind);
-	if (!tree_node(*snap, ino, node)) {
-		snap_unref(*snap);
-		*snap = NULL;
-		return ENOENT;
-	}
-	return 0;
+	return node_in(fs, snap, ino, node);
 }
 
 /* resolve() for a folder: ENOTDIR (with *snap NULL) when ino is not one. */
@@ -299,6 +289,7 @@ static struct shelf_text *report_now(struct fs *fs, const struct snapshot *s,
 		.now = clock_now(fs).now,
 		.requests = api_requests(fs->api),
 	};
+	held_counts(fs->held, &job.info.versions_held, &job.info.lists_kept);
 	cache_stats(fs->cache, &job.info.stats);
 	key[0] = s ? s->serial : 0;
 	key[1] = (uint64_t)job.info.now.tv_sec;
@@ -307,50 +298,98 @@ static struct shelf_text *report_now(struct fs *fs, const struct snapshot *s,
 	return shelf_get(&fs->reports[n->kind == TREE_STATUS], key, render_report, &job);
 }
 
-/*
- * Render dynamic node n (a clock file, status or metrics.prom) for a
- * handle: h->body, and h->shared for a report.  Returns false when memory
- * runs out.
- */
-static bool render(struct fs *fs, const struct snapshot *s, const struct tree_node *n,
-		   struct handle *h)
+static uint64_t edition_number(uint64_t version, void *kind)
 {
-	struct tree_clock clk = clock_now(fs);
-
-	if (n->kind == TREE_TOKEN_CLOCK) {
-		h->body = malloc(32);
-		if (h->body)
-			h->body_len = tree_clock_body(n, &clk, h->body, 32);
-		return h->body != NULL;
-	}
-	h->shared = report_now(fs, s, n);
-	if (!h->shared)
-		return false;
-	h->body = h->shared->text;
-	h->body_len = h->shared->len;
-	return true;
+	return tree_report_ino(*(enum tree_kind *)kind, version);
 }
 
 /*
- * Attributes of n.  A dynamic file's size is the length of its body now,
- * and the kernel must ask again next time (attr timeout 0).
+ * A new edition of report n (status or metrics.prom) rendered now, or the
+ * one of the same second, for a lookup: its number, counted one lookup
+ * (editions_forget), or 0 when memory runs out.
+ */
+static uint64_t edition_new(struct fs *fs, const struct snapshot *s, const struct tree_node *n)
+{
+	struct shelf_text *t = report_now(fs, s, n);
+	enum tree_kind kind = n->kind;
+
+	if (!t)
+		return 0;
+	return editions_add(&fs->editions, t, clock_now(fs).now, edition_number, &kind);
+}
+
+/* Is n one of the fixed numbers of status and metrics.prom (plain listings only)? */
+static bool fixed_report(const struct tree_node *n)
+{
+	return n->ino == TREE_INO_STATUS || n->ino == TREE_INO_METRICS;
+}
+
+/* A dynamic file's body as rendered for one request. */
+struct rendered {
+	const char *body;
+	size_t len;
+	char clock[32];            /* a clock file's body */
+	struct shelf_text *shared; /* status, metrics.prom: body is its text */
+	struct timespec at;        /* when it was rendered */
+};
+
+/*
+ * Render dynamic node n (a clock file, status or metrics.prom) into *r: an
+ * edition of a report is its text as the kernel was given it.  Returns 0,
+ * ENOMEM, or ESTALE for an edition the kernel no longer holds.
+ */
+static int render(struct fs *fs, const struct snapshot *s, const struct tree_node *n,
+		  struct rendered *r)
+{
+	struct tree_clock clk = clock_now(fs);
+
+	r->shared = NULL;
+	r->at = clk.now;
+	if (n->kind == TREE_TOKEN_CLOCK) {
+		r->len = tree_clock_body(n, &clk, r->clock, sizeof(r->clock));
+		r->body = r->clock;
+		return 0;
+	}
+	if (fixed_report(n))
+		r->shared = report_now(fs, s, n);
+	else
+		r->shared = editions_find(&fs->editions, n->ino, &r->at);
+	if (!r->shared)
+		return fixed_report(n) ? ENOMEM : ESTALE;
+	r->body = r->shared->text;
+	r->len = r->shared->len;
+	return 0;
+}
+
+static void rendered_release(struct rendered *r)
+{
+	if (r->shared)
+		shelf_put(r->shared);
+	r->shared = NULL;
+}
+
+/* Is n a view (expiring/, expired/), whose members change with the clock? */
+static bool is_view(const struct tree_node *n)
+{
+	return n->kind == TREE_EXPIRING || n->kind == TREE_EXPIRED;
+}
+
+/*
+ * Attributes of n.  A dynamic file's size is the length of its body now;
+ * its mtime is when that body last changed, and the kernel asks again
+ * before it next changes (a new mtime drops what the page cache holds).
  */
 static int node_attr(struct fs *fs, const struct snapshot *s, const struct tree_node *n,
 		     struct stat *st, double *attr_timeout)
 {
-	struct handle tmp = { .body = NULL };
-	size_t len;
+	struct tree_clock clk = clock_now(fs);
+	struct timespec until;
+	struct rendered r;
+	int rc;
 
 	tree_stat(s, n, &fs->owner, fs->mount_time, st);
-	if (fs->kernel_cache && (n->kind == TREE_EXPIRING || n->kind == TREE_EXPIRED)) {
-		/*
-		 * The kernel keeps the listing of a view too: its mtime is when
-		 * its members last changed, and the kernel asks again before
-		 * they next change.
-		 */
-		struct tree_clock clk = clock_now(fs);
-		struct timespec until;
-
+	if (is_view(n)) {
+		/* Its listing is kept too: the mtime says when the members last changed. */
 		if (tree_view_span(s, &clk, n, &st->st_mtim, &until) &&
 		    seconds_before(until, clk.now) < *attr_timeout)
 			*attr_timeout = seconds_before(until, clk.now);
@@ -359,47 +398,71 @@ static int node_attr(struct fs *fs, const struct snapshot *s, const struct tree_
 	}
 	if (!tree_is_dynamic(n))
 		return 0;
-	if (!render(fs, s, n, &tmp))
-		return ENOMEM;
-	len = tmp.body_len;
-	body_release(&tmp);
-	st->st_size = (off_t)len;
-	st->st_blocks = (blkcnt_t)((len + 511) / 512);
-	if (!fs->kernel_cache) {
-		*attr_timeout = 0;
-		return 0;
-	}
-	/*
-	 * Through the page cache (kernel_cache), a new mtime is what makes the
-	 * kernel drop the body it holds and read it again: a clock file's
-	 * mtime is when its body last changed, and the kernel asks again just
-	 * before it next changes.  status and metrics.prom change with every
-	 * attempt: new each time they are looked at.
-	 */
+	rc = render(fs, s, n, &r);
+	if (rc)
+		return rc;
+	st->st_size = (off_t)r.len;
+	st->st_blocks = (blkcnt_t)((r.len + 511) / 512);
+	rendered_release(&r);
 	if (n->kind == TREE_TOKEN_CLOCK) {
-		struct tree_clock clk = clock_now(fs);
-		struct timespec until;
-
 		if (tree_clock_span(n, &clk, &st->st_mtim, &until) &&
 		    seconds_before(until, clk.now) < *attr_timeout)
 			*attr_timeout = seconds_before(until, clk.now);
-	} else {
-		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+	} else if (fixed_report(n)) {
+		st->st_mtim = clk.now;
 		*attr_timeout = 0;
+	} else {
+		/* An edition never changes: its mtime is when it was rendered. */
+		st->st_mtim = r.at;
+		*attr_timeout = FIXED_ENTRY_TIMEOUT;
 	}
 	st->st_ctim = st->st_mtim;
 	return 0;
 }
 
-static int fill_entry(struct fs *fs, const struct snapshot *s, const struct tree_node *n,
-		      double valid_for, struct fuse_entry_param *e)
+/*
+ * The entry the kernel is given for child of dir, answered from s.  Root
+ * folders and reports never change identity; members of a view come and
+ * go with the clock; the rest last as long as s is served.
+ */
+static int fill_entry(struct fs *fs, const struct snapshot *s, const struct tree_node *dir,
+		      const struct tree_node *child, double valid_for, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
-	e->ino = n->ino;
+	e->ino = child->ino;
 	e->generation = 1;
 	e->attr_timeout = valid_for;
 	e->entry_timeout = valid_for;
-	return node_attr(fs, s, n, &e->attr, &e->attr_timeout);
+	if (dir->kind == TREE_ROOT && tree_is_dir(child) && child->kind != TREE_ROOT)
+		e->entry_timeout = FIXED_ENTRY_TIMEOUT;
+	else if (is_view(dir) || always_readable(child))
+		e->entry_timeout = 0; /* members change with the clock; reports, each look */
+	return node_attr(fs, s, child, &e->attr, &e->attr_timeout);
+}
+
+/* The kernel forgot nlookup lookups of ino: of an edition or a version. */
+static void forget_ino(struct fs *fs, uint64_t ino, uint64_t nlookup)
+{
+	if (!editions_forget(&fs->editions, ino, nlookup))
+		held_forget(fs->held, ino, nlookup);
+}
+
+/*
+ * Reply to a lookup with entry e, answered from s: the kernel holds one
+ * more lookup of its version (held_add; an edition is counted as it is
+ * made) if the reply reaches it.
+ */
+static void reply_entry(fuse_req_t req, struct snapshot *s, struct fuse_entry_param *e)
+{
+	struct fs *fs = fs_of(req); /* req is gone once replied to */
+
+	if (!held_add(fs->held, s, e->ino, 1)) {
+		forget_ino(fs, e->ino, 1);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (fuse_reply_entry(req, e) != 0)
+		forget_ino(fs, e->ino, 1);
 }
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -410,6 +473,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct tree_node dir, child;
 	struct snapshot *s;
 	double valid;
+	struct err err;
 	int rc;
 
 	rc = resolve(req, parent, &s, &valid, &dir);
@@ -418,7 +482,27 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	rc = tree_lookup(s, &clk, &dir, name, &child);
-	if (rc == -ENOENT && (dir.kind == TREE_EXPIRING || dir.kind == TREE_EXPIRED)) {
+	if (rc == 0 && child.kind == TREE_LIST) {
+		/* tokens.json's number is its version: the root's lookup of it fetches. */
+		snap_unref(s);
+		err_clear(&err);
+		s = cache_get(fs->cache, &valid, &err);
+		if (!s) {
+			fuse_reply_err(req, fs_errno(err.kind));
+			return;
+		}
+		tree_lookup(s, &clk, &dir, name, &child);
+	}
+	if (rc == 0 && always_readable(&child)) {
+		/* A report is given as an edition of its own, rendered now. */
+		child.ino = edition_new(fs, s, &child);
+		if (!child.ino) {
+			fuse_reply_err(req, ENOMEM);
+			snap_unref(s);
+			return;
+		}
+	}
+	if (rc == -ENOENT && is_view(&dir)) {
 		/* View membership changes with the clock: no negative caching. */
 		fuse_reply_err(req, ENOENT);
 	} else if (rc == -ENOENT) {
@@ -428,30 +512,28 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 	} else if (rc) {
 		fuse_reply_err(req, -rc);
-	} else if ((rc = fill_entry(fs, s, &child, valid, &e)) != 0) {
+	} else if ((rc = fill_entry(fs, s, &dir, &child, valid, &e)) != 0) {
+		if (always_readable(&child))
+			forget_ino(fs, child.ino, 1);
 		fuse_reply_err(req, rc);
 	} else {
-		if (parent == FUSE_ROOT_ID)
-			e.entry_timeout = FIXED_ENTRY_TIMEOUT;
-		else if (dir.kind == TREE_EXPIRING || dir.kind == TREE_EXPIRED)
-			e.entry_timeout = 0;
-		fuse_reply_entry(req, &e);
+		reply_entry(req, s, &e);
 	}
 	snap_unref(s);
 }
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	(void)ino;
-	(void)nlookup;
-	/* Inode numbers are computed: there is no table to prune. */
+	forget_ino(fs_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-	(void)count;
-	(void)forgets;
+	struct fs *fs = fs_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		forget_ino(fs, forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -464,26 +546,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	double valid;
 	int rc;
 
-	if (fi && fi->fh) {
-		/* fstat of an open file: the snapshot and body it was opened on. */
-		struct handle *h = handle_of(fi);
-		struct snapshot *cur = cache_peek(fs->cache, &valid);
-
-		tree_stat(h->snap, &h->node, &fs->owner, fs->mount_time, &st);
-		if (h->body) {
-			st.st_size = (off_t)h->body_len;
-			st.st_blocks = (blkcnt_t)((h->body_len + 511) / 512);
-		}
-		/*
-		 * An older version than the current one is this handle's alone:
-		 * not one for the kernel to keep for others.
-		 */
-		if (cur != h->snap || h->body || ino == FUSE_ROOT_ID)
-			valid = 0;
-		snap_unref(cur);
-		fuse_reply_attr(req, &st, valid);
-		return;
-	}
+	(void)fi;
 	rc = resolve(req, ino, &s, &valid, &n);
 	if (rc == 0)
 		rc = node_attr(fs, s, &n, &st, &valid);
@@ -516,120 +579,25 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	snap_unref(s);
 }
 
-/* Reply to an open with handle h (filled but for fi); frees h on failure. */
-static void reply_open(fuse_req_t req, struct fuse_file_info *fi, struct handle *h)
-{
-	struct fs *fs = fs_of(req); /* req is gone once replied to */
-
-	fi->fh = (uintptr_t)h;
-	if (fuse_reply_open(req, fi) != 0)
-		handle_free(fs, h);
-}
-
 /*
- * A new open handle on (s, n), taking the reference on s; NULL (s
- * released) on ENOMEM.  It is registered before the kernel hears of it,
- * since the kernel may release it at once.
+ * Opens are the kernel's: the first one is answered ENOSYS, and from then
+ * on the kernel opens files by itself.  A kernel that cannot gets an open
+ * with the page cache kept and no handle: reads are answered by inode.
  */
-static struct handle *handle_new(struct fs *fs, struct snapshot *s, const struct tree_node *n,
-				 double valid)
-{
-	struct handle *h = calloc(1, sizeof(*h));
-
-	if (!h) {
-		snap_unref(s);
-		return NULL;
-	}
-	atomic_init(&h->refs, 1);
-	h->snap = s;
-	h->node = *n;
-	h->valid_for = valid;
-	pthread_mutex_lock(&fs->handles_lock);
-	h->next = fs->handles;
-	if (h->next)
-		h->next->prev = h;
-	fs->handles = h;
-	pthread_mutex_unlock(&fs->handles_lock);
-	return h;
-}
-
-/* Which opens does node n accept?  Returns 0 or an errno. */
-static int open_allowed(const struct tree_node *n, int flags)
-{
-	int acc = flags & O_ACCMODE;
-
-	if (tree_is_dir(n))
-		return EISDIR;
-	if (n->kind == TREE_REFRESH)
-		return 0; /* reads see nothing; each write fetches */
-	if (acc != O_RDONLY || (flags & O_TRUNC))
-		return EROFS;
-	return 0;
-}
-
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	struct tree_node n;
-	struct snapshot *s = NULL;
-	struct handle *h;
-	double valid;
-	int rc;
-
-	if (atomic_load(&fs->no_open)) {
-		/* The kernel opens every file by itself from now on. */
+	(void)ino;
+	if (atomic_load(&fs_of(req)->no_open)) {
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	if (ino == TREE_INO_REFRESH) {
-		/* Opening refresh fetches nothing: each write fetches once. */
-		s = cache_peek(fs->cache, &valid);
-		tree_node(s, ino, &n);
-		rc = 0;
-	} else if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		rc = EROFS; /* known without asking the server */
-	} else {
-		rc = resolve(req, ino, &s, &valid, &n);
-	}
-	if (rc == 0)
-		rc = open_allowed(&n, fi->flags);
-	if (rc) {
-		snap_unref(s);
-		fuse_reply_err(req, rc);
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
 		return;
 	}
-	h = handle_new(fs, s, &n, valid);
-	if (h && tree_is_dynamic(&n)) {
-		/* Rendered once per open: size and bytes agree for this reader. */
-		if (!render(fs, s, &n, h)) {
-			handle_free(fs, h);
-			h = NULL;
-		}
-	}
-	/*
-	 * A report says what was so when it was opened; then it starts a due
-	 * fetch in the background, so that a scraper that is the mount's only
-	 * reader sees the list follow the server, a scrape behind.
-	 */
-	if (always_readable(&n))
-		cache_kick(fs->cache);
-	/*
-	 * Each open file reads the snapshot it was opened on, while the kernel
-	 * keeps one size per inode: through the page cache, a reader of one
-	 * version would be cut to the length of another.  Direct I/O sends
-	 * every read here, where the handle's own body answers it.  With
-	 * kernel_cache the page cache is kept instead (readers see the newest
-	 * version), but for the bodies rendered at each open.
-	 */
-	fi->direct_io = !fs->kernel_cache || tree_is_dynamic(&n) || n.kind == TREE_REFRESH;
-	fi->keep_cache = !fi->direct_io;
-	if (n.kind == TREE_REFRESH)
-		fi->nonseekable = 1;
-	if (!h) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	reply_open(req, fi, h);
+	fi->fh = 0;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
 }
 
 /* Reply to a read at off of size bytes from body (len bytes; NULL: EIO). */
@@ -659,27 +627,39 @@ static void reply_body(fuse_req_t req, const struct snapshot *s, const struct tr
 }
 
 /*
- * A read without a handle (the kernel opened the file by itself): from the
- * current snapshot, without fetching; the kernel asks for the attributes,
- * and so causes any refresh that is due, before it reads.
+ * A read: of the file version ino names, from the current snapshot or the
+ * one that holds that version, without fetching (the kernel asks for the
+ * attributes, and so causes any refresh that is due, before it reads).
  */
-static void read_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off)
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct snapshot *s = cache_peek(fs->cache, NULL);
+	struct rendered r = { .shared = NULL };
 	struct tree_node n;
-	struct handle tmp = { .body = NULL };
-	bool found = tree_node(s, ino, &n);
+	int rc;
 
-	if (!found) {
-		fuse_reply_err(req, ENOENT);
-	} else if (n.kind == TREE_REFRESH) {
-		reply_slice(req, "", 0, size, off);
+	(void)fi;
+	if (tree_node(NULL, ino, &n) && always_readable(&n)) {
+		rc = 0;
+	} else {
+		rc = node_in(fs, &s, ino, &n);
+	}
+	if (rc) {
+		fuse_reply_err(req, rc);
+	} else if (tree_is_dynamic(&n) && (rc = render(fs, s, &n, &r)) != 0) {
+		fuse_reply_err(req, rc);
 	} else if (tree_is_dynamic(&n)) {
-		render(fs, s, &n, &tmp);
-		reply_slice(req, tmp.body, tmp.body_len, size, off);
+		reply_slice(req, r.body, r.len, size, off);
+		/*
+		 * A report says what was so when it was read; then it starts a
+		 * due fetch in the background, so that a scraper that is the
+		 * mount's only reader sees the list follow the server, a scrape
+		 * behind.
+		 */
 		if (always_readable(&n) && off == 0)
-			cache_kick(fs->cache); /* as fs_open does */
+			cache_kick(fs->cache);
 	} else {
 		reply_body(req, s, &n, size, off);
 	}
@@ -690,145 +670,71 @@ static void read_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off)
 	 * listing (a glob of every token's expiry), the kernel holds no inodes
 	 * to store them in: no stores.
 	 */
-	if (found && fs->kernel_cache && off == 0 &&
-	    (n.kind == TREE_TOKEN_FILE || n.kind == TREE_TOKEN_CLOCK) && snap_marked(s, n.tok))
+	if (rc == 0 && off == 0 && (n.kind == TREE_TOKEN_FILE || n.kind == TREE_TOKEN_CLOCK) &&
+	    snap_marked(s, n.tok))
 		inval_prefetch(&fs->inval, s, n.tok, INVAL_STORE_AHEAD);
-	body_release(&tmp);
+	rendered_release(&r);
 	snap_unref(s);
 }
 
-static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
-{
-	struct handle *h = handle_of(fi);
-	struct fs *fs = fs_of(req); /* req is gone once replied to */
-
-	if (!h) {
-		read_current(req, ino, size, off);
-		return;
-	}
-	atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
-	if (h->node.kind == TREE_REFRESH)
-		reply_slice(req, "", 0, size, off); /* write-only: nothing to read */
-	else if (h->body)
-		reply_slice(req, h->body, h->body_len, size, off);
-	else
-		reply_body(req, h->snap, &h->node, size, off);
-	handle_put(fs, h);
-}
-
-/* A write to refresh: fetch now, and succeed only if the fetch does. */
-static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
-		     off_t off, struct fuse_file_info *fi)
-{
-	struct handle *h = handle_of(fi);
-	struct err e;
-
-	(void)buf;
-	(void)off;
-	if (h ? h->node.kind != TREE_REFRESH : ino != TREE_INO_REFRESH) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	err_clear(&e);
-	if (cache_refresh(fs_of(req)->cache, &e) != ERR_OK) {
-		fuse_reply_err(req, fs_errno(e.kind));
-		return;
-	}
-	/* Once the write returns, nothing the kernel shows predates the fetch. */
-	inval_wait(&fs_of(req)->inval);
-	fuse_reply_write(req, size);
-}
-
-static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	handle_put(fs_of(req), handle_of(fi));
-	fuse_reply_err(req, 0);
-}
-
+/* As fs_open, for folders: the kernel lists them by itself where it can. */
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	struct tree_clock clk = clock_now(fs);
 	struct tree_node n;
-	struct snapshot *s;
-	struct handle *h;
-	double valid;
-	int rc;
 
 	if (atomic_load(&fs->no_opendir)) {
-		/* The kernel opens folders by itself from now on. */
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	rc = resolve_dir(req, ino, &s, &valid, &n);
-	if (rc) {
-		fuse_reply_err(req, rc);
-		return;
+	if (!tree_node(NULL, ino, &n) || !is_view(&n)) {
+		/*
+		 * A listing the kernel may keep: one that changes only with a
+		 * fetch, which gives the folder a new mtime (see fs_init_conn).
+		 * The views change with the clock.
+		 */
+		fi->cache_readdir = atomic_load(&fs->cache_dirs);
+		fi->keep_cache = fi->cache_readdir;
 	}
-	h = handle_new(fs, s, &n, valid);
-	if (h && (n.kind == TREE_EXPIRING || n.kind == TREE_EXPIRED)) {
-		/* Membership is judged now, once for the whole listing. */
-		h->members = malloc((s->n ? s->n : 1) * sizeof(*h->members));
-		if (h->members) {
-			h->n_members = tree_view_members(s, &clk, &n, h->members);
-		} else {
-			handle_free(fs, h);
-			h = NULL;
-		}
-	}
-	if (!h) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	/*
-	 * A listing the kernel may keep: one that changes only with a fetch,
-	 * which gives the folder a new mtime (see fs_init_conn).  The views
-	 * change with the clock.
-	 */
-	if (atomic_load(&fs->cache_dirs) && !h->members) {
-		fi->cache_readdir = 1;
-		fi->keep_cache = 1;
-	}
-	reply_open(req, fi, h);
-}
-
-/* Entry i of the open folder d: from its members for a view, else from the tree. */
-static bool handle_entry(struct handle *d, size_t i, char *namebuf, const char **name,
-			 struct tree_node *child)
-{
-	if (!d->members || i < 2)
-		return tree_dir_entry(d->snap, &d->node, i, namebuf, name, child);
-	if (i - 2 >= d->n_members)
-		return false;
-	tree_view_entry(d->snap, &d->node, d->members[i - 2], name, child);
-	return true;
+	fi->fh = 0;
+	fuse_reply_open(req, fi);
 }
 
 /*
  * Add one entry to a listing in buf (used of size bytes so far) at position
- * next; plus: with attributes, for the kernel to keep.  Returns the bytes
- * it takes, more than size - used when it did not fit, or 0 on failure.
+ * next; plus: with attributes, for the kernel to keep (and a lookup it
+ * holds, counted by held_add once the entry fits).  Returns the bytes it
+ * takes, more than size - used when it did not fit, or 0 on failure.
  */
-static size_t add_entry(fuse_req_t req, const struct snapshot *s, const struct tree_node *dir,
+static size_t add_entry(fuse_req_t req, struct snapshot *s, const struct tree_node *dir,
 			const char *name, const struct tree_node *child, double valid, int plus,
 			char *buf, size_t size, size_t used, off_t next)
 {
 	struct fs *fs = fs_of(req);
 	struct fuse_entry_param e;
+	size_t need;
 
-	if (!plus) {
+	if (!plus || always_readable(child) || (child->kind == TREE_LIST && !s)) {
+		/*
+		 * A name without attributes: a report is looked up as an edition
+		 * of its own, and tokens.json has no number before a fetch.
+		 */
+		memset(&e, 0, sizeof(e));
 		tree_stat(s, child, &fs->owner, fs->mount_time, &e.attr);
-		return fuse_add_direntry(req, buf + used, size - used, name, &e.attr, next);
+		if (!plus)
+			return fuse_add_direntry(req, buf + used, size - used, name, &e.attr, next);
+		return fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
 	}
-	if (fill_entry(fs, s, child, valid, &e) != 0)
+	if (fill_entry(fs, s, dir, child, valid, &e) != 0)
 		return 0;
-	if (dir->kind == TREE_ROOT && strcmp(name, "..") != 0 && strcmp(name, ".") != 0)
-		e.entry_timeout = FIXED_ENTRY_TIMEOUT;
-	else if (dir->kind == TREE_EXPIRING || dir->kind == TREE_EXPIRED)
-		e.entry_timeout = 0;
-	return fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		/* The kernel takes no lookup of these. */
+		return fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
+	}
+	need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
+	if (need <= size - used && !held_add(fs->held, s, e.ino, 1))
+		return 0;
+	return need;
 }
 
 /*
@@ -908,11 +814,10 @@ static size_t list_from(fuse_req_t req, struct snapshot *s, const struct tree_no
 }
 
 /*
- * A listing without a handle (the kernel opened the folder itself): from
- * the current snapshot, or for a keyed folder, from the one the position
- * names (pos_snapshot).
+ * A listing: from the current snapshot, or for a keyed folder, from the
+ * one the position names (pos_snapshot).
  */
-static void list_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
+static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 {
 	struct fs *fs = fs_of(req);
 	char *buf = malloc(size);
@@ -935,7 +840,7 @@ static void list_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (tree_dir_keyed(&dir))
 		s = pos_snapshot(fs, s, off < 0 ? 0 : (uint64_t)off, &valid);
 	used = list_from(req, s, &dir, valid, off, plus, buf, size);
-	/* The kernel now holds the inodes of the token's files: see read_current. */
+	/* The kernel now holds the inodes of the token's files: see fs_read. */
 	if (plus && used > 0 && dir.kind == TREE_TOKEN_DIR)
 		snap_mark(s, dir.tok, clock_now(fs).now);
 	fuse_reply_buf(req, buf, used);
@@ -943,82 +848,18 @@ static void list_current(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	snap_unref(s);
 }
 
-/*
- * A listing of an open folder.  A keyed folder's listing starts from the
- * current snapshot (as the kernel's copy of it does) and goes on from the
- * one its position names; d keeps that one.  Other folders list from the
- * snapshot of the open: a view, its members judged then.  The kernel
- * sends one request at a time for an open folder.
- */
-static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		     struct fuse_file_info *fi, int plus)
-{
-	struct handle *d = handle_of(fi);
-	char *buf, namebuf[TREE_NAME_BUF];
-	size_t used = 0;
-
-	if (!d) {
-		list_current(req, ino, size, off, plus);
-		return;
-	}
-	buf = malloc(size);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	if (tree_dir_keyed(&d->node) && !d->members) {
-		struct fs *fs = fs_of(req);
-		uint64_t pos = off < 0 ? 0 : (uint64_t)off;
-
-		if (pos < 3) {
-			struct snapshot *cur = cache_peek(fs->cache, &d->valid_for);
-
-			if (cur) {
-				snap_unref(d->snap);
-				d->snap = cur;
-			}
-		} else {
-			d->snap = pos_snapshot(fs, d->snap, pos, &d->valid_for);
-		}
-		used = list_from(req, d->snap, &d->node, d->valid_for, off, plus, buf, size);
-		fuse_reply_buf(req, buf, used);
-		free(buf);
-		return;
-	}
-	for (size_t i = off < 0 ? 0 : (size_t)off;; i++) {
-		struct tree_node child;
-		const char *name;
-		size_t need;
-
-		if (!handle_entry(d, i, namebuf, &name, &child))
-			break;
-		need = add_entry(req, d->snap, &d->node, name, &child, d->valid_for, plus, buf,
-				 size, used, (off_t)(i + 1));
-		if (need == 0 || need > size - used)
-			break;
-		used += need;
-	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
-}
-
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	list_dir(req, ino, size, off, fi, 0);
+	(void)fi;
+	list_dir(req, ino, size, off, 0);
 }
 
 static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
-	list_dir(req, ino, size, off, fi, 1);
-}
-
-static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	handle_put(fs_of(req), handle_of(fi));
-	fuse_reply_err(req, 0);
+	(void)fi;
+	list_dir(req, ino, size, off, 1);
 }
 
 static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -1038,25 +879,47 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	fuse_reply_err(req, (mask & W_OK) && ino != TREE_INO_REFRESH ? EROFS : 0);
+	(void)ino;
+	fuse_reply_err(req, (mask & W_OK) ? EROFS : 0);
 }
 
-/* Truncating refresh (as `echo 1 > refresh` does) is allowed and changes nothing. */
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	struct tree_node n;
-	struct stat st;
+	(void)ino; (void)attr; (void)to_set; (void)fi;
+	fuse_reply_err(req, EROFS);
+}
 
-	(void)fi;
-	if (ino != TREE_INO_REFRESH || to_set != FUSE_SET_ATTR_SIZE || attr->st_size != 0) {
-		fuse_reply_err(req, EROFS);
+/*
+ * synergyfs --refresh: fetch now, and answer once the new list is served
+ * and the kernel told of what changed.  The mounting user and root only:
+ * a refresh costs the server a request.
+ */
+static void fs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	struct fs *fs = fs_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct err e;
+
+	(void)arg; (void)fi; (void)in_buf; (void)in_bufsz; (void)out_bufsz;
+	if (ino != FUSE_ROOT_ID || cmd != SYNERGYFS_IOC_REFRESH || (flags & FUSE_IOCTL_COMPAT)) {
+		fuse_reply_err(req, ENOTTY);
 		return;
 	}
-	tree_node(NULL, ino, &n);
-	tree_stat(NULL, &n, &fs->owner, fs->mount_time, &st);
-	fuse_reply_attr(req, &st, 0);
+	if (ctx->uid != 0 && ctx->uid != fs->mounter) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	err_clear(&e);
+	if (cache_refresh(fs->cache, &e) != ERR_OK) {
+		fuse_reply_err(req, fs_errno(e.kind));
+		return;
+	}
+	/* Once this returns, nothing the kernel shows predates the fetch. */
+	inval_wait(&fs->inval);
+	fuse_reply_ioctl(req, 0, NULL, 0);
 }
 
 /* Every operation that would change something: the tree is read-only. */
@@ -1127,7 +990,6 @@ static void ro_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 
 static const struct fuse_lowlevel_ops ops = {
 	.init = fs_init_conn,
-	.destroy = fs_destroy,
 	.lookup = fs_lookup,
 	.forget = fs_forget,
 	.forget_multi = fs_forget_multi,
@@ -1135,15 +997,13 @@ static const struct fuse_lowlevel_ops ops = {
 	.readlink = fs_readlink,
 	.open = fs_open,
 	.read = fs_read,
-	.release = fs_release,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
 	.readdirplus = fs_readdirplus,
-	.releasedir = fs_releasedir,
 	.statfs = fs_statfs,
 	.access = fs_access,
 	.setattr = fs_setattr,
-	.write = fs_write,
+	.ioctl = fs_ioctl,
 	.mknod = ro_mknod,
 	.mkdir = ro_mkdir,
 	.unlink = ro_unlink,

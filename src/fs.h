@@ -16,12 +16,12 @@
 
 #include "api.h"
 #include "cache.h"
+#include "editions.h"
 #include "err.h"
+#include "held.h"
 #include "inval.h"
 #include "shelf.h"
 #include "tree.h"
-
-struct handle;
 
 /* Everything the operations need; the session's userdata. */
 struct fs {
@@ -31,31 +31,31 @@ struct fs {
 	unsigned long cache_ttl;
 	long expiring_days;
 	struct tree_owner owner;
+	uid_t mounter;              /* may refresh on demand, as root may */
 	struct timespec mount_time; /* stands in for the fetch time before the first fetch */
 	/*
-	 * kernel_cache: file contents stay in the page cache across opens, and
-	 * where the kernel can (no_open, learnt at init) opens are answered
-	 * by the kernel alone.  A reader then sees the newest list, not the
-	 * one of its open.
+	 * File contents stay in the page cache across opens, and where the
+	 * kernel can (learnt at init) opens of files and folders are answered
+	 * by the kernel alone: no request reaches the daemon for them.
 	 */
-	bool kernel_cache;
 	atomic_bool no_open;
-	atomic_bool no_opendir;      /* likewise for folders (kernel_cache) */
+	atomic_bool no_opendir;
 	atomic_bool cache_dirs;      /* folder listings may be cached (learnt at init) */
-	/*
-	 * Open files and folders.  The kernel may not release the last ones
-	 * before the session ends (an unmount right after a read): those are
-	 * freed when it does.  Set up by fs_init.
-	 */
-	pthread_mutex_t handles_lock;
-	struct handle *handles;
+	struct held *held;          /* versions the kernel holds (fs_init) */
 	struct inval inval;         /* tells the kernel what each refresh changed */
-	/* status and metrics.prom as rendered, shared by every open (fs_init) */
+	/* status and metrics.prom as rendered, shared by every read (fs_init) */
 	struct shelf reports[2];
+	struct editions editions;   /* the versions of them the kernel holds */
 };
 
-/* Prepare the parts of fs that the operations own (call once, before mounting). */
-void fs_init(struct fs *fs);
+/*
+ * Prepare the parts of fs that the operations own (call once, before
+ * mounting, with fs->cache set).  Returns false when memory runs out.
+ */
+bool fs_init(struct fs *fs);
+
+/* Free what fs_init made (after the session ended). */
+void fs_fini(struct fs *fs);
 
 /* The operations table for fuse_session_new(), with a struct fs as userdata. */
 const struct fuse_lowlevel_ops *fs_operations(void);

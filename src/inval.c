@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "fs.h"  /* libfuse, at the version the FUSE layer uses */
+#include "held.h"
 #include "log.h"
 #include "snapshot.h"
 #include "timestamp.h"
@@ -275,6 +276,8 @@ static void *inval_loop(void *arg)
 			if (!iv->queue)
 				iv->queue_tail = &iv->queue;
 			pthread_mutex_unlock(&iv->lock);
+			/* Versions the kernel holds that c->to replaced keep c->from. */
+			held_retire(iv->held, c->from, c->to);
 			tree_diff(c->from, c->to, &tell_ops, iv);
 			change_free(c);
 			timed = let_go_time(cache_let_go(iv->cache), &at);
@@ -346,13 +349,15 @@ void inval_init(struct inval *iv)
 	pthread_condattr_destroy(&ca);
 }
 
-int inval_start(struct inval *iv, struct fuse_session *se, struct cache *cache)
+int inval_start(struct inval *iv, struct fuse_session *se, struct cache *cache,
+		struct held *held)
 {
 	sigset_t all, old;
 	int rc;
 
 	iv->se = se;
 	iv->cache = cache;
+	iv->held = held;
 	/* Signals are for the thread that runs the loop. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);

@@ -3,7 +3,7 @@
  * changed (fuse_lowlevel_notify_inval_entry and _inode, for what
  * tree_diff finds), so that what the kernel caches can be kept until then.
  * It is not a request thread, which could deadlock on the locks the kernel
- * holds for the request.  With kernel_cache it also puts the bodies of a
+ * holds for the request.  It also puts the bodies of a
  * token's files into the page cache once one of them is read
  * (fuse_lowlevel_notify_store), which spares a walk a round trip per file,
  * and those of the tokens listed after it, which spares a walk that finds
@@ -22,6 +22,7 @@
 #include "cache.h"
 
 struct fuse_session;
+struct held;
 struct inval_change;
 
 /* Tokens whose files to store: snap->tok[first, end) (snap is a reference). */
@@ -50,6 +51,7 @@ struct inval {
 	struct inval_change *queue, **queue_tail;
 	uint64_t queued, told;
 	struct cache *cache;    /* whose current snapshot a store must be of */
+	struct held *held;      /* versions the kernel holds (held_retire) */
 	struct inval_store stores[INVAL_STORE_RING];
 	unsigned store_head, store_count;
 	/*
@@ -67,9 +69,10 @@ void inval_init(struct inval *iv);
 
 /*
  * Start the thread for session se (after any fork), and have cache report
- * its changes to it.  Returns 0 or an errno.
+ * its changes to it; held learns of each before the kernel does.  Returns 0 or an errno.
  */
-int inval_start(struct inval *iv, struct fuse_session *se, struct cache *cache);
+int inval_start(struct inval *iv, struct fuse_session *se, struct cache *cache,
+		struct held *held);
 
 /*
  * Ask for the bodies of the files of token tok of snapshot s (which gets
@@ -79,8 +82,7 @@ int inval_start(struct inval *iv, struct fuse_session *se, struct cache *cache);
  * (snap_marked): it holds no inodes for its files.  For a request thread:
  * it does not wait, and when many are pending it does nothing.  When tok
  * is in the last run asked for, the run goes on from tok if it has not
- * got that far: the tokens before it were read without it.  Only for a
- * mount whose page cache outlives opens (kernel_cache).
+ * got that far: the tokens before it were read without it.
  */
 void inval_prefetch(struct inval *iv, struct snapshot *s, const struct snap_token *tok,
 		    size_t count);

@@ -202,7 +202,8 @@ struct daemon {
 
 /*
  * SIGHUP: read the token file again (token rotation without remounting)
- * and make the cached list due, so that the next access fetches with it.
+ * and fetch the list anew with it, in the background: the kernel is told
+ * of what changed once it lands.
  */
 static void reload(struct daemon *d)
 {
@@ -212,8 +213,9 @@ static void reload(struct daemon *d)
 	err_clear(&e);
 	if (!c->token_file) {
 		log_warn("SIGHUP: the token came from SYNERGY_TOKEN and cannot be read again; "
-			 "the cached list is dropped");
+			 "the list is fetched anew");
 		cache_expire(d->cache);
+		cache_kick(d->cache);
 		return;
 	}
 	config_drop_token(c);
@@ -224,7 +226,9 @@ static void reload(struct daemon *d)
 			 c->token_file);
 	}
 	config_drop_token(c);
+	/* And the list is fetched again now, with the new token. */
 	cache_expire(d->cache);
+	cache_kick(d->cache);
 }
 
 /* SIGUSR1 only interrupts the FUSE loop's wait, so that it sees the session end. */
@@ -326,13 +330,16 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 		return EXIT_MOUNT;
 	}
 	cache_set_wait(d->cache, (double)c->refresh_wait);
-	fs_init(&d->fs);
 	d->fs.cache = d->cache;
+	if (!fs_init(&d->fs)) {
+		log_error("out of memory");
+		return EXIT_MOUNT;
+	}
 	d->fs.api = d->api;
 	d->fs.url = d->base_url;
 	d->fs.cache_ttl = c->cache_ttl;
 	d->fs.expiring_days = (long)c->expiring_days;
-	d->fs.kernel_cache = c->kernel_cache != 0;
+	d->fs.mounter = getuid();
 	d->fs.owner = (struct tree_owner){ c->uid, c->gid, c->umask };
 	clock_gettime(CLOCK_REALTIME, &d->fs.mount_time);
 	/*
@@ -449,7 +456,7 @@ static int serve(struct daemon *d, struct fuse_args *args)
 		goto out;
 	}
 	signals = 1;
-	if (inval_start(&d->fs.inval, d->se, d->cache) != 0) {
+	if (inval_start(&d->fs.inval, d->se, d->cache, d->fs.held) != 0) {
 		log_error("cannot start the notifier thread");
 		rc = EXIT_MOUNT;
 		goto out;
@@ -497,6 +504,7 @@ out:
 
 static void teardown(struct daemon *d)
 {
+	fs_fini(&d->fs);
 	cache_free(d->cache);
 	api_free(d->api);
 	free(d->base_url);

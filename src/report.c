@@ -223,5 +223,7 @@ char *report_status(const struct snapshot *s, const struct report_info *ri, size
 	buf_printf(&b, "requests: %lu\n", ri->requests);
 	buf_printf(&b, "fetches_ok: %" PRIu64 "\n", st->fetches_ok);
 	buf_printf(&b, "fetches_failed: %" PRIu64 "\n", st->fetches_failed);
+	buf_printf(&b, "versions_held: %" PRIu64 "\n", ri->versions_held);
+	buf_printf(&b, "old_lists_kept: %u\n", ri->lists_kept);
 	return finish(&b, len);
 }

@@ -8,6 +8,7 @@
 #define SYNERGYFS_REPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "cache.h"
@@ -21,6 +22,8 @@ struct report_info {
 	struct timespec now;      /* the moment of the report */
 	struct cache_stats stats;
 	unsigned long requests;   /* HTTP requests sent so far */
+	uint64_t versions_held;   /* file versions the kernel holds inodes of (held.h) */
+	unsigned lists_kept;      /* old snapshots kept for versions held open */
 };
 
 /*

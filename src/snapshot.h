@@ -48,7 +48,11 @@ struct snap_token {
 	uint32_t elem_off, elem_len;    /* the token's JSON object in list */
 	uint32_t link_off;              /* by-name entry in the arena, NUL-terminated */
 	uint32_t link_len;
+	uint8_t gen;                    /* version of its files: see snap_carry */
 };
+
+/* Versions of a token's files count modulo this (they are in inode numbers). */
+#define SNAP_GEN_BITS 6
 
 struct snapshot {
 	atomic_uint refs;
@@ -62,6 +66,7 @@ struct snapshot {
 	struct timespec fetched; /* wall-clock time of the fetch */
 	size_t problems;         /* tokens with a field that could not be read */
 	uint64_t serial;         /* set by the cache as it installs it: 1, 2, ... (0 before) */
+	uint64_t list_ver;       /* version of tokens.json, from 1: see snap_carry */
 	atomic_uint *marks;      /* one per token: see snap_mark */
 };
 
@@ -83,6 +88,17 @@ struct snapshot {
  */
 struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
 			    struct pat_report *r, struct err *e);
+
+/*
+ * Number the versions of s's files from old, the snapshot s replaces,
+ * before anyone else sees s: a token whose files all read as in old keeps
+ * its gen, one with any file changed (its times included) gets the next
+ * (modulo 1 << SNAP_GEN_BITS), a new one 0; tokens.json keeps list_ver if
+ * its bytes are the same, else the next.  A file's version is part of its
+ * inode number, so the kernel never holds two bodies under one number.
+ * O(n).
+ */
+void snap_carry(struct snapshot *s, const struct snapshot *old);
 
 /* Take one more reference to s; returns s. */
 struct snapshot *snap_ref(struct snapshot *s);

@@ -15,11 +15,23 @@
 #define SLOT_DIR 0
 /* Slots 1..SNAP_NFILES are the snapshot's files; the clock files follow. */
 #define SLOT_CLOCK (SNAP_NFILES + 1)
+/*
+ * The root's versioned files: tokens.json, status and metrics.prom, told
+ * apart by the two bits above the slot (ROOT_FILE_*), their version above.
+ */
+#define SLOT_ROOT_FILE 11
+#define ROOT_FILE_BITS 2
+enum { ROOT_FILE_LIST, ROOT_FILE_STATUS, ROOT_FILE_METRICS };
 #define SLOT_EXPIRING_LINK 13
 #define SLOT_EXPIRED_LINK 14
 #define SLOT_BYNAME_LINK 15
 
-_Static_assert(SLOT_CLOCK + TREE_NCLOCK <= SLOT_EXPIRING_LINK, "too many files per token");
+_Static_assert(SLOT_CLOCK + TREE_NCLOCK <= SLOT_ROOT_FILE, "too many files per token");
+
+/* Bits of an inode number between the slot and the version: the ID plus 1. */
+#define ID_BITS (64 - SLOT_BITS - SNAP_GEN_BITS)
+#define ID_MASK ((UINT64_C(1) << ID_BITS) - 1)
+_Static_assert((uint64_t)PAT_ID_MAX + 1 <= ID_MASK, "an ID would reach the version bits");
 
 static const char *const clock_names[TREE_NCLOCK] = {
 	[TREE_CLOCK_DAYS_LEFT] = "days_left",
@@ -39,16 +51,55 @@ static const struct {
 	{ "tokens.json", TREE_INO_LIST, TREE_LIST },
 	{ "metrics.prom", TREE_INO_METRICS, TREE_METRICS },
 	{ "status", TREE_INO_STATUS, TREE_STATUS },
-	{ "refresh", TREE_INO_REFRESH, TREE_REFRESH },
 };
 #define NROOT (sizeof(root_entries) / sizeof(root_entries[0]))
 
 /* Files of a token folder after "." and "..": the snapshot's, then the clock's. */
 #define NTOKEN_FILES (SNAP_NFILES + TREE_NCLOCK)
 
-static uint64_t token_ino(int64_t id, unsigned slot)
+/* Does the node in this slot of a token hold a body, so that its number has a version? */
+static bool slot_versioned(unsigned slot)
 {
-	return ((uint64_t)(id + 1) << SLOT_BITS) | slot;
+	return slot > SLOT_DIR && slot < SLOT_CLOCK + TREE_NCLOCK;
+}
+
+static uint64_t token_ino(const struct snap_token *t, unsigned slot)
+{
+	uint64_t gen = slot_versioned(slot) ? (uint64_t)t->gen << (SLOT_BITS + ID_BITS) : 0;
+
+	return gen | ((uint64_t)(t->id + 1) << SLOT_BITS) | slot;
+}
+
+static uint64_t root_file_ino(unsigned which, uint64_t version)
+{
+	return (((version << ROOT_FILE_BITS) | which) << SLOT_BITS) | SLOT_ROOT_FILE;
+}
+
+/* Which of the root's versioned files ino is (ROOT_FILE_*), for a slot-11 number. */
+static unsigned root_file_of(uint64_t ino)
+{
+	return (ino >> SLOT_BITS) & ((1u << ROOT_FILE_BITS) - 1);
+}
+
+uint64_t tree_list_ino(const struct snapshot *s)
+{
+	return s ? root_file_ino(ROOT_FILE_LIST, s->list_ver) : TREE_INO_LIST;
+}
+
+uint64_t tree_report_ino(enum tree_kind kind, uint64_t version)
+{
+	return root_file_ino(kind == TREE_STATUS ? ROOT_FILE_STATUS : ROOT_FILE_METRICS, version);
+}
+
+uint64_t tree_version_key(uint64_t ino)
+{
+	unsigned slot = ino & ((1u << SLOT_BITS) - 1);
+
+	if (ino >= (1u << SLOT_BITS) && slot_versioned(slot))
+		return ino & ~(uint64_t)((1u << SLOT_BITS) - 1);
+	if (ino >= (1u << SLOT_BITS) && slot == SLOT_ROOT_FILE && root_file_of(ino) == ROOT_FILE_LIST)
+		return ino;
+	return 0;
 }
 
 static void fixed(struct tree_node *n, uint64_t ino, enum tree_kind kind)
@@ -58,7 +109,7 @@ static void fixed(struct tree_node *n, uint64_t ino, enum tree_kind kind)
 
 static void token_node(struct tree_node *n, const struct snap_token *t, unsigned slot)
 {
-	*n = (struct tree_node){ .ino = token_ino(t->id, slot), .tok = t };
+	*n = (struct tree_node){ .ino = token_ino(t, slot), .tok = t };
 	if (slot == SLOT_DIR) {
 		n->kind = TREE_TOKEN_DIR;
 	} else if (slot == SLOT_BYNAME_LINK || slot == SLOT_EXPIRING_LINK ||
@@ -91,6 +142,26 @@ static bool slot_exists(unsigned slot)
 	       slot == SLOT_EXPIRED_LINK || slot == SLOT_BYNAME_LINK;
 }
 
+bool tree_version_in(const struct snapshot *s, uint64_t key)
+{
+	unsigned slot = key & ((1u << SLOT_BITS) - 1);
+	const struct snap_token *t;
+
+	if (!s)
+		return false;
+	if (slot == SLOT_ROOT_FILE)
+		return key == tree_list_ino(s);
+	t = snap_find_id(s, (int64_t)((key >> SLOT_BITS) & ID_MASK) - 1);
+	return t && t->gen == key >> (SLOT_BITS + ID_BITS);
+}
+
+/* The root's entry i as a node of s: tokens.json carries its version. */
+static void root_node(const struct snapshot *s, size_t i, struct tree_node *out)
+{
+	fixed(out, root_entries[i].kind == TREE_LIST ? tree_list_ino(s) : root_entries[i].ino,
+	      root_entries[i].kind);
+}
+
 bool tree_node(const struct snapshot *s, uint64_t ino, struct tree_node *out)
 {
 	const struct snap_token *t;
@@ -101,18 +172,37 @@ bool tree_node(const struct snapshot *s, uint64_t ino, struct tree_node *out)
 		return true;
 	}
 	for (size_t i = 0; i < NROOT; i++) {
-		if (root_entries[i].ino == ino) {
+		/* tokens.json is known by its versions' numbers only. */
+		if (root_entries[i].ino == ino && root_entries[i].kind != TREE_LIST) {
 			fixed(out, ino, root_entries[i].kind);
 			return true;
 		}
 	}
-	if (!s || ino < (1u << SLOT_BITS) || !slot_exists(slot))
+	if (ino >= (1u << SLOT_BITS) && slot == SLOT_ROOT_FILE &&
+	    root_file_of(ino) != ROOT_FILE_LIST) {
+		/* An edition of a report: the FUSE layer knows which ones exist. */
+		if (root_file_of(ino) > ROOT_FILE_METRICS)
+			return false;
+		fixed(out, ino, root_file_of(ino) == ROOT_FILE_STATUS ? TREE_STATUS : TREE_METRICS);
+		return true;
+	}
+	if (!s || ino < (1u << SLOT_BITS))
 		return false;
-	t = snap_find_id(s, (int64_t)(ino >> SLOT_BITS) - 1);
+	if (slot == SLOT_ROOT_FILE) {
+		/* Only the version of tokens.json that s holds. */
+		if (ino != tree_list_ino(s))
+			return false;
+		fixed(out, ino, TREE_LIST);
+		return true;
+	}
+	if (!slot_exists(slot))
+		return false;
+	t = snap_find_id(s, (int64_t)((ino >> SLOT_BITS) & ID_MASK) - 1);
 	if (!t)
 		return false;
 	token_node(out, t, slot);
-	return true;
+	/* Another version of a file is not this snapshot's. */
+	return out->ino == ino;
 }
 
 /* Parse a canonical decimal ID ("7", not "07", "+7" or "7 "). */
@@ -164,7 +254,7 @@ int tree_lookup(const struct snapshot *s, const struct tree_clock *clk,
 	case TREE_ROOT:
 		for (size_t i = 0; i < NROOT; i++) {
 			if (strcmp(name, root_entries[i].name) == 0) {
-				fixed(out, root_entries[i].ino, root_entries[i].kind);
+				root_node(s, i, out);
 				return 0;
 			}
 		}
@@ -361,7 +451,7 @@ void tree_stat(const struct snapshot *s, const struct tree_node *n,
 		st->st_nlink = 1;
 		st->st_size = (off_t)tree_readlink(n, link, sizeof(link));
 	} else {
-		st->st_mode = S_IFREG | ((n->kind == TREE_REFRESH ? 0200 : 0444) & ~own->umask);
+		st->st_mode = S_IFREG | (0444 & ~own->umask);
 		st->st_nlink = 1;
 		len = tree_body_len(s, n);
 		st->st_size = (off_t)len;
@@ -420,7 +510,7 @@ bool tree_dir_entry(const struct snapshot *s, const struct tree_node *dir, size_
 	switch (dir->kind) {
 	case TREE_ROOT:
 		*name = root_entries[i].name;
-		fixed(child, root_entries[i].ino, root_entries[i].kind);
+		root_node(s, i, child);
 		return true;
 	case TREE_TOKENS:
 		token_folder_entry(s, i, buf, name, child);
@@ -540,11 +630,6 @@ void tree_view_entry(const struct snapshot *s, const struct tree_node *view, uin
 	*name = snap_link_name(s, child->tok);
 }
 
-static bool same_time(struct timespec x, struct timespec y)
-{
-	return x.tv_sec == y.tv_sec && x.tv_nsec == y.tv_nsec;
-}
-
 /* The names token t has in s, in tokens/ and in every view of by-name. */
 static void diff_entries(const struct snapshot *s, const struct snap_token *t,
 			 const struct tree_diff_ops *ops, void *ctx)
@@ -559,12 +644,28 @@ static void diff_entries(const struct snapshot *s, const struct snap_token *t,
 	ops->entry(ctx, TREE_INO_EXPIRED, link, t->link_len);
 }
 
-/* Every node of token t: its folder, files and links. */
+/*
+ * Token t's files have new numbers (a new version): the kernel must look
+ * their names up again, and drop the folder's listing, which holds the old
+ * numbers.  What it holds under an old number stays true of that version.
+ */
+static void diff_files(const struct snap_token *t, const struct tree_diff_ops *ops, void *ctx)
+{
+	uint64_t dir = token_ino(t, SLOT_DIR);
+
+	for (unsigned f = 0; f < SNAP_NFILES; f++)
+		ops->entry(ctx, dir, snap_file_names[f], strlen(snap_file_names[f]));
+	for (unsigned c = 0; c < TREE_NCLOCK; c++)
+		ops->entry(ctx, dir, clock_names[c], strlen(clock_names[c]));
+	ops->node(ctx, dir, true);
+}
+
+/* The unversioned nodes of token t: its folder and links. */
 static void diff_nodes(const struct snap_token *t, const struct tree_diff_ops *ops, void *ctx)
 {
 	for (unsigned slot = 0; slot < (1u << SLOT_BITS); slot++)
-		if (slot_exists(slot))
-			ops->node(ctx, token_ino(t->id, slot), true);
+		if (slot_exists(slot) && !slot_versioned(slot))
+			ops->node(ctx, token_ino(t, slot), true);
 }
 
 /* Token x of a became y of b (same ID): what of it changed?  Sets *renamed. */
@@ -572,32 +673,10 @@ static void diff_token(const struct snapshot *a, const struct snap_token *x,
 		       const struct snapshot *b, const struct snap_token *y,
 		       const struct tree_diff_ops *ops, void *ctx, bool *renamed)
 {
-	if (!same_time(x->created, y->created)) {
-		/* Every mtime of the token changes. */
-		diff_nodes(x, ops, ctx);
-	} else {
-		for (unsigned f = 0; f < SNAP_NFILES; f++) {
-			size_t xl, yl;
-			const char *xb, *yb;
-
-			if (f == SNAP_F_JSON) {
-				/* Rendered from the token's bytes: the same bytes, the same file. */
-				xb = a->list + x->elem_off;
-				xl = x->elem_len;
-				yb = b->list + y->elem_off;
-				yl = y->elem_len;
-			} else {
-				xb = snap_body(a, x, f, &xl);
-				yb = snap_body(b, y, f, &yl);
-			}
-			if (xl != yl || memcmp(xb, yb, xl) != 0)
-				ops->node(ctx, token_ino(x->id, f + 1), true);
-		}
-		if (!same_time(x->expires, y->expires) ||
-		    snap_expiry_known(x) != snap_expiry_known(y))
-			for (unsigned c = 0; c < TREE_NCLOCK; c++)
-				ops->node(ctx, token_ino(x->id, SLOT_CLOCK + c), true);
-	}
+	if (x->gen != y->gen)
+		diff_files(y, ops, ctx);
+	if (x->created.tv_sec != y->created.tv_sec || x->created.tv_nsec != y->created.tv_nsec)
+		diff_nodes(y, ops, ctx); /* their mtimes */
 	if (x->link_len != y->link_len ||
 	    memcmp(snap_link_name(a, x), snap_link_name(b, y), x->link_len) != 0) {
 		diff_entries(a, x, ops, ctx);
@@ -620,6 +699,7 @@ void tree_diff(const struct snapshot *a, const struct snapshot *b,
 			/* Gone: its names, and its nodes should the ID come back. */
 			diff_entries(a, x, ops, ctx);
 			diff_nodes(x, ops, ctx);
+			diff_files(x, ops, ctx);
 			ids = true;
 			i++;
 		} else if (!x || y->id < x->id) {
@@ -634,11 +714,14 @@ void tree_diff(const struct snapshot *a, const struct snapshot *b,
 		}
 	}
 	/* The fixed nodes carry the time of the fetch: their attributes change. */
-	ops->node(ctx, TREE_INO_ROOT, false);
+	if (a->list_ver != b->list_ver) {
+		ops->entry(ctx, TREE_INO_ROOT, "tokens.json", strlen("tokens.json"));
+		ops->node(ctx, TREE_INO_ROOT, true); /* its listing holds the old number */
+	} else {
+		ops->node(ctx, TREE_INO_ROOT, false);
+	}
 	ops->node(ctx, TREE_INO_TOKENS, ids);
 	ops->node(ctx, TREE_INO_BYNAME, ids || renamed);
 	ops->node(ctx, TREE_INO_EXPIRING, ids || renamed);
 	ops->node(ctx, TREE_INO_EXPIRED, ids || renamed);
-	ops->node(ctx, TREE_INO_LIST, a->list_len != b->list_len ||
-				      memcmp(a->list, b->list, a->list_len) != 0);
 }

@@ -3,9 +3,20 @@
  * numbers, name lookup, attributes, listings and file bodies.  Knows
  * nothing of FUSE, so it can be tested on its own.
  *
- * Inode numbers are computed, not stored: the fixed nodes have small
- * numbers, and a token's folder, files and links are
- * ((ID + 1) << 4) | slot, so no table of looked-up nodes is ever kept.
+ * Inode numbers are computed, not stored.  The fixed nodes have small
+ * numbers; a token's nodes carry its ID, a slot, and for the nodes with a
+ * body the token's version (snap_carry), so that a changed file is a new
+ * inode and the kernel never mixes two versions under one number:
+ *
+ *     tokens/7/name, token at version 2, slot 2 (name):
+ *     | gen 2 (6 bits) | ID + 1 = 8 (54 bits) | slot 2 (4 bits) |
+ *     = (2 << 58) | (8 << 4) | 2 = 0x0800000000000082
+ *
+ *     tokens.json at list version 5, status edition 3 (slot 11, then which
+ *     root file: 0 list, 1 status, 2 metrics.prom, then the version):
+ *     ((5 << 2 | 0) << 4) | 11 = 0x14b      ((3 << 2 | 1) << 4) | 11 = 0xdb
+ *
+ * Folders and links have version 0: what they are never changes.
  *
  * Some nodes depend on the clock (days_left, expired, the members of
  * expiring/ and expired/): those take a struct tree_clock, the moment of
@@ -26,12 +37,11 @@ enum {
 	TREE_INO_ROOT = 1,
 	TREE_INO_TOKENS = 2,
 	TREE_INO_BYNAME = 3,
-	TREE_INO_LIST = 4,     /* tokens.json */
+	TREE_INO_LIST = 4,     /* tokens.json before the first fetch (never served) */
 	TREE_INO_EXPIRING = 5,
 	TREE_INO_EXPIRED = 6,
 	TREE_INO_METRICS = 7,  /* metrics.prom */
 	TREE_INO_STATUS = 8,
-	TREE_INO_REFRESH = 9,
 };
 
 enum tree_kind {
@@ -43,7 +53,6 @@ enum tree_kind {
 	TREE_LIST,        /* tokens.json */
 	TREE_METRICS,     /* metrics.prom */
 	TREE_STATUS,      /* status */
-	TREE_REFRESH,     /* refresh (write-only) */
 	TREE_TOKEN_DIR,   /* tokens/<ID>/ */
 	TREE_TOKEN_FILE,  /* tokens/<ID>/<file>, rendered in the snapshot */
 	TREE_TOKEN_CLOCK, /* tokens/<ID>/days_left or expired: depend on the clock */
@@ -76,10 +85,31 @@ struct tree_clock {
 	long expiring_days;  /* expiring/ holds tokens expiring within this many days */
 };
 
+/* The number of tokens.json as s holds it (TREE_INO_LIST when s is NULL). */
+uint64_t tree_list_ino(const struct snapshot *s);
+
+/*
+ * The number of edition version (from 1) of status or metrics.prom (kind
+ * TREE_STATUS or TREE_METRICS).  tree_node resolves every such number
+ * (the tree does not know which editions exist; see editions.h); the fixed
+ * TREE_INO_STATUS and TREE_INO_METRICS name them in plain listings.
+ */
+uint64_t tree_report_ino(enum tree_kind kind, uint64_t version);
+
+/*
+ * What versions of ino the kernel may hold are counted under: the same key
+ * for every file of one version of a token, the number itself for
+ * tokens.json; 0 for a node that has no versions (folders, links, status).
+ */
+uint64_t tree_version_key(uint64_t ino);
+
+/* Is the version key (tree_version_key) the one s holds?  s may be NULL. */
+bool tree_version_in(const struct snapshot *s, uint64_t key);
+
 /*
  * Resolve an inode number in snapshot s (which may be NULL before the
  * first fetch: then only the fixed nodes exist).  Returns false when the
- * node does not exist in s.  A link in expiring/ or expired/ resolves
+ * node does not exist in s, or s holds another version of it.  A link in expiring/ or expired/ resolves
  * whether or not its token is in that view now.
  */
 bool tree_node(const struct snapshot *s, uint64_t ino, struct tree_node *out);

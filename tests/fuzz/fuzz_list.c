@@ -27,6 +27,12 @@
  * same words and at the same byte, every element is accounted for, and
  * token.json is what cJSON prints for the token.  Read by two threads,
  * cut at any place, right or wrong, the body gives what one reading gives.
+ *
+ * Versions: the tree is walked with a gen per token and a list version
+ * taken from the input; every file's inode number carries its token's gen
+ * and no other gen of it resolves; the same body parsed again and numbered
+ * from the first (snap_carry) keeps every gen and the list version, and
+ * tree_diff finds nothing to drop.
  */
 #include <math.h>
 #include <cJSON.h>
@@ -318,6 +324,31 @@ out:
 }
 
 /*
+ * The version in n's inode number: a token's files carry its gen in the
+ * top SNAP_GEN_BITS bits and are counted under one key, which s holds;
+ * another gen of the same file is not s's; tokens.json is its own key;
+ * folders, links and the fixed nodes have no version.
+ */
+static void check_version(const struct snapshot *s, const struct tree_node *n)
+{
+	const unsigned shift = 64 - SNAP_GEN_BITS;
+	uint64_t key = tree_version_key(n->ino), other;
+	struct tree_node back;
+
+	if (n->kind == TREE_TOKEN_FILE || n->kind == TREE_TOKEN_CLOCK) {
+		FUZZ_CHECK(n->ino >> shift == n->tok->gen);
+		FUZZ_CHECK(key == (n->ino & ~(uint64_t)15) && tree_version_in(s, key));
+		other = n->ino ^ ((uint64_t)1 << shift);
+		FUZZ_CHECK(!tree_node(s, other, &back));
+		FUZZ_CHECK(!tree_version_in(s, tree_version_key(other)));
+	} else if (n->kind == TREE_LIST) {
+		FUZZ_CHECK(n->ino == tree_list_ino(s) && key == n->ino && tree_version_in(s, key));
+	} else {
+		FUZZ_CHECK(key == 0 && n->ino >> shift == 0);
+	}
+}
+
+/*
  * Check node n (met as entry `name`, at `path`) in itself: inode,
  * attributes, body.
  */
@@ -331,6 +362,7 @@ static void check_node(struct walk *w, const struct tree_node *n, const char *na
 
 	fuzz_where = path;
 	FUZZ_CHECK(tree_node(w->s, n->ino, &back) && same_node(&back, n));
+	check_version(w->s, n);
 	if (w->ninos == w->cap) {
 		w->cap = w->cap ? 2 * w->cap : 64;
 		w->inos = realloc(w->inos, w->cap * sizeof(*w->inos));
@@ -346,9 +378,6 @@ static void check_node(struct walk *w, const struct tree_node *n, const char *na
 	if (tree_is_dir(n)) {
 		FUZZ_CHECK(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0555);
 		FUZZ_CHECK(b == NULL);
-	} else if (n->kind == TREE_REFRESH) {
-		FUZZ_CHECK(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0200);
-		FUZZ_CHECK(b == NULL && st.st_size == 0);
 	} else if (n->kind == TREE_STATUS || n->kind == TREE_METRICS) {
 		/* Rendered by the FUSE layer from more than the snapshot (report.c). */
 		FUZZ_CHECK(S_ISREG(st.st_mode) && b == NULL && tree_is_dynamic(n));
@@ -653,7 +682,7 @@ static void check_snapshot(const struct snapshot *s, const struct pat_list *l,
 
 	/* tokens.json is the body as fetched, trailing whitespace replaced by one newline. */
 	fuzz_where = NULL;
-	FUZZ_CHECK(tree_node(s, TREE_INO_LIST, &n));
+	FUZZ_CHECK(tree_node(s, tree_list_ino(s), &n) && n.kind == TREE_LIST);
 	b = tree_body(s, &n, &len, &w.scratch, &w.scratch_cap);
 	{
 		size_t keep = size;
@@ -667,24 +696,93 @@ static void check_snapshot(const struct snapshot *s, const struct pat_list *l,
 		uint64_t base = (uint64_t)(s->tok[i].id + 1) << 4;
 
 		FUZZ_CHECK(w.linked[i] == 1);
-		for (unsigned slot = SNAP_NFILES + 1 + TREE_NCLOCK; slot < 13; slot++)
-			FUZZ_CHECK(!tree_node(s, base | slot, &n));
+		/* Slots 11 and 12 name none of its nodes (11: the root's versioned files). */
+		FUZZ_CHECK(!tree_node(s, base | 11, &n) ||
+			   (!n.tok && (n.kind == TREE_LIST || n.kind == TREE_STATUS ||
+				       n.kind == TREE_METRICS)));
+		FUZZ_CHECK(!tree_node(s, base | 12, &n));
 		for (unsigned slot = 13; slot < 16; slot++)
 			FUZZ_CHECK(tree_node(s, base | slot, &n) && n.kind == TREE_TOKEN_LINK);
 	}
 	/*
-	 * The root and its 8 entries + per token: folder, its files and clock
+	 * The root and its 7 entries + per token: folder, its files and clock
 	 * files, by-name link + the links in the views.
 	 */
-	FUZZ_CHECK(w.ninos == 9 + s->n * (SNAP_NFILES + TREE_NCLOCK + 2) + w.in_views);
+	FUZZ_CHECK(w.ninos == 8 + s->n * (SNAP_NFILES + TREE_NCLOCK + 2) + w.in_views);
 	qsort(w.inos, w.ninos, sizeof(*w.inos), cmp_u64);
 	for (size_t i = 1; i < w.ninos; i++)
 		FUZZ_CHECK(w.inos[i - 1] < w.inos[i]);
+	/* The fixed nodes; tokens.json's placeholder number never resolves. */
 	for (uint64_t ino = 0; ino < 16; ino++)
-		FUZZ_CHECK(tree_node(s, ino, &n) == (ino >= 1 && ino <= TREE_INO_REFRESH));
+		FUZZ_CHECK(tree_node(s, ino, &n) ==
+			   (ino >= 1 && ino <= TREE_INO_STATUS && ino != TREE_INO_LIST));
 	free(w.inos);
 	free(w.linked);
 	free(w.scratch);
+}
+
+/* What tree_diff reported: entries, and nodes whose content changed. */
+struct diff_count {
+	size_t entries, changed;
+};
+
+static void count_node(void *ctx, uint64_t ino, bool content)
+{
+	((struct diff_count *)ctx)->changed += content;
+}
+
+static void count_entry(void *ctx, uint64_t parent, const char *name, size_t len)
+{
+	((struct diff_count *)ctx)->entries++;
+}
+
+/*
+ * Versions for s as if it had been refreshed many times: a gen per token
+ * and a list version, taken from the input, so that the walk meets every
+ * bit of the inode layout.
+ */
+static void number_versions(struct snapshot *s, const uint8_t *data, size_t size)
+{
+	for (size_t i = 0; i < s->n; i++)
+		s->tok[i].gen = (uint8_t)((data[i % size] + i) & ((1u << SNAP_GEN_BITS) - 1));
+	s->list_ver = 1 + size % 251;
+}
+
+/*
+ * The same body fetched again, numbered from s (snap_carry), keeps every
+ * version: nothing for the kernel to drop.
+ */
+static void check_carry_same(const struct snapshot *s, const uint8_t *data, size_t size)
+{
+	static const struct tree_diff_ops ops = { count_node, count_entry };
+	struct diff_count d = { 0, 0 };
+	char *body = malloc(size ? size : 1);
+	struct snapshot *again;
+	struct tree_node n;
+	struct pat_report r;
+	struct err e;
+
+	fuzz_where = "snap_carry";
+	FUZZ_CHECK(body != NULL);
+	memcpy(body, data, size);
+	again = snap_parse(body, size, fetched, &r, &e); /* takes body */
+	if (!again) {
+		FUZZ_CHECK(e.kind == ERR_NOMEM);
+		return;
+	}
+	snap_carry(again, s);
+	FUZZ_CHECK(again->n == s->n && again->list_ver == s->list_ver);
+	for (size_t i = 0; i < s->n; i++)
+		FUZZ_CHECK(again->tok[i].id == s->tok[i].id && again->tok[i].gen == s->tok[i].gen);
+	tree_diff(s, again, &ops, &d);
+	FUZZ_CHECK(d.entries == 0 && d.changed == 0);
+	/* Another version of the list: a number of its own, which s does not resolve. */
+	again->list_ver++;
+	FUZZ_CHECK(tree_list_ino(again) != tree_list_ino(s));
+	FUZZ_CHECK(!tree_node(s, tree_list_ino(again), &n) && !tree_node(again, tree_list_ino(s), &n));
+	FUZZ_CHECK(!tree_version_in(s, tree_list_ino(again)));
+	FUZZ_CHECK(tree_node(again, tree_list_ino(again), &n) && n.kind == TREE_LIST);
+	snap_unref(again);
 }
 
 /* Every token pat_each hands over, one line each, for comparing two readings. */
@@ -767,7 +865,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK(r.skipped == l.report.skipped && strcmp(r.warnings, l.report.warnings) == 0);
 	FUZZ_CHECK(r.problems == l.report.problems);
+	FUZZ_CHECK(s->list_ver == 1);
+	for (size_t i = 0; i < s->n; i++)
+		FUZZ_CHECK(s->tok[i].gen == 0);
+	if (size)
+		number_versions(s, data, size);
 	check_snapshot(s, &l, data, size);
+	check_carry_same(s, data, size);
 	snap_unref(s);
 out:
 	pat_list_free(&l);

@@ -171,8 +171,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(S_ISDIR(st.st_mode));
 	} else if (cur.kind == TREE_TOKEN_LINK) {
 		FUZZ_CHECK(S_ISLNK(st.st_mode) && st.st_size > 0);
-	} else if (tree_is_dynamic(&cur) || cur.kind == TREE_REFRESH) {
-		/* Rendered at read time (clock files, status, metrics) or write-only. */
+	} else if (tree_is_dynamic(&cur)) {
+		/* Rendered at read time (clock files, status, metrics). */
 		FUZZ_CHECK(S_ISREG(st.st_mode) &&
 			   tree_body(snap, &cur, &len, &scratch, &cap) == NULL);
 	} else {

@@ -52,6 +52,8 @@ static struct report_info info(void)
 		.expiring_days = 7,
 		.now = { 1764300000, 0 }, /* 2025-11-28 */
 		.requests = 5,
+		.versions_held = 12,
+		.lists_kept = 2,
 	};
 
 	ri.stats.fetches_ok = 3;
@@ -181,6 +183,8 @@ TEST(status_lines)
 		CHECK_HAS(t, "tokens: 3\n");
 		CHECK_HAS(t, "tokens_with_problems: 0\n");
 		CHECK_HAS(t, "requests: 5\n");
+		CHECK_HAS(t, "versions_held: 12\n");
+		CHECK_HAS(t, "old_lists_kept: 2\n");
 	}
 	free(t);
 	ri = info();

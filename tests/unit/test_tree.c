@@ -124,6 +124,14 @@ static int resolve(const struct snapshot *s, const char *path, struct tree_node 
 	return 0;
 }
 
+/* The inode number of path in s, or 0. */
+static uint64_t ino_of(const struct snapshot *s, const char *path)
+{
+	struct tree_node n;
+
+	return resolve(s, path, &n) == 0 ? n.ino : 0;
+}
+
 /* Resolve path to a regular file and compare its body with want. */
 static void check_body(const char *file, int line, const struct snapshot *s,
 		       const char *path, const char *want, size_t want_len)
@@ -256,6 +264,7 @@ TEST(bad_token_paths)
 	CHECK_ERRNO(s, "tokens/1/ID", -ENOENT);
 	CHECK_ERRNO(s, "nope", -ENOENT);
 	CHECK_ERRNO(s, "Tokens", -ENOENT);
+	CHECK_ERRNO(s, "refresh", -ENOENT); /* no longer in the root */
 	/* Looking a name up under anything but a folder. */
 	CHECK_ERRNO(s, "tokens/1/expiry/x", -ENOTDIR);
 	CHECK_ERRNO(s, "tokens/1/token.json/x", -ENOTDIR);
@@ -629,7 +638,7 @@ TEST(listings)
 	if (!s)
 		return;
 	CHECK_LISTING(s, "", TREE_INO_ROOT, "tokens", "by-name", "expiring", "expired",
-		      "tokens.json", "metrics.prom", "status", "refresh");
+		      "tokens.json", "metrics.prom", "status");
 	CHECK_LISTING(s, "tokens", TREE_INO_ROOT,
 		      "1", "2", "3", "4", "5", "7", "8", "9", "10", "12");
 	CHECK_LISTING(s, "tokens/10", TREE_INO_TOKENS,
@@ -684,13 +693,18 @@ TEST(inodes_unique_and_round_trip)
 	struct walk *w = calloc(1, sizeof(*w));
 	struct tree_node n;
 	/*
-	 * root + its 8 entries + per token: folder, its files (the snapshot's
+	 * root + its 7 entries + per token: folder, its files (the snapshot's
 	 * and the two clock files), by-name link.  The views list nothing here.
 	 */
-	const size_t want = 9 + NTOK * (2 + SNAP_NFILES + TREE_NCLOCK);
+	const size_t want = 8 + NTOK * (2 + SNAP_NFILES + TREE_NCLOCK);
 
 	if (!s || !w)
 		goto out;
+	/* Versions as after some refreshes, the highest gen among them. */
+	for (size_t i = 0; i < s->n; i++)
+		s->tok[i].gen = (uint8_t)((i * 29 + 5) % (1u << SNAP_GEN_BITS));
+	s->tok[0].gen = (1u << SNAP_GEN_BITS) - 1;
+	s->list_ver = 3;
 	CHECK(tree_node(s, TREE_INO_ROOT, &w->v[0]));
 	w->n = 1;
 	walk_dir(s, &w->v[0], w);
@@ -713,17 +727,25 @@ TEST(inodes_unique_and_round_trip)
 	for (size_t i = 1; i < w->n; i++)
 		if (w->v[i].ino == w->v[i - 1].ino)
 			check_fail(__FILE__, __LINE__, "inode %ju used twice", (uintmax_t)w->v[i].ino);
-	/* Numbers that name no node. */
+	/* Numbers that name no node: tokens.json is known by its versioned number only. */
 	CHECK(!tree_node(s, 0, &n));
-	for (uint64_t ino = TREE_INO_REFRESH + 1; ino < 16; ino++)
+	CHECK(!tree_node(s, TREE_INO_LIST, &n));
+	for (uint64_t ino = TREE_INO_STATUS + 1; ino < 16; ino++)
 		CHECK(!tree_node(s, ino, &n));
+	CHECK(tree_node(s, tree_list_ino(s), &n) && n.kind == TREE_LIST);
 	if (resolve(s, "tokens/5", &n) == 0) {
 		struct tree_node m;
 		uint64_t base = n.ino;
 
-		/* Slots past the clock files and before the three links are free. */
-		for (uint64_t slot = SNAP_NFILES + 1 + TREE_NCLOCK; slot < 13; slot++)
-			CHECK(!tree_node(s, base + slot, &m));
+		/*
+		 * Slots past the clock files and before the three links name
+		 * none of the token's nodes: slot 11 numbers the root's
+		 * versioned files (tree.h), slot 12 nothing.
+		 */
+		CHECK(!tree_node(s, base + 11, &m) ||
+		      (!m.tok && (m.kind == TREE_LIST || m.kind == TREE_STATUS ||
+				  m.kind == TREE_METRICS)));
+		CHECK(!tree_node(s, base + 12, &m));
 		for (uint64_t slot = 13; slot < 16; slot++)
 			CHECK(tree_node(s, base + slot, &m) && m.kind == TREE_TOKEN_LINK);
 		/* ID 6 is not in the list. */
@@ -734,6 +756,228 @@ TEST(inodes_unique_and_round_trip)
 out:
 	free(w);
 	snap_unref(s);
+}
+
+/* Token id named name, created 2025-01-01, expiring 2026-01-01. */
+#define TOK_PLAIN(id, name) TOK(id, name, "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1)
+
+/* The versions s holds, into buf: "ID:gen" for each token in ID order, then "list:" list_ver. */
+static const char *versions_of(const struct snapshot *s, char *buf, size_t cap)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < s->n && used < cap; i++)
+		used += (size_t)snprintf(buf + used, cap - used, "%" PRId64 ":%u ", s->tok[i].id,
+					 (unsigned)s->tok[i].gen);
+	if (used < cap)
+		snprintf(buf + used, cap - used, "list:%ju", (uintmax_t)s->list_ver);
+	return buf;
+}
+
+/* One token at a given version, read back by number (see the worked example in tree.h). */
+static uint64_t with_gen(uint64_t ino, unsigned gen)
+{
+	return (ino & ((UINT64_C(1) << (64 - SNAP_GEN_BITS)) - 1)) |
+	       ((uint64_t)gen << (64 - SNAP_GEN_BITS));
+}
+
+/* The inode layout of tree.h: | gen (6 bits) | ID + 1 (54 bits) | slot (4 bits) |. */
+TEST(inode_layout)
+{
+	static const char body[] = "[" TOK_PLAIN(7, "seven") "," TOK_PLAIN(9007199254740991, "max") "]";
+	struct snapshot *s = build(body, strlen(body));
+	struct tree_node n;
+	char v[64];
+
+	if (!s)
+		return;
+	/* What snap_parse gives, before any refresh. */
+	CHECK_EQ_STR(versions_of(s, v, sizeof(v)), "7:0 9007199254740991:0 list:1");
+	CHECK_EQ_INT(ino_of(s, "tokens/7/name"), 0x82);
+	CHECK_EQ_INT(ino_of(s, "tokens.json"), 0x4b);
+	s->tok[0].gen = 2;
+	s->tok[1].gen = (1u << SNAP_GEN_BITS) - 1;
+	s->list_ver = 5;
+	/* tokens/7/name, token at version 2, slot 2; tokens.json at list version 5. */
+	CHECK(ino_of(s, "tokens/7/name") == UINT64_C(0x0800000000000082));
+	CHECK(ino_of(s, "tokens/7/id") == UINT64_C(0x0800000000000081));
+	CHECK(ino_of(s, "tokens/7/days_left") == UINT64_C(0x0800000000000089));
+	CHECK_EQ_INT(ino_of(s, "tokens.json"), 0x14b);
+	CHECK_EQ_INT(tree_list_ino(s), 0x14b);
+	/* status at edition 3: the same slot, told apart from the list by the bits above it. */
+	CHECK_EQ_INT(tree_report_ino(TREE_STATUS, 3), 0xdb);
+	CHECK(tree_node(s, 0xdb, &n) && n.kind == TREE_STATUS);
+	CHECK(tree_node(s, tree_report_ino(TREE_METRICS, 3), &n) && n.kind == TREE_METRICS);
+	CHECK(tree_report_ino(TREE_METRICS, 3) != 0xdb && tree_report_ino(TREE_METRICS, 3) != 0x14b);
+	/* Folders and links have no version. */
+	CHECK_EQ_INT(ino_of(s, "tokens/7"), 0x80);
+	CHECK_EQ_INT(ino_of(s, "by-name/seven"), 0x8f);
+	/* The largest ID at the largest gen: the fields do not overlap. */
+	CHECK(ino_of(s, "tokens/9007199254740991/name") == UINT64_C(0xfe00000000000002));
+	CHECK(ino_of(s, "tokens/9007199254740991") == UINT64_C(0x0200000000000000));
+	/* Each number resolves, and only at the version s holds. */
+	CHECK(tree_node(s, UINT64_C(0x0800000000000082), &n) && n.kind == TREE_TOKEN_FILE &&
+	      n.file == SNAP_F_NAME && n.tok->id == 7);
+	for (unsigned gen = 0; gen < (1u << SNAP_GEN_BITS); gen++) {
+		CHECK(tree_node(s, with_gen(0x82, gen), &n) == (gen == 2));
+		CHECK(tree_node(s, with_gen(0x89, gen), &n) == (gen == 2));
+		CHECK(tree_node(s, with_gen(UINT64_C(0x0200000000000002), gen), &n) ==
+		      (gen == (1u << SNAP_GEN_BITS) - 1));
+	}
+	/* tokens.json at list version 5 only: not 4, not 6, not the placeholder. */
+	CHECK(tree_node(s, 0x14b, &n) && n.kind == TREE_LIST);
+	CHECK(!tree_node(s, 0x10b, &n));
+	CHECK(!tree_node(s, 0x18b, &n));
+	CHECK(!tree_node(s, TREE_INO_LIST, &n));
+	/* Version keys: one per version of a token's files; tokens.json's is its number. */
+	CHECK(tree_version_key(UINT64_C(0x0800000000000082)) == UINT64_C(0x0800000000000080));
+	CHECK(tree_version_key(UINT64_C(0x0800000000000089)) == UINT64_C(0x0800000000000080));
+	CHECK(tree_version_key(UINT64_C(0x0800000000000081)) == UINT64_C(0x0800000000000080));
+	CHECK_EQ_INT(tree_version_key(0x14b), 0x14b);
+	CHECK_EQ_INT(tree_version_key(0xdb), 0); /* report editions are not counted */
+	CHECK_EQ_INT(tree_version_key(0x80), 0);
+	CHECK_EQ_INT(tree_version_key(0x8f), 0);
+	for (uint64_t ino = 0; ino < 16; ino++)
+		CHECK_EQ_INT(tree_version_key(ino), 0);
+	CHECK(tree_version_in(s, UINT64_C(0x0800000000000080)));
+	CHECK(!tree_version_in(s, UINT64_C(0x0400000000000080)));
+	CHECK(!tree_version_in(s, 0x80));
+	CHECK(tree_version_in(s, UINT64_C(0xfe00000000000000)));
+	CHECK(tree_version_in(s, 0x14b));
+	CHECK(!tree_version_in(s, 0x10b));
+	CHECK(!tree_version_in(s, with_gen(0x90, 0))); /* ID 8: not in the list */
+	CHECK(!tree_version_in(NULL, 0x14b));
+	CHECK(!tree_version_in(NULL, UINT64_C(0x0800000000000080)));
+	snap_unref(s);
+}
+
+/* A list of tokens 1, 2 and 3, token 2 as given: its name, CreatedOn, Expiry, state, user. */
+#define CARRY_LIST(name, created, expiry, state, uid) \
+	"[" TOK_PLAIN(1, "one") "," TOK(2, name, created, expiry, state, uid) "," \
+	TOK_PLAIN(3, "three") "]"
+
+#define CARRY_BASE "[" TOK_PLAIN(1, "one") "," TOK_PLAIN(2, "two") "," TOK_PLAIN(3, "three") "]"
+
+/* A snapshot of json numbered from old (snap_carry); NULL if it does not parse. */
+static struct snapshot *carried(const char *json, const struct snapshot *old)
+{
+	struct snapshot *s = build(json, strlen(json));
+
+	if (s)
+		snap_carry(s, old);
+	return s;
+}
+
+/* A token keeps its gen while every file reads the same; any change gives the next. */
+TEST(carry_numbers_token_versions)
+{
+	static const char *const changed[] = {
+		CARRY_LIST("Two", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1),
+		CARRY_LIST("two", "2025-01-01T00:00:00.5Z", "2026-01-01T00:00:00Z", 0, 1),
+		CARRY_LIST("two", "2025-01-01T00:00:00Z", "2026-01-01T00:00:01Z", 0, 1),
+		/* The same instant, written otherwise: expiry reads differently. */
+		CARRY_LIST("two", "2025-01-01T00:00:00Z", "2026-01-01T08:00:00+08:00", 0, 1),
+		CARRY_LIST("two", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 1, 1),
+		CARRY_LIST("two", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 2),
+	};
+	struct snapshot *a = build(CARRY_BASE, strlen(CARRY_BASE)), *b;
+	char v[128];
+
+	if (!a)
+		return;
+	a->tok[0].gen = 5;
+	a->tok[1].gen = 7;
+	a->tok[2].gen = 0;
+	a->list_ver = 9;
+	/* The same list: every gen kept, and the list version. */
+	b = carried(CARRY_BASE, a);
+	if (b) {
+		CHECK_EQ_STR(versions_of(b, v, sizeof(v)), "1:5 2:7 3:0 list:9");
+		snap_unref(b);
+	}
+	/* One field of token 2 changed: its gen moves on, the others' stay. */
+	for (size_t k = 0; k < sizeof(changed) / sizeof(changed[0]); k++) {
+		b = carried(changed[k], a);
+		if (!b)
+			continue;
+		if (strcmp(versions_of(b, v, sizeof(v)), "1:5 2:8 3:0 list:10") != 0)
+			check_fail(__FILE__, __LINE__, "change %zu: versions %s", k, v);
+		snap_unref(b);
+	}
+	/* The last gen wraps to 0. */
+	a->tok[1].gen = (1u << SNAP_GEN_BITS) - 1;
+	b = carried(changed[0], a);
+	if (b) {
+		CHECK_EQ_STR(versions_of(b, v, sizeof(v)), "1:5 2:0 3:0 list:10");
+		snap_unref(b);
+	}
+	snap_unref(a);
+}
+
+/* New tokens start at 0, whatever the ID had before it left; others keep theirs. */
+TEST(carry_new_and_returning_tokens)
+{
+	static const char without_2[] = "[" TOK_PLAIN(1, "one") "," TOK_PLAIN(3, "three") "]";
+	static const char more[] = "[" TOK_PLAIN(0, "zero") "," TOK_PLAIN(1, "one") ","
+		TOK_PLAIN(2, "two") "," TOK_PLAIN(3, "three") "," TOK_PLAIN(4, "four") "]";
+	struct snapshot *a = build(CARRY_BASE, strlen(CARRY_BASE)), *b = NULL, *c = NULL;
+	char v[128];
+
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n; i++)
+		a->tok[i].gen = (uint8_t)(10 + i);
+	b = carried(without_2, a);
+	if (!b)
+		goto out;
+	CHECK_EQ_STR(versions_of(b, v, sizeof(v)), "1:10 3:12 list:2");
+	/* 2 comes back, 0 and 4 are new: all at 0. */
+	c = carried(more, b);
+	if (!c)
+		goto out;
+	CHECK_EQ_STR(versions_of(c, v, sizeof(v)), "0:0 1:10 2:0 3:12 4:0 list:3");
+out:
+	snap_unref(a);
+	snap_unref(b);
+	snap_unref(c);
+}
+
+/*
+ * tokens.json's version follows its bytes: trailing whitespace is not in
+ * them, any other difference is, even one that changes no token (the order).
+ */
+TEST(carry_list_version)
+{
+	static const char reordered[] =
+		"[" TOK_PLAIN(3, "three") "," TOK_PLAIN(1, "one") "," TOK_PLAIN(2, "two") "]";
+	struct snapshot *a = build(CARRY_BASE, strlen(CARRY_BASE)), *b;
+
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n; i++)
+		a->tok[i].gen = 3;
+	a->list_ver = 41;
+	b = carried(CARRY_BASE "\n \r\n", a);
+	if (b) {
+		CHECK_EQ_INT(b->list_ver, 41);
+		CHECK_EQ_INT(tree_list_ino(b), tree_list_ino(a));
+		snap_unref(b);
+	}
+	b = carried(" " CARRY_BASE, a);
+	if (b) {
+		CHECK_EQ_INT(b->list_ver, 42);
+		snap_unref(b);
+	}
+	b = carried(reordered, a);
+	if (b) {
+		CHECK_EQ_INT(b->list_ver, 42);
+		CHECK(tree_list_ino(b) != tree_list_ino(a));
+		for (size_t i = 0; i < b->n; i++)
+			CHECK_EQ_INT(b->tok[i].gen, 3); /* the same tokens: versions kept */
+		snap_unref(b);
+	}
+	snap_unref(a);
 }
 
 /* The extremes of the ID range: 0 and 2^53 - 1. */
@@ -1013,7 +1257,11 @@ TEST(no_snapshot)
 	CHECK_EQ_INT(root.kind, TREE_ROOT);
 	CHECK(tree_node(NULL, TREE_INO_TOKENS, &n) && n.kind == TREE_TOKENS);
 	CHECK(tree_node(NULL, TREE_INO_BYNAME, &n) && n.kind == TREE_BYNAME);
-	CHECK(tree_node(NULL, TREE_INO_LIST, &n) && n.kind == TREE_LIST);
+	/* tokens.json is listed under its placeholder number, which never resolves. */
+	CHECK_EQ_INT(tree_list_ino(NULL), TREE_INO_LIST);
+	CHECK(!tree_node(NULL, TREE_INO_LIST, &n));
+	CHECK(resolve(NULL, "tokens.json", &n) == 0 && n.kind == TREE_LIST &&
+	      n.ino == TREE_INO_LIST);
 	CHECK(!tree_node(NULL, 0, &n));
 	CHECK(!tree_node(NULL, 16, &n));
 	CHECK(!tree_node(NULL, (2 << 4) | 1, &n));
@@ -1023,7 +1271,7 @@ TEST(no_snapshot)
 	CHECK_ERRNO(NULL, "tokens/1", -ENOENT);
 	CHECK_ERRNO(NULL, "tokens/0", -ENOENT);
 	CHECK_ERRNO(NULL, "by-name/Teams integ", -ENOENT);
-	CHECK_EQ_INT(tree_dir_count(NULL, &root), 10);
+	CHECK_EQ_INT(tree_dir_count(NULL, &root), 9);
 	if (tree_node(NULL, TREE_INO_TOKENS, &n)) {
 		CHECK_EQ_INT(tree_dir_count(NULL, &n), 2);
 		CHECK(!tree_dir_entry(NULL, &n, 2, buf, &name, &child));
@@ -1037,7 +1285,7 @@ TEST(no_snapshot)
 	CHECK_EQ_INT(st.st_uid, 1);
 	CHECK_EQ_INT(st.st_gid, 2);
 	CHECK_EQ_INT(st.st_mtim.tv_sec, mount_time.tv_sec);
-	if (tree_node(NULL, TREE_INO_LIST, &n)) {
+	if (resolve(NULL, "tokens.json", &n) == 0) {
 		char *scratch = NULL;
 		size_t cap = 0;
 
@@ -1246,15 +1494,6 @@ TEST(clock_files_and_views)
 		CHECK_EQ_STR(target, "../tokens/3");
 		CHECK(n.ino != 0);
 	}
-	/* Mode of refresh: write-only. */
-	if (resolve(s, "refresh", &n) == 0) {
-		struct tree_owner own = { 0, 0, 0 };
-		struct stat st;
-
-		tree_stat(s, &n, &own, mount_time, &st);
-		CHECK_EQ_INT(st.st_mode, S_IFREG | 0200);
-		CHECK(!tree_is_dynamic(&n));
-	}
 	CHECK(resolve(s, "status", &n) == 0 && tree_is_dynamic(&n));
 	CHECK(resolve(s, "metrics.prom", &n) == 0 && tree_is_dynamic(&n));
 	snap_unref(s);
@@ -1386,7 +1625,7 @@ TEST(clock_spans)
 
 /* What tree_diff reported, as text lines "node INO 0|1" and "entry PARENT NAME". */
 struct diff_log {
-	char text[8192];
+	char text[16384];
 };
 
 static void log_node(void *ctx, uint64_t ino, bool content)
@@ -1407,92 +1646,182 @@ static void log_entry(void *ctx, uint64_t parent, const char *name, size_t len)
 		 (int)len, name);
 }
 
+/* Is line (without its newline) one of the lines of d? */
 static bool logged(const struct diff_log *d, const char *line)
 {
-	char want[256];
+	size_t n = strlen(line);
 
-	snprintf(want, sizeof(want), "%s\n", line);
-	return strstr(d->text, want) != NULL;
+	for (const char *p = d->text; (p = strstr(p, line)) != NULL; p++)
+		if ((p == d->text || p[-1] == '\n') && p[n] == '\n')
+			return true;
+	return false;
 }
 
-/* The inode number of path in s, or 0. */
-static uint64_t ino_of(const struct snapshot *s, const char *path)
+/* The names of a token folder's files: the snapshot's, then the clock's. */
+static const char *token_file_name(unsigned i)
 {
-	struct tree_node n;
+	static const char *const clock_files[TREE_NCLOCK] = { "days_left", "expired" };
 
-	return resolve(s, path, &n) == 0 ? n.ino : 0;
+	return i < SNAP_NFILES ? snap_file_names[i] : clock_files[i - SNAP_NFILES];
 }
 
-/* One refresh: 2 renamed (same length), 3 gone, 9 new, 4's expiry moved, 1 as it was. */
+/* How many of the files of folder dir were reported as entries to look up again. */
+static unsigned files_reported(const struct diff_log *d, uint64_t dir)
+{
+	unsigned n = 0;
+	char line[128];
+
+	for (unsigned i = 0; i < SNAP_NFILES + TREE_NCLOCK; i++) {
+		snprintf(line, sizeof(line), "entry %ju %s", (uintmax_t)dir, token_file_name(i));
+		n += logged(d, line);
+	}
+	return n;
+}
+
+/* Lines of d that name a node of the token whose folder is dir (any slot or gen). */
+static unsigned lines_about(const struct diff_log *d, uint64_t dir)
+{
+	const uint64_t id_mask = ((UINT64_C(1) << (64 - SNAP_GEN_BITS)) - 1) & ~UINT64_C(15);
+	unsigned n = 0;
+
+	for (const char *p = d->text; *p; p = strchr(p, '\n') + 1) {
+		uintmax_t ino;
+
+		if ((sscanf(p, "node %ju", &ino) == 1 || sscanf(p, "entry %ju", &ino) == 1) &&
+		    ino >= 16 && (ino & id_mask) == dir)
+			n++;
+	}
+	return n;
+}
+
+/* Nodes reported with a version (a token's files, tokens.json): there should be none. */
+static unsigned versioned_nodes(const struct diff_log *d)
+{
+	unsigned n = 0;
+
+	for (const char *p = d->text; *p; p = strchr(p, '\n') + 1) {
+		uintmax_t ino;
+
+		if (sscanf(p, "node %ju", &ino) == 1 && tree_version_key(ino) != 0)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * One refresh: 2 renamed (same length), 3 gone, 9 new, 4's expiry moved,
+ * 5's creation moved, 1 as it was.  A token with any file changed has a new
+ * version: its file names are reported under its folder (their numbers
+ * change) and the folder's listing; no file is reported by number.
+ */
 TEST(diff_reports_what_changed)
 {
 	static const char before[] = "["
 		TOK(1, "same", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
 		TOK(2, "old name", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
 		TOK(3, "leaving", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
-		TOK(4, "moved", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) "]";
+		TOK(4, "moved", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
+		TOK(5, "born", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) "]";
 	static const char after[] = "["
 		TOK(1, "same", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
 		TOK(2, "new name", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
 		TOK(4, "moved", "2025-01-01T00:00:00Z", "2026-02-01T00:00:00Z", 0, 1) ","
+		TOK(5, "born", "2025-01-02T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
 		TOK(9, "arrived", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) "]";
 	static const struct tree_diff_ops ops = { log_node, log_entry };
 	struct snapshot *a = build(before, strlen(before)), *b = build(after, strlen(after));
-	struct diff_log d = { "" };
+	struct snapshot *c = build(after, strlen(after));
+	struct diff_log *d = calloc(1, sizeof(*d));
+	struct tree_node n;
 	char line[128];
+	uint64_t dir;
 
-	if (!a || !b)
+	if (!a || !b || !c || !d)
 		goto out;
-	tree_diff(a, b, &ops, &d);
+	snap_carry(b, a);
+	CHECK_EQ_STR(versions_of(b, line, sizeof(line)), "1:0 2:1 4:1 5:1 9:0 list:2");
+	tree_diff(a, b, &ops, d);
 #define LOGGED(...) do {						\
 		snprintf(line, sizeof(line), __VA_ARGS__);		\
-		if (!logged(&d, line))					\
+		if (!logged(d, line))					\
 			check_fail(__FILE__, __LINE__, "not reported: %s", line); \
 	} while (0)
 #define NOT_LOGGED(...) do {						\
 		snprintf(line, sizeof(line), __VA_ARGS__);		\
-		if (logged(&d, line))					\
+		if (logged(d, line))					\
 			check_fail(__FILE__, __LINE__, "reported: %s", line); \
 	} while (0)
-	/* 2: its name and token.json, and its by-name entries. */
-	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/2/name"));
-	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/2/token.json"));
-	NOT_LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/2/expiry"));
+	CHECK_EQ_INT(versioned_nodes(d), 0);
+	/* 2: a new version, and its by-name entries; its links are as they were. */
+	dir = ino_of(a, "tokens/2");
+	CHECK_EQ_INT(files_reported(d, dir), SNAP_NFILES + TREE_NCLOCK);
+	LOGGED("node %ju 1", (uintmax_t)dir);
+	NOT_LOGGED("node %ju 1", (uintmax_t)(dir | 15));
 	LOGGED("entry %d old name", TREE_INO_BYNAME);
 	LOGGED("entry %d new name", TREE_INO_BYNAME);
-	/* 3: gone, with every node; 9: new names. */
+	LOGGED("entry %d old name", TREE_INO_EXPIRING);
+	LOGGED("entry %d new name", TREE_INO_EXPIRED);
+	/* 3: gone: its names, its folder and links, and its files' names. */
+	dir = ino_of(a, "tokens/3");
 	LOGGED("entry %d 3", TREE_INO_TOKENS);
 	LOGGED("entry %d leaving", TREE_INO_BYNAME);
-	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/3"));
-	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/3/days_left"));
+	LOGGED("entry %d leaving", TREE_INO_EXPIRING);
+	LOGGED("entry %d leaving", TREE_INO_EXPIRED);
+	LOGGED("node %ju 1", (uintmax_t)dir);
+	for (unsigned slot = 13; slot < 16; slot++)
+		LOGGED("node %ju 1", (uintmax_t)(dir | slot));
+	CHECK_EQ_INT(files_reported(d, dir), SNAP_NFILES + TREE_NCLOCK);
+	/* 9: new names only; it had no files to look up again. */
 	LOGGED("entry %d 9", TREE_INO_TOKENS);
 	LOGGED("entry %d arrived", TREE_INO_BYNAME);
-	/* 4: the expiry and what follows from it, not the name. */
-	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/4/expiry"));
-	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/4/expiry_epoch"));
-	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/4/days_left"));
-	LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/4/expired"));
-	NOT_LOGGED("node %ju 1", (uintmax_t)ino_of(a, "tokens/4/name"));
+	CHECK_EQ_INT(files_reported(d, ino_of(b, "tokens/9")), 0);
+	/* 4: the expiry: a new version, not the name, nor the links. */
+	dir = ino_of(a, "tokens/4");
+	CHECK_EQ_INT(files_reported(d, dir), SNAP_NFILES + TREE_NCLOCK);
+	LOGGED("node %ju 1", (uintmax_t)dir);
 	NOT_LOGGED("entry %d moved", TREE_INO_BYNAME);
+	NOT_LOGGED("node %ju 1", (uintmax_t)(dir | 13));
+	/* 5: created moved: a new version, and the links' mtimes. */
+	dir = ino_of(a, "tokens/5");
+	CHECK_EQ_INT(files_reported(d, dir), SNAP_NFILES + TREE_NCLOCK);
+	for (unsigned slot = 13; slot < 16; slot++)
+		LOGGED("node %ju 1", (uintmax_t)(dir | slot));
+	NOT_LOGGED("entry %d born", TREE_INO_BYNAME);
 	/* 1: nothing at all. */
 	NOT_LOGGED("entry %d 1", TREE_INO_TOKENS);
-	for (unsigned i = 0; i < 16; i++)
-		NOT_LOGGED("node %ju 1", (uintmax_t)(ino_of(a, "tokens/1") | i));
-	/* The listings changed; the list too. */
+	CHECK_EQ_INT(lines_about(d, ino_of(a, "tokens/1")), 0);
+	/* The listings changed; tokens.json has a new number, in the root's listing. */
 	LOGGED("node %d 1", TREE_INO_TOKENS);
 	LOGGED("node %d 1", TREE_INO_BYNAME);
-	LOGGED("node %d 1", TREE_INO_LIST);
-	/* The same list twice: attributes only (the fetch time). */
-	d.text[0] = '\0';
-	tree_diff(b, b, &ops, &d);
-	CHECK(strstr(d.text, "entry") == NULL);
-	CHECK(strstr(d.text, " 1\n") == NULL);
+	LOGGED("entry %d tokens.json", TREE_INO_ROOT);
+	LOGGED("node %d 1", TREE_INO_ROOT);
+	NOT_LOGGED("node %d 1", TREE_INO_LIST);
+	NOT_LOGGED("node %d 0", TREE_INO_LIST);
+	/* The numbers: changed files have new ones, the rest keep theirs. */
+	CHECK(ino_of(a, "tokens/2/name") != ino_of(b, "tokens/2/name"));
+	CHECK(!tree_node(b, ino_of(a, "tokens/2/name"), &n));
+	CHECK(!tree_node(a, ino_of(b, "tokens/4/days_left"), &n));
+	CHECK_EQ_INT(ino_of(a, "tokens/2"), ino_of(b, "tokens/2"));
+	CHECK_EQ_INT(ino_of(a, "tokens/1/name"), ino_of(b, "tokens/1/name"));
+	CHECK_EQ_INT(ino_of(a, "tokens.json"), tree_list_ino(a));
+	CHECK_EQ_INT(ino_of(b, "tokens.json"), tree_list_ino(b));
+	CHECK(!tree_node(b, tree_list_ino(a), &n));
+	/* The same list again: every version kept, attributes only (the fetch time). */
+	snap_carry(c, b);
+	CHECK_EQ_STR(versions_of(c, line, sizeof(line)), "1:0 2:1 4:1 5:1 9:0 list:2");
+	d->text[0] = '\0';
+	tree_diff(b, c, &ops, d);
+	CHECK(strstr(d->text, "entry") == NULL);
+	CHECK(strstr(d->text, " 1\n") == NULL);
+	LOGGED("node %d 0", TREE_INO_ROOT);
 	LOGGED("node %d 0", TREE_INO_TOKENS);
 #undef LOGGED
 #undef NOT_LOGGED
 out:
+	free(d);
 	snap_unref(a);
 	snap_unref(b);
+	snap_unref(c);
 }
 
 /* Names listed by tree_dir_next from *pos, n at most, joined by ','. */
@@ -1552,7 +1881,7 @@ TEST(listing_positions_outlive_snapshots)
 	out[0] = '\0';
 	pos = 0;
 	list_from(a, &test_clock, TREE_INO_ROOT, &pos, 99, out, sizeof(out));
-	CHECK_EQ_STR(out, ".,..,tokens,by-name,expiring,expired,tokens.json,metrics.prom,status,refresh");
+	CHECK_EQ_STR(out, ".,..,tokens,by-name,expiring,expired,tokens.json,metrics.prom,status");
 out:
 	snap_unref(a);
 	snap_unref(b);
@@ -1644,6 +1973,10 @@ static const struct check_test tests[] = {
 	TEST_CASE(link_counts),
 	TEST_CASE(listings),
 	TEST_CASE(inodes_unique_and_round_trip),
+	TEST_CASE(inode_layout),
+	TEST_CASE(carry_numbers_token_versions),
+	TEST_CASE(carry_new_and_returning_tokens),
+	TEST_CASE(carry_list_version),
 	TEST_CASE(extreme_ids),
 	TEST_CASE(repeated_id_first_wins),
 	TEST_CASE(lists_in_id_order_and_not),

@@ -1,0 +1,60 @@
+/*
+ * held.h - the versions of files the kernel holds inodes of, and the old
+ * snapshots kept for them.  A file's version is in its inode number
+ * (tree.h), so the kernel never mixes two versions; what is left is to
+ * answer a read of an old version, from a reader that held the file open
+ * across a refresh, for as long as the kernel holds that inode.  So each
+ * lookup the kernel is given is counted per version (tree_version_key), each
+ * FORGET takes it back, and a version a refresh replaced keeps the snapshot
+ * it was read from until its count is 0.  At most HELD_KEPT snapshots are
+ * kept so: a user who holds many versions open cannot make the daemon keep
+ * every list.  Owns the counts and those references; knows nothing of FUSE.
+ */
+#ifndef SYNERGYFS_HELD_H
+#define SYNERGYFS_HELD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "snapshot.h"
+
+/*
+ * Old snapshots kept for versions held open.  Past that, the oldest one
+ * goes, and a read of its versions that misses the page cache fails
+ * (ESTALE): the reader opens the file again.
+ */
+#define HELD_KEPT 4
+
+struct held;
+
+/* Counts for the snapshots of cache c.  NULL when memory runs out. */
+struct held *held_new(struct cache *c);
+
+/* Free h and the snapshots it keeps. */
+void held_free(struct held *h);
+
+/*
+ * The kernel was given count more lookups of inode ino, answered from s.
+ * A node without versions is not counted.  Returns false when memory ran
+ * out (the caller should not give the kernel the inode).
+ */
+bool held_add(struct held *h, struct snapshot *s, uint64_t ino, uint64_t count);
+
+/* The kernel forgot nlookup lookups of ino (FORGET). */
+void held_forget(struct held *h, uint64_t ino, uint64_t nlookup);
+
+/*
+ * A refresh replaced old by cur: the versions held that cur does not
+ * have keep old.  Call for each refresh, in order, before the kernel is
+ * told of it.  O(versions held).
+ */
+void held_retire(struct held *h, struct snapshot *old, const struct snapshot *cur);
+
+/* A snapshot with ino's version, kept for it (one reference), or NULL. */
+struct snapshot *held_find(struct held *h, uint64_t ino);
+
+/* How many versions the kernel holds, and how many old snapshots are kept. */
+void held_counts(struct held *h, uint64_t *versions, unsigned *kept);
+
+#endif
