@@ -414,8 +414,8 @@ LEGEND = [
     "  refresh = tests/bench/bench_snapshot, in C, no HTTP.  memory = the daemon's VmHWM",
     "  (/proc/PID/status) on a fresh mount, against the size of the JSON body.",
     "  FUSE requests = what the kernel sent the daemon in one timed run: its read() calls on",
-    "  /dev/fuse (syscr in /proc/PID/io).  Warm through the page cache (-o kernel_cache), each",
-    "  is a miss: a body the kernel no longer held (reclaimed, or never stored).",
+    "  /dev/fuse (syscr in /proc/PID/io).  Warm, through the page cache, each is a miss: a",
+    "  body the kernel no longer held (reclaimed, or never stored).",
 ]
 
 
@@ -683,7 +683,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="skip the timed walks and the tmpfs copy: refresh, cold ls -l vs "
                          "curl + jq and memory only (for sizes where a walk takes minutes)")
     ap.add_argument("-o", "--options", metavar="OPTS",
-                    help="more mount options for every mount, e.g. kernel_cache")
+                    help="more mount options for every mount, e.g. cache_ttl=600")
     ap.add_argument("--reps", type=int, metavar="R",
                     help="timed repetitions of each measurement (default 5; 1 with --smoke)")
     ap.add_argument("--out", metavar="DIR", default=str(ROOT / "results"),
