@@ -7,7 +7,9 @@
  * non-zero exit), wires the modules together and runs the FUSE session.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -16,14 +18,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "api.h"
 #include "cache.h"
 #include "config.h"
 #include "fs.h"
+#include "ioctl.h"
 #include "log.h"
 #include "notify.h"
 #include "source.h"
@@ -75,9 +80,13 @@ static const struct fuse_opt option_spec[] = {
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] URL MOUNTPOINT\n"
+	       "       %s --refresh MOUNTPOINT\n"
 	       "\n"
 	       "Mount the Personal Access Token list of the 12d Synergy server at URL\n"
 	       "(http:// or https://, optional port and path prefix) on MOUNTPOINT, read-only.\n"
+	       "\n"
+	       "    --refresh MOUNTPOINT   have the mount at MOUNTPOINT fetch the list now; exit 0\n"
+	       "                           once it is served, 1 with the reason if it fails\n"
 	       "\n"
 	       "synergyfs options:\n"
 	       "    -o token_file=PATH     file holding the bearer token, mode 0600 or stricter\n"
@@ -102,7 +111,7 @@ static void usage(const char *prog)
 	       "    -h   --help            print this help\n"
 	       "    -V   --version         print versions\n"
 	       "\n",
-	       prog, CONFIG_DEFAULT_TTL, CONFIG_DEFAULT_TIMEOUT, CONFIG_DEFAULT_CONNECT_TIMEOUT,
+	       prog, prog, CONFIG_DEFAULT_TTL, CONFIG_DEFAULT_TIMEOUT, CONFIG_DEFAULT_CONNECT_TIMEOUT,
 	       CONFIG_DEFAULT_REFRESH_WAIT,
 	       CONFIG_DEFAULT_MAX_RESPONSE, CONFIG_DEFAULT_EXPIRING_DAYS);
 	/*
@@ -515,6 +524,75 @@ static void teardown(struct daemon *d)
 	config_free(&d->cl.conf);
 }
 
+/*
+ * synergyfs --refresh MOUNTPOINT: ask the daemon serving MOUNTPOINT to fetch
+ * the list now (SYNERGYFS_IOC_REFRESH on its root folder), and wait until the
+ * new list is served.  Needs no URL, no token and no libcurl.  Prints one line
+ * on stderr if it fails.  Returns an exit code: 0, or 1.
+ */
+static int refresh_mount(const char *path)
+{
+	struct statfs sfs;
+	int fd, err = 0;
+	bool ours = true;
+
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+		ours = err != ENOTDIR;
+	} else if (fstatfs(fd, &sfs) != 0) {
+		err = errno;
+	} else if (sfs.f_type != FUSE_SUPER_MAGIC) {
+		ours = false;
+	} else if (ioctl(fd, SYNERGYFS_IOC_REFRESH) != 0) {
+		err = errno;
+		/* Another FUSE filesystem, or a folder inside the mount. */
+		ours = err != ENOTTY && err != EINVAL && err != ENOSYS;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (!ours) {
+		fprintf(stderr, "synergyfs: %s is not a synergyfs mount\n", path);
+		return 1;
+	}
+	if (err != 0) {
+		fprintf(stderr, "synergyfs: refresh of %s failed: %s\n", path, strerror(err));
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * The command line of --refresh, wherever it stands: exactly one other
+ * argument, the mount point.  Returns -1 if argv does not ask for a refresh,
+ * else an exit code.
+ */
+static int refresh_command(int argc, char *argv[], const char *prog)
+{
+	const char *path = NULL, *extra = NULL;
+	bool asked = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--refresh") == 0)
+			asked = true;
+		else if (!path)
+			path = argv[i];
+		else if (!extra)
+			extra = argv[i];
+	}
+	if (!asked)
+		return -1;
+	if (!path || extra) {
+		if (extra)
+			log_error("unexpected argument '%s' (usage: %s --refresh MOUNTPOINT)",
+				  extra, prog);
+		else
+			log_error("missing mount point (usage: %s --refresh MOUNTPOINT)", prog);
+		return EXIT_USAGE;
+	}
+	return refresh_mount(path);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -522,6 +600,10 @@ int main(int argc, char *argv[])
 	const char *prog = "synergyfs";
 	int rc;
 
+	/* A request to a running mount, not a mount: nothing below is needed. */
+	rc = refresh_command(argc, argv, prog);
+	if (rc >= 0)
+		return rc;
 	memset(&d, 0, sizeof(d));
 	/*
 	 * The process holds the token: no core dumps, and no reading of its
