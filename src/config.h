@@ -28,7 +28,6 @@ struct config {
 	char *token_file;
 	char *cacert;
 	int insecure;
-	int kernel_cache;        /* page cache kept across opens, opens not sent here */
 	char *s_cache_ttl, *s_timeout, *s_connect_timeout, *s_max_response;
 	char *s_uid, *s_gid, *s_umask, *s_expiring_days, *s_refresh_wait;
 

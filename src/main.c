@@ -36,6 +36,14 @@
 
 enum { EXIT_USAGE = 1, EXIT_MOUNT = 2 };
 
+/*
+ * The mount is read-only at the kernel level (MS_RDONLY): opening a file
+ * for writing fails with EROFS before the daemon hears of it.  A later
+ * `-o manage` (tokens made and revoked through the mount) will need a
+ * writable mount: this is the one place to switch.
+ */
+static const bool read_only_mount = true;
+
 enum { KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS,
        KEY_NO_DEFAULT_PERMISSIONS };
 
@@ -60,7 +68,6 @@ static const struct fuse_opt option_spec[] = {
 	OPT("connect_timeout=%s", s_connect_timeout),
 	OPT("cacert=%s", cacert),
 	OPT("insecure", insecure),
-	OPT("kernel_cache", kernel_cache),
 	OPT("max_response=%s", s_max_response),
 	OPT("uid=%s", s_uid),
 	OPT("gid=%s", s_gid),
@@ -99,9 +106,6 @@ static void usage(const char *prog)
 	       "    -o cacert=PATH         extra CA certificates (PEM) for https\n"
 	       "    -o insecure            do not verify the server's TLS certificate (unsafe)\n"
 	       "    -o max_response=BYTES  largest list accepted (default %u)\n"
-	       "    -o kernel_cache        let the kernel keep file contents and answer opens\n"
-	       "                           itself: fastest walks, but an open file reads the\n"
-	       "                           newest list and opening for writing succeeds\n"
 	       "    -o expiring_days=N     expiring/ lists tokens expiring within N days (default %d)\n"
 	       "    -o uid=N               owner of every file (default: the mounting user)\n"
 	       "    -o gid=N               group of every file (default: the mounting group)\n"
@@ -150,6 +154,15 @@ static bool mount_only_option(const char *arg)
 	return false;
 }
 
+/*
+ * Options of earlier versions whose behaviour is now the only one:
+ * accepted, so that an old fstab line still mounts, and ignored.
+ */
+static bool retired_option(const char *arg)
+{
+	return strcmp(arg, "kernel_cache") == 0;
+}
+
 static int option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct cmdline *cl = data;
@@ -186,7 +199,7 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *o
 			cl->extra = strdup(arg);
 		return 0;
 	case FUSE_OPT_KEY_OPT:
-		return mount_only_option(arg) ? 0 : 1;
+		return mount_only_option(arg) || retired_option(arg) ? 0 : 1;
 	default:
 		return 1;
 	}
@@ -364,7 +377,9 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 	    fuse_opt_insert_arg(args, 2, d->mount_opts) ||
 	    /* Shared with other users: let the kernel enforce the modes. */
 	    (d->cl.allow_other && d->cl.default_permissions == 0 &&
-	     fuse_opt_add_arg(args, "-odefault_permissions"))) {
+	     fuse_opt_add_arg(args, "-odefault_permissions")) ||
+	    /* After the user's options: an `rw` in an fstab line does not win. */
+	    (read_only_mount && fuse_opt_add_arg(args, "-oro"))) {
 		free(fsname);
 		log_error("out of memory");
 		return EXIT_MOUNT;

@@ -315,6 +315,20 @@ def test_mount_table_shows_type_and_url(server, mounter):
     src, _mnt, fstype, opts = line.split()[:4]
     assert (src, fstype) == (server.url, "fuse.synergyfs")
     assert "noatime" in opts.split(",")
+    assert "ro" in opts.split(",")
+
+
+def test_the_mount_is_read_only_whatever_the_options_say(server, mounter):
+    """An fstab line with rw, or with kernel_cache (an option of earlier
+    versions, now the only mode), still mounts, and read-only."""
+    m = mounter(server.url, "rw", "kernel_cache")
+    line = next(l for l in open("/proc/self/mounts") if l.split()[1] == str(m.path))
+    assert "ro" in line.split()[3].split(","), line
+    assert "rw" not in line.split()[3].split(","), line
+    assert m.p("tokens", "1", "name").read_text() == "Teams integ\n"
+    with pytest.raises(OSError) as exc:
+        open(m.p("tokens", "1", "name"), "w")
+    assert exc.value.errno == errno.EROFS
 
 
 def test_unmount_exits_zero(server, mounter):
