@@ -17,9 +17,7 @@ this through the environment):
   SYNERGYFS_REPORTS      a folder where sanitizer reports (log_path=) and
                          valgrind logs (--log-file=) land; a test during which
                          a new report appears fails, with the report
-  SYNERGYFS_MOUNT_OPTS   options added to every mount, e.g. "kernel_cache";
-                         tests marked default_mode_only are skipped with
-                         kernel_cache
+  SYNERGYFS_MOUNT_OPTS   options added to every mount, comma-separated
 """
 
 import json
@@ -52,7 +50,6 @@ WRAPPER = shlex.split(os.environ.get("SYNERGYFS_WRAPPER", ""))
 TIME_FACTOR = max(1.0, float(os.environ.get("SYNERGYFS_TIME_FACTOR") or 1))
 REPORTS = Path(os.environ["SYNERGYFS_REPORTS"]) if os.environ.get("SYNERGYFS_REPORTS") else None
 EXTRA_OPTS = [o for o in os.environ.get("SYNERGYFS_MOUNT_OPTS", "").split(",") if o]
-KERNEL_CACHE = "kernel_cache" in EXTRA_OPTS
 UNDER_VALGRIND = bool(WRAPPER) and os.path.basename(WRAPPER[0]) == "valgrind"
 # Lines a daemon must never print (sanitizers, glibc aborts).
 FORBIDDEN = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer",
@@ -66,8 +63,6 @@ MARKERS = {
     "bad_input": "feeds the daemon a bad URL, option, token file or server body",
     "valgrind": "runs the daemon under valgrind itself; skipped on sanitizer builds",
     "not_under_valgrind(reason)": "cannot work with the daemon under valgrind; skipped there",
-    "default_mode_only(reason)": "holds what kernel_cache changes by design; skipped when "
-                                 "SYNERGYFS_MOUNT_OPTS has kernel_cache",
 }
 
 
@@ -106,10 +101,6 @@ def pytest_collection_modifyitems(config, items):
         if item.get_closest_marker("valgrind") and SANITIZERS != "none":
             item.add_marker(pytest.mark.skip(
                 reason=f"valgrind cannot run a {SANITIZERS} sanitizer build"))
-        m = item.get_closest_marker("default_mode_only")
-        if m and KERNEL_CACHE:
-            item.add_marker(pytest.mark.skip(
-                reason="kernel_cache changes this by design: " + (m.args[0] if m.args else "")))
         m = item.get_closest_marker("not_under_valgrind")
         if m and UNDER_VALGRIND:
             item.add_marker(pytest.mark.skip(

@@ -26,14 +26,14 @@ def test_bench_smoke_measures_everything(tmp_path):
     assert "curl + jq" in out.stdout and "tmpfs" in out.stdout
     # A walk of the warm tree sends nothing upstream.
     assert "0 in 1 walks" in out.stdout or "0 in 2 walks" in out.stdout, out.stdout
-    # The daemon's own count: without kernel_cache every read of the 1,000
-    # files reaches it, so the count cannot be zero or made up.
+    # The daemon's own count: a cold walk lists each of the 100 token
+    # folders, so the count cannot be zero or made up.  Warm walks go through
+    # the page cache: theirs are misses, which may be none.
     rows = {r["key"]: r for r in data["rows"]}
     assert "warm_ls_l" in rows and rows["warm_ls_l"]["target"] is None
     # Issue 5 sets the cold targets at 10,000 tokens, the warm ones from there.
     for key in ("cold_ls", "cold_ls_lR", "cold_find_cat", "warm_find_cat"):
         assert rows[key]["target"] is None, rows[key]
-    assert rows["warm_find_cat"]["fuse_requests"][0] >= 1000, rows["warm_find_cat"]
-    assert rows["warm_cat_expiry"]["fuse_requests"][0] >= 100, rows["warm_cat_expiry"]
+    assert rows["cold_ls_lR"]["fuse_requests"][0] >= 100, rows["cold_ls_lR"]
     assert rows["cold_ls"]["fuse_requests"][0] >= 1, rows["cold_ls"]
     assert "FUSE requests" in out.stdout

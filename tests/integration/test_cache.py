@@ -192,16 +192,26 @@ def test_added_token_appears_after_ttl(server, mounter):
 
 
 @pytest.mark.concurrency
-@pytest.mark.default_mode_only("an open file reads the newest version")
-def test_open_file_keeps_its_snapshot(server, mounter):
+def test_open_file_keeps_its_snapshot_and_a_new_open_gets_the_newest(server, mounter):
+    """A file held open across a refresh reads the version it was opened on,
+    whether its token changed or went; a new open of the same path reads
+    the newest list."""
     m = mounter(server.url, "cache_ttl=1")
-    with open(m.p("tokens", "7", "name"), "rb") as f:
+    with open(m.p("tokens", "7", "name"), "rb", buffering=0) as gone, \
+            open(m.p("tokens", "1", "name"), "rb", buffering=0) as renamed:
+        tokens = server.tokens()
+        tokens[0]["Name"] = "Teams integration"
+        server.set_tokens(tokens)
         server.remove_token(7)
         time.sleep(1.2)
         # Refreshes (an access waits 1 s at most for it): 7 is gone.
         assert eventually(lambda: "7" not in os.listdir(m.p("tokens")), 5)
         assert not os.path.exists(m.p("tokens", "7"))
-        assert f.read() == b"Backup\n"
+        assert m.p("tokens", "1", "name").read_bytes() == b"Teams integration\n"
+        assert gone.read(1 << 20) == b"Backup\n"
+        assert renamed.read(1 << 20) == b"Teams integ\n"
+    # The held versions did not leak into a new open.
+    assert m.p("tokens", "1", "name").read_bytes() == b"Teams integration\n"
 
 
 def test_the_list_a_refresh_replaced_is_let_go_on_time_without_requests(server, mounter):

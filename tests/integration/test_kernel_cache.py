@@ -1,10 +1,9 @@
-"""kernel_cache: the page cache kept across opens, opens answered by the
-kernel, and exactly what a refresh changed dropped from the kernel's caches.
+"""The kernel's caches: the page cache kept across opens, opens answered by
+the kernel, and exactly what a refresh changed dropped from them.  This was
+-o kernel_cache; since issue 16 it is the only mode.
 
 What reaches the daemon is read off its own debug log (-d prints every
 request it gets), so these tests see the requests the kernel did not send.
-The default mode is measured the same way, as the contrast.  The rest of
-the suite also runs with kernel_cache (scripts/test, SYNERGYFS_MOUNT_OPTS).
 """
 
 import errno
@@ -15,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import KERNEL_CACHE, eventually, scaled
+from conftest import eventually, scaled
 from standin import generate_tokens
 
 REQUEST = re.compile(r"^unique: \d+, opcode: (\w+) ", re.M)
@@ -40,8 +39,8 @@ def cat(path):
 
 @pytest.fixture
 def cached(server, mounter):
-    """A kernel_cache mount with a long TTL, printing its requests."""
-    return mounter(server.url, "cache_ttl=3600", "kernel_cache", extra_args=["-d"])
+    """A mount with a long TTL, printing its requests."""
+    return mounter(server.url, "cache_ttl=3600", extra_args=["-d"])
 
 
 @pytest.mark.not_under_valgrind("counts the requests of a daemon fast enough to keep up")
@@ -67,19 +66,6 @@ def test_rereads_and_reopens_reach_no_daemon(cached, server):
     assert sent(m, before, "READDIR") + sent(m, before, "READDIRPLUS") == 0
     assert sent(m, before, "OPENDIR") == 0
     assert server.count("list") == 1
-
-
-@pytest.mark.skipif(KERNEL_CACHE, reason="measures the default mode")
-def test_without_kernel_cache_every_open_reaches_the_daemon(server, mounter):
-    """The contrast: by default each open is the daemon's, so that the open
-    file reads the version it was opened on."""
-    m = mounter(server.url, "cache_ttl=3600", extra_args=["-d"])
-    first = cat(m.p("tokens", "1", "expiry"))
-    before = requests(m)
-    for _ in range(5):
-        assert cat(m.p("tokens", "1", "expiry")) == first
-    assert sent(m, before, "OPEN") == 5
-    assert sent(m, before, "READ") >= 5
 
 
 def resident(path):
@@ -173,13 +159,13 @@ def read_stored(m, inodes, paths):
 
 
 def on_daemons_of_both_pid_parities(mounter, server, scenario, most=8):
-    """Run scenario(m) on fresh kernel_cache mounts until daemons of an even
+    """Run scenario(m) on fresh mounts until daemons of an even
     and of an odd pid have passed it: a defect tied to the process (its
     pid, its address layout) shows in some daemons only, and must not pass
     by the luck of the draw.  Every run must pass."""
     seen = set()
     for _ in range(most):
-        m = mounter(server.url, "cache_ttl=3600", "kernel_cache", extra_args=["-d"])
+        m = mounter(server.url, "cache_ttl=3600", extra_args=["-d"])
         scenario(m)
         seen.add(m.proc.pid & 1)
         m.unmount()
@@ -228,7 +214,7 @@ def test_reading_a_token_stores_the_tokens_listed_after_it(server, mounter):
     """A read that misses the page cache stores its token and the next ones
     (16 in all), as far as the first folder the kernel has not listed."""
     server.set_tokens(generate_tokens(40))
-    m = mounter(server.url, "cache_ttl=3600", "kernel_cache", extra_args=["-d"])
+    m = mounter(server.url, "cache_ttl=3600", extra_args=["-d"])
     plain = mounter(server.url, "cache_ttl=3600")
     for i in range(1, 31):
         if i != 11:
@@ -283,7 +269,7 @@ def test_a_walk_after_reclaim_misses_once_per_run_of_tokens(server, mounter):
     every file misses once per run of tokens, not once per token or file."""
     n = 320
     server.set_tokens(generate_tokens(n))
-    m = mounter(server.url, "cache_ttl=3600", "kernel_cache", extra_args=["-d"])
+    m = mounter(server.url, "cache_ttl=3600", extra_args=["-d"])
 
     def walk():
         return subprocess.run(["find", "tokens", "-type", "f", "-exec", "cat", "{}", "+"],
@@ -323,7 +309,7 @@ def test_a_changed_body_of_the_same_size_is_read_anew(cached, server):
 
 
 def test_tokens_gone_and_new_after_a_lazy_refresh(server, mounter):
-    m = mounter(server.url, f"cache_ttl={round(scaled(2))}", "kernel_cache")
+    m = mounter(server.url, f"cache_ttl={round(scaled(2))}")
     ids = sorted(os.listdir(m.p("tokens")), key=int)
     gone = ids[0]
     assert cat(m.p("tokens", gone, "id")) == f"{gone}\n".encode()
@@ -351,38 +337,39 @@ def test_tokens_gone_and_new_after_a_lazy_refresh(server, mounter):
     assert "brand new" in os.listdir(m.p("by-name"))
 
 
-def test_an_open_file_reads_the_newest_version(cached, server):
-    """What kernel_cache gives up: the open file follows the list."""
+def test_an_open_file_keeps_its_version_through_the_page_cache(cached, server):
+    """The kernel drops what a refresh changed, but not from a file held
+    open: it reads the version it was opened on, while a new open of the
+    same path reads the newest, both through the page cache."""
     m = cached
-    held = open(m.p("tokens", "1", "name"), "rb", buffering=0)  # noqa: SIM115
+    name = m.p("tokens", "1", "name")
+    assert cat(name) == b"Teams integ\n"
+    held = open(name, "rb", buffering=0)  # noqa: SIM115
     try:
         tokens = server.tokens()
         tokens[0]["Name"] = "T"
         server.set_tokens(tokens)
         with open(m.p("refresh"), "w") as f:
             f.write("1\n")
-        assert held.read(1 << 20) == b"T\n"
+        assert cat(name) == b"T\n"
+        assert held.read(1 << 20) == b"Teams integ\n"
+        before = requests(m)
+        assert cat(name) == b"T\n"
+        assert sent(m, before, "READ") == 0
     finally:
         held.close()
 
 
-def test_writes_fail_with_erofs_even_where_opens_succeed(cached):
+def test_opening_for_writing_fails_even_where_the_kernel_opens_files(cached):
+    """The kernel answers opens of a file it has opened before, without the
+    daemon; the read-only mount still refuses every open for writing."""
     m = cached
     name = m.p("tokens", "1", "name")
     assert cat(name) == b"Teams integ\n"  # the kernel now opens files itself
-    for mode in ("r+b", "ab"):
-        try:
-            f = open(name, mode, buffering=0)  # noqa: SIM115
-        except OSError as exc:
-            assert exc.errno == errno.EROFS
-            continue
-        with f:
-            with pytest.raises(OSError) as exc:
-                f.write(b"x")
-            assert exc.value.errno == errno.EROFS
-    with pytest.raises(OSError) as exc:
-        open(name, "wb")
-    assert exc.value.errno == errno.EROFS
+    for mode in ("r+b", "ab", "wb"):
+        with pytest.raises(OSError) as exc:
+            open(name, mode, buffering=0)  # noqa: SIM115
+        assert exc.value.errno == errno.EROFS, mode
     with pytest.raises(OSError) as exc:
         os.truncate(name, 0)
     assert exc.value.errno == errno.EROFS

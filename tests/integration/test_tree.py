@@ -148,19 +148,38 @@ def epoch(y, mo, d, h, mi, s, ns, offset_minutes):
     return sec, ns
 
 
-@pytest.mark.parametrize("tid, expected", [
-    (1, epoch(2025, 3, 14, 10, 53, 38, 823000000, 8 * 60)),
-    (4, epoch(2025, 1, 2, 3, 4, 5, 123456700, 0)),
-    (5, epoch(2025, 2, 3, 4, 5, 6, 0, -5 * 60)),
-    (7, epoch(2025, 2, 4, 4, 5, 6, 500000000, -5 * 60)),
-    (8, epoch(2025, 5, 5, 5, 5, 5, 50000000, 5 * 60 + 30)),
-    (3, epoch(2025, 6, 1, 0, 0, 0, 0, 0)),
+CLOCK_FILES = ["days_left", "expired"]
+DAY_NS = 86400 * 10**9
+
+
+@pytest.mark.parametrize("tid, created, expiry", [
+    (1, epoch(2025, 3, 14, 10, 53, 38, 823000000, 8 * 60),
+     epoch(2025, 9, 10, 10, 53, 38, 670000000, 8 * 60)),
+    (4, epoch(2025, 1, 2, 3, 4, 5, 123456700, 0), epoch(2025, 7, 1, 3, 4, 5, 123456700, 0)),
+    (5, epoch(2025, 2, 3, 4, 5, 6, 0, -5 * 60), epoch(2025, 8, 2, 4, 5, 6, 0, -5 * 60)),
+    (7, epoch(2025, 2, 4, 4, 5, 6, 500000000, -5 * 60),
+     epoch(2025, 8, 3, 4, 5, 6, 500000000, -5 * 60)),
+    (8, epoch(2025, 5, 5, 5, 5, 5, 50000000, 5 * 60 + 30),
+     epoch(2025, 6, 5, 5, 5, 5, 50000000, 5 * 60 + 30)),
+    (3, epoch(2025, 6, 1, 0, 0, 0, 0, 0), epoch(2025, 11, 28, 0, 0, 0, 0, 0)),
 ])
-@pytest.mark.default_mode_only("a clock file's mtime is when its body last changed")
-def test_mtime_is_created_on(mount, tid, expected):
-    for path in [mount.p("tokens", str(tid))] + [mount.p("tokens", str(tid), f) for f in FILES]:
+def test_mtime_is_created_on_or_when_a_clock_file_last_changed(mount, tid, created, expiry):
+    """A token's folder and files carry its CreatedOn; a clock file carries the
+    instant its body last changed (the mtime the kernel compares to drop the
+    body it keeps): expired's flip at the Expiry, and days_left's last whole
+    day counted from it.  Every one of these tokens expired in 2025."""
+    d = mount.p("tokens", str(tid))
+    for path in [d] + [d / f for f in FILES if f not in CLOCK_FILES]:
         st = os.stat(path)
-        assert (st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9) == expected, path
+        assert (st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9) == created, path
+    expiry_ns = expiry[0] * 10**9 + expiry[1]
+    assert (d / "expired").read_text() == "1\n"
+    assert os.stat(d / "expired").st_mtime_ns == expiry_ns
+    before = time.time_ns()
+    days_left = os.stat(d / "days_left").st_mtime_ns
+    after = time.time_ns()
+    assert (days_left - expiry_ns) % DAY_NS == 0, days_left
+    assert before - DAY_NS <= days_left <= after, days_left
 
 
 def test_top_folders_carry_the_fetch_time(mount):
@@ -223,9 +242,14 @@ def rofs(fn, *args):
     assert exc.value.errno == errno.EROFS, (fn, exc.value)
 
 
-@pytest.mark.default_mode_only("the kernel answers opens, so EROFS comes at the write")
 def test_every_change_is_erofs(mount):
+    """The mount is read-only in the kernel: opening for writing fails at the
+    open, and every other change too."""
+    assert os.statvfs(mount.path).f_flag & os.ST_RDONLY
     t = mount.p("tokens", "1")
+    rofs(os.open, t / "name", os.O_WRONLY)
+    rofs(os.open, t / "name", os.O_RDWR)
+    rofs(os.open, mount.p("tokens.json"), os.O_WRONLY | os.O_APPEND)
     rofs(open, t / "name", "w")
     rofs(open, t / "name", "a")
     rofs(open, t / "name", "r+")
