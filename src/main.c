@@ -547,6 +547,7 @@ static void teardown(struct daemon *d)
  */
 static int refresh_mount(const char *path)
 {
+	struct stat here, up;
 	struct statfs sfs;
 	int fd, err = 0;
 	bool ours = true;
@@ -555,13 +556,15 @@ static int refresh_mount(const char *path)
 	if (fd < 0) {
 		err = errno;
 		ours = err != ENOTDIR;
-	} else if (fstatfs(fd, &sfs) != 0) {
+	} else if (fstatfs(fd, &sfs) != 0 || fstat(fd, &here) != 0 ||
+		   fstatat(fd, "..", &up, 0) != 0) {
 		err = errno;
-	} else if (sfs.f_type != FUSE_SUPER_MAGIC) {
+	} else if (sfs.f_type != FUSE_SUPER_MAGIC || here.st_dev == up.st_dev) {
+		/* Not FUSE, or a folder inside a mount rather than its root. */
 		ours = false;
 	} else if (ioctl(fd, SYNERGYFS_IOC_REFRESH) != 0) {
 		err = errno;
-		/* Another FUSE filesystem, or a folder inside the mount. */
+		/* Another FUSE filesystem, which does not know the request. */
 		ours = err != ENOTTY && err != EINVAL && err != ENOSYS;
 	}
 	if (fd >= 0)
