@@ -111,6 +111,17 @@ def pytest_collection_modifyitems(config, items):
         item.user_properties.append(("markers", ",".join(names)))
 
 
+def refresh(path, timeout=None, user=None):
+    """Run `synergyfs --refresh PATH` to its end, as user (a name) if given:
+    the CompletedProcess, with text output.  The client is the plain binary,
+    never under SYNERGYFS_WRAPPER: it is the daemon that is under test."""
+    cmd = [str(BINARY), "--refresh", str(path)]
+    if user is not None:
+        cmd = ["runuser", "-u", user, "--", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          timeout=scaled(60) if timeout is None else timeout)
+
+
 def is_mounted(path):
     with open("/proc/self/mounts", encoding="utf-8") as f:
         return any(line.split()[1] == str(path) for line in f)
@@ -169,6 +180,25 @@ class Mount:
 
     def p(self, *parts):
         return self.path.joinpath(*parts)
+
+    def refresh(self, **kw):
+        """Fetch the list now: `synergyfs --refresh` on this mount (see refresh())."""
+        return refresh(self.path, **kw)
+
+    def refreshed(self, **kw):
+        """Fetch the list now, and fail the test unless that worked."""
+        out = self.refresh(**kw)
+        assert (out.returncode, out.stdout, out.stderr) == (0, "", ""), out
+        return out
+
+    def refresh_error(self, **kw):
+        """Fetch the list now, which must fail: the reason synergyfs --refresh
+        gave in its one line ("Permission denied", an errno's text)."""
+        out = self.refresh(**kw)
+        prefix = f"synergyfs: refresh of {self.path} failed: "
+        assert out.returncode == 1 and out.stdout == "", out
+        assert out.stderr.startswith(prefix) and out.stderr.count("\n") == 1, out.stderr
+        return out.stderr[len(prefix):].rstrip("\n")
 
     def unmount(self, timeout=None):
         """Unmount the way a user does and return the daemon's exit status."""

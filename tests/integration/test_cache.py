@@ -221,8 +221,7 @@ def test_the_list_a_refresh_replaced_is_let_go_on_time_without_requests(server, 
     os.listdir(m.p("tokens"))
     # The daemon's 10 s start when fetch 2 ends: after asked, before written.
     asked = time.monotonic()
-    with open(m.p("refresh"), "w") as f:
-        f.write("1\n")
+    m.refreshed()
     refreshed = time.monotonic()
     line = "the list of fetch 1 is no longer kept"
     # No request to the mount from here on; only its log is read.  A read
@@ -272,8 +271,9 @@ def test_each_listing_is_one_version_of_the_list_parallel(server, mounter):
     def change():
         for k in range(10**9):
             server.set_tokens(versions[k % len(versions)])
-            with open(m.p("refresh"), "w") as f:
-                f.write("1\n")
+            out = m.refresh()
+            if out.returncode != 0:
+                errors.append(f"refresh: {out.stderr.strip()}")
             if stop.wait(0.02):
                 return
 

@@ -245,7 +245,7 @@ def test_token_file_may_be_a_symlink_to_a_regular_file(server, mounter, tmp_path
     os.replace(tmp_path / "next-link", link)
     m.proc.send_signal(signal.SIGHUP)
     m.wait_log("token read again")
-    m.p("refresh").write_text("1")
+    m.refreshed()
     assert server.auth_headers[-1] == "Bearer rotated-token"
     assert "1" in os.listdir(m.p("tokens"))
 
@@ -261,7 +261,7 @@ def test_sighup_refuses_a_fifo_and_keeps_the_old_token(server, mounter, token_fi
     assert f"token file {token_file} is a FIFO, not a regular file" in log
     # The mount still works, with the old token.
     fetches = server.count("list")
-    m.p("refresh").write_text("1")
+    m.refreshed()
     assert server.count("list") > fetches
     assert server.auth_headers[-1] == f"Bearer {token}"
     assert m.p("tokens", "1", "name").read_text() == "Teams integ\n"

@@ -156,13 +156,9 @@ def test_stale_if_dead(server, mounter):
 
 
 def refetch(m, server):
-    """One more fetch, through the refresh file; returns when it is served."""
+    """One more fetch, by synergyfs --refresh, which returns when it is served."""
     before = server.count("list")
-    with open(m.p("refresh"), "w") as f:
-        f.write("1")
-    deadline = time.monotonic() + scaled(10)
-    while server.count("list") == before and time.monotonic() < deadline:
-        time.sleep(0.02)
+    m.refreshed()
     assert server.count("list") == before + 1
 
 

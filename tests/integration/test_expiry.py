@@ -178,27 +178,17 @@ def test_status_reports_health(server, mounter, token):
     assert text.endswith("\n")
 
 
-def refresh(m):
-    """Fetch the list now (a write to refresh); the fetch's errno, or 0."""
-    try:
-        with open(m.p("refresh"), "w") as f:
-            f.write("1")
-    except OSError as e:
-        return e.errno
-    return 0
-
-
 @pytest.mark.fault
 def test_status_clears_last_error_once_a_fetch_succeeds(server, mounter):
     m = mounter(server.url, "cache_ttl=3600")
     os.listdir(m.p("tokens"))
     server.fault("status", code=503)
-    assert refresh(m) != 0
+    assert m.refresh_error() == os.strerror(errno.EIO)
     st = read_status(m)
     assert st["last_result"] == "http" and "HTTP 503" in st["last_error"]
     assert st["previous_error"] == "none"
     server.clear_fault()
-    assert refresh(m) == 0
+    m.refreshed()
     st = read_status(m)
     # A grep for errors stops matching once the mount has recovered...
     assert st["last_result"] == "ok" and st["stale"] == "no"

@@ -54,17 +54,6 @@ def crowd(paths, seconds, readers=8, rounds=3):
     return results, time.monotonic() - start
 
 
-def refresh_errno(m):
-    """The errno of a write to refresh, which must fail."""
-    fd = os.open(m.p("refresh"), os.O_WRONLY)
-    try:
-        with pytest.raises(OSError) as exc:
-            os.write(fd, b"1")
-    finally:
-        os.close(fd)
-    return exc.value.errno
-
-
 def status_of(m):
     return dict(line.split(": ", 1) for line in m.p("status").read_text().splitlines())
 
@@ -93,7 +82,7 @@ def test_one_request_per_backoff_step_whatever_the_readers(server, mounter, faul
     assert st["next_try"][:2] == "20"
     # An explicit refresh is not held back: exactly one request, at once.
     before = server.count("list")
-    assert refresh_errno(m) == want
+    assert m.refresh_error() == os.strerror(want)
     assert server.count("list") == before + 1
 
 
@@ -104,7 +93,7 @@ def test_sighup_with_a_new_token_ends_the_backoff(server, mounter, token_file):
     # Four failed refreshes more: the back-off step is now 16 s, far longer
     # than the rest takes, and than next_try's rounding down to the second.
     for _ in range(4):
-        assert refresh_errno(m) == errno.EACCES
+        assert m.refresh_error() == os.strerror(errno.EACCES)
     next_try = utc_epoch(status_of(m)["next_try"])
     assert next_try > time.time() + 10, status_of(m)
     sent = server.count("list")

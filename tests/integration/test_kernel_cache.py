@@ -297,9 +297,8 @@ def test_a_changed_body_of_the_same_size_is_read_anew(cached, server):
     tokens[0]["Name"] = "TEAMS INTEG"
     server.set_tokens(tokens)
     assert cat(m.p("tokens", "1", "name")) == b"Teams integ\n"  # TTL not over
-    with open(m.p("refresh"), "w") as f:
-        f.write("1\n")
-    # The write returns once the kernel has been told what changed.
+    m.refreshed()
+    # synergyfs --refresh returns once the kernel has been told what changed.
     assert cat(m.p("tokens", "1", "name")) == b"TEAMS INTEG\n"
     assert b'"TEAMS INTEG"' in cat(m.p("tokens", "1", "token.json"))
     assert b'"TEAMS INTEG"' in cat(m.p("tokens.json"))
@@ -349,8 +348,7 @@ def test_an_open_file_keeps_its_version_through_the_page_cache(cached, server):
         tokens = server.tokens()
         tokens[0]["Name"] = "T"
         server.set_tokens(tokens)
-        with open(m.p("refresh"), "w") as f:
-            f.write("1\n")
+        m.refreshed()
         assert cat(name) == b"T\n"
         assert held.read(1 << 20) == b"Teams integ\n"
         before = requests(m)
@@ -379,8 +377,7 @@ def test_opening_for_writing_fails_even_where_the_kernel_opens_files(cached):
 def test_status_is_read_anew_each_time(cached, server):
     m = cached
     first = cat(m.p("status"))
-    with open(m.p("refresh"), "w") as f:
-        f.write("1\n")
+    m.refreshed()
     second = cat(m.p("status"))
     assert first != second
     assert os.stat(m.p("status")).st_size == len(cat(m.p("status")))

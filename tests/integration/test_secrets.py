@@ -74,11 +74,11 @@ def may_lock_memory():
 
 
 def fetch_several_ways(m):
-    """Fetches of the list: reads of the mount and writes of 1 to refresh."""
+    """Fetches of the list: reads of the mount and synergyfs --refresh."""
     for _ in range(3):
         assert "1" in os.listdir(m.p("tokens"))
         assert m.p("tokens", "1", "name").read_text() == "Teams integ\n"
-        m.p("refresh").write_text("1")
+        m.refreshed()
 
 
 def test_one_copy_of_the_token_in_memory_and_none_of_a_rotated_one(
@@ -104,7 +104,7 @@ def test_one_copy_of_the_token_in_memory_and_none_of_a_rotated_one(
     token_file.write_text(new + "\n")
     m.proc.send_signal(signal.SIGHUP)
     m.wait_log("token read again")
-    m.p("refresh").write_text("1")
+    m.refreshed()
     assert server.auth_headers[-1] == f"Bearer {new}"
     assert copies_in_memory(pid, token) == []
     copies = copies_in_memory(pid, new)

@@ -328,7 +328,6 @@ def test_a_long_list_is_parsed_in_parallel_and_served_whole(server, mounter):
     # A refresh: a longer list, half of it new.
     tokens = generate_tokens(1500, start_id=1501) + generate_tokens(2000, start_id=5001)
     server.set_tokens(tokens)
-    with open(m.p("refresh"), "w") as f:
-        f.write("1")
+    m.refreshed()
     check_long_list(m, tokens)
     assert server.count("list") == 2
