@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Mount, daemon_cmd, is_mounted, scaled
+from conftest import BINARY, Mount, daemon_cmd, is_mounted, refresh, scaled
 from standin import StandIn
 
 
@@ -480,6 +480,52 @@ def test_allow_other_lets_other_users_read(server, token_file):
         out = as_nobody("cat", str(m.p("tokens", "1", "name")))
         assert out.returncode == 0, out.stderr
         assert out.stdout == "Teams integ\n"
+
+
+def test_refresh_takes_exactly_one_mount_point(tmp_path):
+    """Neither URL nor token is needed; a missing or extra argument is a
+    usage error, with the exit status of the others."""
+    env = {k: v for k, v in os.environ.items() if k != "SYNERGY_TOKEN"}
+    for args, why in ((["--refresh"], "missing mount point"),
+                      (["--refresh", str(tmp_path), "extra"], "unexpected argument 'extra'")):
+        out = subprocess.run([str(BINARY), *args], capture_output=True, text=True, env=env,
+                             stdin=subprocess.DEVNULL, timeout=scaled(10))
+        assert out.returncode == 1, out
+        assert why in out.stderr and "--refresh MOUNTPOINT" in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_refresh_of_what_is_not_a_synergyfs_mount_says_so(server, mounter, tmp_path):
+    m = mounter(server.url, "cache_ttl=3600")
+    assert "1" in os.listdir(m.p("tokens"))
+    (tmp_path / "file").write_text("x\n")
+    # Not FUSE, not a folder, and a folder inside the mount rather than its root.
+    for path in ("/tmp", tmp_path / "file", m.p("tokens")):
+        out = refresh(path)
+        assert out.returncode == 1, out
+        assert out.stderr == f"synergyfs: {path} is not a synergyfs mount\n"
+    out = refresh(tmp_path / "nope")
+    assert out.returncode == 1
+    assert out.stderr == f"synergyfs: refresh of {tmp_path / 'nope'} failed: " \
+                         "No such file or directory\n"
+    assert server.count("list") == 1
+
+
+@pytest.mark.parametrize("opts", [("allow_other",), ()])
+def test_refresh_by_another_user_is_refused(server, token_file, opts):
+    """Only the mounting user and root may make the mount fetch: another user
+    is refused, whether the mount lets it in (allow_other) or not, and
+    nothing is sent."""
+    with public_mount(server, token_file, *opts) as m:
+        assert "1" in os.listdir(m.p("tokens"))
+        out = refresh(m.path, user="nobody")
+        assert out.returncode == 1, out
+        assert out.stderr == f"synergyfs: refresh of {m.path} failed: Permission denied\n"
+        assert server.count("list") == 1
+        if opts:  # let in, it may still read
+            assert as_nobody("cat", str(m.p("tokens", "1", "name"))).stdout == "Teams integ\n"
+        m.refreshed()
+        assert server.count("list") == 2
 
 
 def test_token_file_tilde_is_the_home_folder(server, mounter, tmp_path, token):

@@ -1,5 +1,6 @@
 """Expiry at a glance: clock-derived files, the expiring/ and expired/ views,
-status, refresh, metrics.prom (scraped by a real node_exporter) and SIGHUP."""
+status, synergyfs --refresh, metrics.prom (scraped by a real node_exporter)
+and SIGHUP."""
 
 import errno
 import math
@@ -17,6 +18,7 @@ import pytest
 
 from conftest import eventually, scaled
 from standin import GUID, format_time
+from test_tree import ROOT_ENTRIES
 
 TZ = timezone(timedelta(hours=8))
 # Seconds until the "ticking" token expires in the test that waits for it
@@ -213,55 +215,63 @@ def test_status_and_metrics_readable_while_the_server_is_down(server, mounter):
     assert "synergyfs_fetches_total{result=\"error\"}" in m.p("metrics.prom").read_text()
 
 
-def test_refresh_fetches_exactly_once_per_write(server, mounter):
+def test_refresh_fetches_exactly_once_and_returns_with_the_new_list_shown(server, mounter):
+    """Each synergyfs --refresh sends one request, whatever the TTL, and
+    returns once the new list is served and the kernel told: a new open and
+    a new listing show it at once, though the kernel had cached the old."""
     m = mounter(server.url, "cache_ttl=3600")
-    os.listdir(m.p("tokens"))
+    assert sorted(os.listdir(m.path)) == ROOT_ENTRIES  # no refresh file
+    names = m.p("tokens", "1", "name")
+    assert names.read_text() == "Teams integ\n"
     assert server.count("list") == 1
-    st = os.stat(m.p("refresh"))
-    assert oct(st.st_mode & 0o777) == "0o200"
-    new = server.add_token("fresh one", expire_in_days=5)
     for n in range(2, 5):
-        with open(m.p("refresh"), "w") as f:
-            f.write("1")
+        new = server.add_token(f"fresh {n}", expire_in_days=5)
+        tokens = server.tokens()
+        tokens[0]["Name"] = f"Teams integ {n}"
+        server.set_tokens(tokens)
+        m.refreshed()
         assert server.count("list") == n
-    assert str(new["ID"]) in os.listdir(m.p("tokens"))
-    assert m.p("by-name", "fresh one", "name").read_text() == "fresh one\n"
-    out = subprocess.run(["sh", "-c", f"echo 1 > '{m.p('refresh')}'"], capture_output=True)
-    assert out.returncode == 0, out.stderr
-    assert server.count("list") == 5
+        assert str(new["ID"]) in os.listdir(m.p("tokens"))
+        assert m.p("by-name", f"fresh {n}", "name").read_text() == f"fresh {n}\n"
+        assert names.read_text() == f"Teams integ {n}\n"
+        assert server.count("list") == n
 
 
 @pytest.mark.fault
-def test_refresh_reports_the_fetch_error(server, mounter):
+def test_refresh_reports_a_rejected_token(server, mounter):
     m = mounter(server.url, "timeout=1")
     server.set_token("rotated")
-    with pytest.raises(OSError) as exc:
-        with open(m.p("refresh"), "w") as f:
-            f.write("x")
-    assert exc.value.errno == errno.EACCES
+    assert m.refresh_error() == "Permission denied"
+    assert server.count("list") == 1
 
 
 @pytest.mark.fault
 def test_refresh_timeout_is_etimedout(server, mounter, token):
     m = mounter(server.url, "timeout=1")
     server.fault("slow", delay=5)
-    fd = os.open(m.p("refresh"), os.O_WRONLY)
-    try:
-        with pytest.raises(OSError) as exc:
-            os.write(fd, b"1")
-        assert exc.value.errno == errno.ETIMEDOUT
-    finally:
-        os.close(fd)
+    assert m.refresh_error() == os.strerror(errno.ETIMEDOUT)
 
 
-def test_only_refresh_takes_writes(mount):
-    for path in (mount.p("status"), mount.p("metrics.prom"), mount.p("tokens", "1", "expired")):
+@pytest.mark.fault
+def test_refresh_of_a_server_gone_is_econnrefused(server, mounter):
+    m = mounter(server.url, "cache_ttl=3600")
+    assert "1" in os.listdir(m.p("tokens"))
+    server.stop()
+    assert m.refresh_error() == os.strerror(errno.ECONNREFUSED)
+    # The list it had is still served (stale-if-error).
+    assert m.p("tokens", "1", "name").read_text() == "Teams integ\n"
+
+
+def test_no_file_takes_writes(mount):
+    for path in (mount.p("status"), mount.p("metrics.prom"), mount.p("tokens", "1", "expired"),
+                 mount.p("tokens.json")):
         with pytest.raises(OSError) as exc:
             open(path, "w")
         assert exc.value.errno == errno.EROFS
-    # Write-only (0200); root may still open it to read, and reads nothing.
-    assert mount.p("refresh").read_bytes() == b""
-    assert os.stat(mount.p("refresh")).st_size == 0
+    with pytest.raises(OSError) as exc:
+        open(mount.p("refresh"), "w")
+    assert exc.value.errno == errno.EROFS
+    assert not os.path.exists(mount.p("refresh"))
 
 
 def test_sighup_rereads_the_token_file(server, mounter, token_file):

@@ -14,9 +14,9 @@ from standin import DEFAULT_TOKENS, encode_json, generate_tokens
 
 FILES = ["created_on", "days_left", "expired", "expiry", "expiry_epoch",
          "expiry_reminder_state", "id", "name", "token.json", "user_id"]
-ROOT_ENTRIES = ["by-name", "expired", "expiring", "metrics.prom", "refresh", "status",
-                "tokens", "tokens.json"]
-ROOT_FILES = ["metrics.prom", "refresh", "status", "tokens.json"]
+ROOT_ENTRIES = ["by-name", "expired", "expiring", "metrics.prom", "status", "tokens",
+                "tokens.json"]
+ROOT_FILES = ["metrics.prom", "status", "tokens.json"]
 
 EXPECTED_BY_NAME = {
     "Teams integ": 1,
@@ -128,7 +128,7 @@ def test_stat_size_equals_bytes_read_everywhere(mount):
             path = os.path.join(dirpath, f)
             data = open(path, "rb").read()
             assert os.stat(path).st_size == len(data), path
-            assert data.endswith(b"\n") or f == "refresh", path
+            assert data.endswith(b"\n"), path
             seen += 1
     assert seen == len(ROOT_FILES) + len(FILES) * len(DEFAULT_TOKENS)
     out = run("wc", "-c", str(mount.p("tokens", "1", "expiry")))
@@ -193,7 +193,6 @@ def test_top_folders_carry_the_fetch_time(mount):
 
 def test_modes_and_owner(mount):
     assert stat.S_IMODE(os.stat(mount.path).st_mode) == 0o555
-    assert stat.S_IMODE(os.stat(mount.p("refresh")).st_mode) == 0o200
     assert stat.S_IMODE(os.stat(mount.p("tokens", "1")).st_mode) == 0o555
     st = os.stat(mount.p("tokens", "1", "name"))
     assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o444

@@ -1,5 +1,6 @@
 """A whole session under valgrind memcheck: no error, no definite leak."""
 
+import errno
 import os
 import re
 import shutil
@@ -32,7 +33,10 @@ def test_walk_refresh_errors_and_unmount_are_valgrind_clean(server, mounter, tmp
     server.fault("malformed")
     time.sleep(1.2)
     assert "1" in os.listdir(m.p("tokens"))
+    # And on demand, through the ioctl of synergyfs --refresh: failing, then not.
+    assert m.refresh_error() == os.strerror(errno.EIO)
     server.clear_fault()
+    m.refreshed()
     time.sleep(2.2)
     assert m.p("by-name", "Backup~7", "name").read_text() == "Backup\n"
     rc = m.unmount(timeout=60)
