@@ -256,7 +256,12 @@ void held_retire(struct held *h, struct snapshot *old, const struct snapshot *cu
 	for (size_t i = 0; i < h->cap; i++) {
 		struct slot *sl = &h->slots[i];
 
-		if (sl->key && !sl->snap && !sl->gone && !tree_version_in(cur, sl->key))
+		/*
+		 * Only a version old has: the notifier may be a refresh or more
+		 * behind, and a version counted since is of a later snapshot.
+		 */
+		if (sl->key && !sl->snap && !sl->gone && !tree_version_in(cur, sl->key) &&
+		    tree_version_in(old, sl->key))
 			keep(h, sl, old);
 	}
 	pthread_mutex_unlock(&h->lock);

@@ -45,8 +45,8 @@ bool held_add(struct held *h, struct snapshot *s, uint64_t ino, uint64_t count);
 void held_forget(struct held *h, uint64_t ino, uint64_t nlookup);
 
 /*
- * A refresh replaced old by cur: the versions held that cur does not
- * have keep old.  Call for each refresh, in order, before the kernel is
+ * A refresh replaced old by cur: the versions held that old has and cur
+ * does not keep old.  Call for each refresh, in order, before the kernel is
  * told of it.  O(versions held).
  */
 void held_retire(struct held *h, struct snapshot *old, const struct snapshot *cur);

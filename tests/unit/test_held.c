@@ -420,10 +420,46 @@ out:
 	free(ino);
 }
 
+/*
+ * The notifier may tell of a refresh after the next one landed: a version
+ * counted from the newest list, which the late refresh's lists never had,
+ * is not kept for them, and is kept for its own once that one is replaced.
+ */
+TEST(late_retire_keeps_only_what_old_has)
+{
+	struct rig *r = rig_new();
+	struct snapshot *a, *b, *c;
+	struct err e;
+	uint64_t name2;
+
+	if (!r)
+		return;
+	a = list(r, 0);
+	b = list(r, 1);
+	c = list(r, 2);
+	CHECK_EQ_INT(cache_refresh(r->cache, &e), ERR_OK); /* b */
+	CHECK_EQ_INT(cache_refresh(r->cache, &e), ERR_OK); /* c */
+	name2 = file_ino(c, "2", "name");
+	CHECK(name2 && name2 != file_ino(b, "2", "name"));
+	CHECK(held_add(r->held, c, name2, 1));
+	held_retire(r->held, a, b); /* told late */
+	CHECK_EQ_INT(kept(r->held), 0);
+	CHECK(finds(r->held, name2, NULL));
+	held_retire(r->held, b, c);
+	CHECK_EQ_INT(kept(r->held), 0);
+	refresh(r); /* d replaces c */
+	CHECK_EQ_INT(kept(r->held), 1);
+	CHECK(finds(r->held, name2, c));
+	held_forget(r->held, name2, 1);
+	CHECK_EQ_INT(kept(r->held), 0);
+	rig_end(r);
+}
+
 static const struct check_test tests[] = {
 	TEST_CASE(lookups_are_counted_per_version),
 	TEST_CASE(replaced_version_keeps_its_list),
 	TEST_CASE(late_lookup_of_a_replaced_version),
+	TEST_CASE(late_retire_keeps_only_what_old_has),
 	TEST_CASE(at_most_held_kept_lists),
 	TEST_CASE(table_against_an_oracle),
 };
