@@ -267,6 +267,49 @@ def test_a_changed_file_has_a_new_inode(server, mounter):
             os.close(fd)
 
 
+def status_of(m):
+    """The mount's status file as a dict."""
+    return dict(line.split(": ", 1) for line in cat(m.p("status")).decode().splitlines())
+
+
+def test_a_file_held_across_many_refreshes_keeps_its_version(server, mounter):
+    """More refreshes than the daemon keeps lists for listings (4, for 10 s)
+    change a file held open; its page cache dropped, the reader still reads
+    the version it opened, from the list kept for it alone.  Closed, the
+    file lets that list go: the kernel forgets the inode, the daemon the
+    list."""
+    versions = list_versions(7, 300)
+    for k, v in enumerate(versions):
+        v[6]["Name"] = f"held-{k}-" + "n" * (3000 + 300 * k)
+    server.set_tokens(versions[0])
+    m = mounter(server.url, "cache_ttl=3600")
+    rels = ["tokens/7/name", "tokens.json"]
+    old = {rel: bodies_of(versions[0])[rel] for rel in rels}
+    fds = {rel: os.open(m.p(rel), os.O_RDONLY) for rel in rels}
+    try:
+        first = {rel: os.read(fd, len(old[rel]) // 2) for rel, fd in fds.items()}
+        for tokens in versions[1:]:
+            server.set_tokens(tokens)
+            refresh_now(m)
+            assert cat(m.p("tokens/7/name")) == bodies_of(tokens)["tokens/7/name"]
+            # The versions read on the way are let go of (the kernel forgets
+            # them once their names are looked up anew): one list is kept.
+            assert eventually(lambda: status_of(m)["old_lists_kept"] == "1", scaled(10)), \
+                status_of(m)
+        rest = {}
+        for rel, fd in fds.items():
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            rest[rel] = b""
+            while chunk := os.read(fd, 1000):
+                rest[rel] += chunk
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    for rel in rels:
+        assert first[rel] + rest[rel] == old[rel], rel
+    assert eventually(lambda: status_of(m)["old_lists_kept"] == "0", scaled(10)), status_of(m)
+
+
 # ---- (d) the 64-reader load ---------------------------------------------
 
 # 64 readers for 30 s on a plain build.  A sanitizer build runs every

@@ -1,6 +1,5 @@
 """The kernel's caches: the page cache kept across opens, opens answered by
-the kernel, and exactly what a refresh changed dropped from them.  This was
--o kernel_cache; since issue 16 it is the only mode.
+the kernel, and exactly what a refresh changed dropped from them.
 
 What reaches the daemon is read off its own debug log (-d prints every
 request it gets), so these tests see the requests the kernel did not send.
