@@ -217,7 +217,7 @@ static void run_fetch(struct cache *c)
 		old = c->cur;
 		snap->serial = c->stats.fetches_ok + 1; /* this fetch is counted below */
 		c->cur = snap;
-		if (old && c->listener)
+		if (c->listener)
 			c->listener(c->listener_ctx, old, snap);
 		now = now_mono(c);
 		if (old)

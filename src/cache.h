@@ -147,9 +147,10 @@ enum err_kind cache_refresh(struct cache *c, struct err *e);
 void cache_expire(struct cache *c);
 
 /*
- * Called, with the cache's lock held, each time a fetch replaces snapshot
- * old (never NULL) by new: the listener takes references of its own if it
- * keeps them, and must not call back into the cache or block.
+ * Called, with the cache's lock held, each time a fetch installs snapshot
+ * new in place of old (NULL for the first): the listener takes references
+ * of its own if it keeps them, and must not call back into the cache or
+ * block.
  */
 typedef void (*cache_listener_fn)(void *ctx, struct snapshot *old, struct snapshot *new_);
 

@@ -93,7 +93,7 @@ bool fs_init(struct fs *fs)
 	shelf_init(&fs->reports[0], REPORTS_LIVE);
 	shelf_init(&fs->reports[1], REPORTS_LIVE);
 	editions_init(&fs->editions);
-	fs->held = held_new(fs->cache);
+	fs->held = held_new();
 	return fs->held != NULL;
 }
 

@@ -23,7 +23,7 @@ struct slot {
 
 struct held {
 	pthread_mutex_t lock;
-	struct cache *cache;
+	struct snapshot *cur;  /* the current snapshot (held_retire), a reference */
 	struct slot *slots;
 	size_t cap, used;      /* cap is a power of two */
 	struct snapshot *kept[HELD_KEPT]; /* oldest first */
@@ -33,7 +33,7 @@ struct held {
 
 #define INITIAL_CAP 1024
 
-struct held *held_new(struct cache *c)
+struct held *held_new(void)
 {
 	struct held *h = calloc(1, sizeof(*h));
 
@@ -45,7 +45,6 @@ struct held *held_new(struct cache *c)
 		return NULL;
 	}
 	h->cap = INITIAL_CAP;
-	h->cache = c;
 	pthread_mutex_init(&h->lock, NULL);
 	return h;
 }
@@ -56,6 +55,7 @@ void held_free(struct held *h)
 		return;
 	for (unsigned i = 0; i < h->n_kept; i++)
 		snap_unref(h->kept[i]);
+	snap_unref(h->cur);
 	pthread_mutex_destroy(&h->lock);
 	free(h->slots);
 	free(h);
@@ -218,11 +218,8 @@ bool held_add(struct held *h, struct snapshot *s, uint64_t ino, uint64_t count)
 		 * before a refresh): it keeps the snapshot it was read from.
 		 * One that is current is kept by held_retire when replaced.
 		 */
-		struct snapshot *cur = cache_peek(h->cache, NULL);
-
-		if (!tree_version_in(cur, key))
+		if (!tree_version_in(h->cur, key))
 			keep(h, sl, s);
-		snap_unref(cur);
 	}
 	if (sl)
 		sl->count += count;
@@ -250,10 +247,12 @@ void held_forget(struct held *h, uint64_t ino, uint64_t nlookup)
 	pthread_mutex_unlock(&h->lock);
 }
 
-void held_retire(struct held *h, struct snapshot *old, const struct snapshot *cur)
+void held_retire(struct held *h, struct snapshot *old, struct snapshot *cur)
 {
 	pthread_mutex_lock(&h->lock);
-	for (size_t i = 0; i < h->cap; i++) {
+	snap_unref(h->cur);
+	h->cur = snap_ref(cur);
+	for (size_t i = 0; old && i < h->cap; i++) {
 		struct slot *sl = &h->slots[i];
 
 		/*

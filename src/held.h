@@ -16,7 +16,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cache.h"
 #include "snapshot.h"
 
 /*
@@ -28,8 +27,8 @@
 
 struct held;
 
-/* Counts for the snapshots of cache c.  NULL when memory runs out. */
-struct held *held_new(struct cache *c);
+/* An empty table, no snapshot current yet.  NULL when memory runs out. */
+struct held *held_new(void);
 
 /* Free h and the snapshots it keeps. */
 void held_free(struct held *h);
@@ -45,11 +44,13 @@ bool held_add(struct held *h, struct snapshot *s, uint64_t ino, uint64_t count);
 void held_forget(struct held *h, uint64_t ino, uint64_t nlookup);
 
 /*
- * A refresh replaced old by cur: the versions held that old has and cur
- * does not keep old.  Call for each refresh, in order, before the kernel is
+ * cur is the current snapshot from now on, replacing old (NULL for the
+ * first): the versions held that old has and cur does not keep old.  Call
+ * for each snapshot the cache installs, in order, as it installs it (before
+ * a reader can miss old's versions in the cache) and before the kernel is
  * told of it.  O(versions held).
  */
-void held_retire(struct held *h, struct snapshot *old, const struct snapshot *cur);
+void held_retire(struct held *h, struct snapshot *old, struct snapshot *cur);
 
 /* A snapshot with ino's version, kept for it (one reference), or NULL. */
 struct snapshot *held_find(struct held *h, uint64_t ino);

@@ -29,11 +29,20 @@ static void change_free(struct inval_change *c)
 	free(c);
 }
 
-/* The cache's listener: queue the change (see cache_set_listener). */
+/*
+ * The cache's listener: the versions the kernel holds that new_ replaced
+ * keep old from now on (held_retire, at once: a reader must not miss them
+ * while the kernel is told), then queue the change for the kernel.
+ */
 static void queue_change(void *ctx, struct snapshot *old, struct snapshot *new_)
 {
 	struct inval *iv = ctx;
-	struct inval_change *c = malloc(sizeof(*c));
+	struct inval_change *c;
+
+	held_retire(iv->held, old, new_);
+	if (!old)
+		return; /* the first list: nothing to tell */
+	c = malloc(sizeof(*c));
 
 	/*
 	 * Without memory the kernel is not told: what it caches still ends
@@ -276,8 +285,6 @@ static void *inval_loop(void *arg)
 			if (!iv->queue)
 				iv->queue_tail = &iv->queue;
 			pthread_mutex_unlock(&iv->lock);
-			/* Versions the kernel holds that c->to replaced keep c->from. */
-			held_retire(iv->held, c->from, c->to);
 			tree_diff(c->from, c->to, &tell_ops, iv);
 			change_free(c);
 			timed = let_go_time(cache_let_go(iv->cache), &at);
