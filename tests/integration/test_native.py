@@ -25,7 +25,8 @@ def wait_for(pred, timeout=10.0, step=0.05):
 
 
 def daemons_on(mnt):
-    out = subprocess.run(["pgrep", "-f", f"synergyfs .* {mnt}"], capture_output=True, text=True)
+    out = subprocess.run(["pgrep", "-f", f"synergyfs .* {re.escape(str(mnt))}"],
+                         capture_output=True, text=True)
     return [int(p) for p in out.stdout.split()]
 
 
