@@ -83,6 +83,27 @@ AWKWARD = [
 
 DEFAULT_TOKENS = SAMPLE + AWKWARD
 
+# scripts/demo's dates, in days from today, by ID: (CreatedOn, Expiry).  Most tokens
+# are valid for months, asddadas expires this week and the second Backup expired ten
+# days ago, so expiring/ and expired/ each hold one token whatever the date.
+_DEMO_DAYS = {1: (-40, 140), 2: (-177, 3), 3: (-20, 160), 4: (-100, 80), 5: (-60, 120),
+              7: (-190, -10), 8: (-5, 25), 9: (-15, 45), 10: (-30, 60), 12: (-5, 175)}
+
+
+def demo_tokens(today=None) -> list[dict]:
+    """DEFAULT_TOKENS with their dates moved near `today` (a date; default: today in
+    Synergy's zone), for scripts/demo.  Only the YYYY-MM-DD part of each timestamp
+    changes, so times, fraction digits and offsets stay as awkward as the seed's;
+    ExpiryReminderState follows the new dates (1: reminded, 2: expired)."""
+    today = today or datetime.now(SYNERGY_TZ).date()
+    tokens = copy_json(DEFAULT_TOKENS)
+    for token in tokens:
+        created, expiry = _DEMO_DAYS[token["ID"]]
+        for key, days in (("CreatedOn", created), ("Expiry", expiry)):
+            token[key] = (today + timedelta(days=days)).isoformat() + token[key][10:]
+        token["ExpiryReminderState"] = 2 if expiry < 0 else (1 if expiry <= 7 else 0)
+    return tokens
+
 
 def copy_json(obj):
     """Deep copy of a JSON-like value (dicts and lists); much faster than copy.deepcopy."""
@@ -702,8 +723,11 @@ def main(argv=None) -> int:
     who = ap.add_mutually_exclusive_group()
     who.add_argument("--token", help="accepted bearer token")
     who.add_argument("--token-file", help="file holding the accepted bearer token")
-    ap.add_argument("--tokens", type=int, metavar="N",
-                    help="serve N synthetic tokens instead of the default seed")
+    seed = ap.add_mutually_exclusive_group()
+    seed.add_argument("--tokens", type=int, metavar="N",
+                      help="serve N synthetic tokens instead of the default seed")
+    seed.add_argument("--demo", action="store_true",
+                      help="serve the default seed dated relative to today (scripts/demo)")
     ap.add_argument("--port-file", help="write the chosen port here (atomically)")
     ap.add_argument("--quiet", action="store_true", help="do not log requests")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve https with this certificate")
@@ -722,7 +746,11 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
 
-    tokens = generate_tokens(args.tokens) if args.tokens is not None else None
+    tokens = None
+    if args.tokens is not None:
+        tokens = generate_tokens(args.tokens)
+    elif args.demo:
+        tokens = demo_tokens()
     srv = StandIn(token=token, tokens=tokens, host=args.host, port=args.port,
                   log=not args.quiet, tls=args.tls, prefix=args.prefix).start()
     try:
