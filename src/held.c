@@ -26,9 +26,12 @@ struct held {
 	struct snapshot *cur;  /* the current snapshot (held_retire), a reference */
 	struct slot *slots;
 	size_t cap, used;      /* cap is a power of two */
-	struct snapshot *kept[HELD_KEPT]; /* oldest first */
-	uint64_t kept_uses[HELD_KEPT];    /* slots that keep each */
+	struct snapshot *kept[HELD_KEPT_MAX]; /* oldest first */
+	uint64_t kept_uses[HELD_KEPT_MAX];    /* slots that keep each */
+	size_t kept_bytes[HELD_KEPT_MAX];     /* snap_bytes of each */
 	unsigned n_kept;
+	size_t bytes;                         /* their sum */
+	size_t budget;                        /* HELD_KEPT_BYTES, or a test's */
 };
 
 #define INITIAL_CAP 1024
@@ -45,6 +48,7 @@ struct held *held_new(void)
 		return NULL;
 	}
 	h->cap = INITIAL_CAP;
+	h->budget = HELD_KEPT_BYTES;
 	pthread_mutex_init(&h->lock, NULL);
 	return h;
 }
@@ -146,25 +150,35 @@ static void remove_slot(struct held *h, struct slot *sl)
 static void drop_kept(struct held *h, unsigned k)
 {
 	snap_unref(h->kept[k]);
+	h->bytes -= h->kept_bytes[k];
 	for (unsigned i = k + 1; i < h->n_kept; i++) {
 		h->kept[i - 1] = h->kept[i];
 		h->kept_uses[i - 1] = h->kept_uses[i];
+		h->kept_bytes[i - 1] = h->kept_bytes[i];
 	}
 	h->n_kept--;
 }
 
+/* Is there no room for one more snapshot of size bytes (h->lock held)? */
+static bool full(const struct held *h, size_t bytes)
+{
+	return h->n_kept == HELD_KEPT_MAX ||
+	       (h->n_kept >= HELD_KEPT && h->bytes + bytes > h->budget);
+}
+
 /*
- * Keep s for slot sl (h->lock held).  When HELD_KEPT others are kept
- * already, the oldest goes, and the versions it kept are gone.
+ * Keep s for slot sl (h->lock held).  When there is no room for it (full),
+ * the oldest kept go, and the versions they kept are gone.
  */
 static void keep(struct held *h, struct slot *sl, struct snapshot *s)
 {
+	size_t bytes = snap_bytes(s);
 	unsigned k;
 
 	for (k = 0; k < h->n_kept && h->kept[k] != s; k++)
 		;
 	if (k == h->n_kept) {
-		if (h->n_kept == HELD_KEPT) {
+		while (full(h, bytes)) {
 			struct snapshot *oldest = h->kept[0];
 			uint64_t n = 0;
 
@@ -175,15 +189,17 @@ static void keep(struct held *h, struct slot *sl, struct snapshot *s)
 					n++;
 				}
 			}
-			log_warn("more than %d versions of the list are held open: the oldest "
+			log_warn("%u old versions of the list are held open: the oldest "
 				 "(fetch %" PRIu64 ") is no longer kept, and %" PRIu64 " of its "
 				 "files read as stale (ESTALE) once out of the page cache",
-				 HELD_KEPT, oldest->serial, n);
+				 h->n_kept, oldest->serial, n);
 			drop_kept(h, 0);
-			k = h->n_kept;
 		}
+		k = h->n_kept;
 		h->kept[k] = snap_ref(s);
 		h->kept_uses[k] = 0;
+		h->kept_bytes[k] = bytes;
+		h->bytes += bytes;
 		h->n_kept++;
 	}
 	h->kept_uses[k]++;
@@ -280,6 +296,13 @@ struct snapshot *held_find(struct held *h, uint64_t ino)
 		s = snap_ref(sl->snap);
 	pthread_mutex_unlock(&h->lock);
 	return s;
+}
+
+void held_set_budget(struct held *h, size_t bytes)
+{
+	pthread_mutex_lock(&h->lock);
+	h->budget = bytes;
+	pthread_mutex_unlock(&h->lock);
 }
 
 void held_counts(struct held *h, uint64_t *versions, unsigned *kept)

@@ -6,9 +6,9 @@
  * across a refresh, for as long as the kernel holds that inode.  So each
  * lookup the kernel is given is counted per version (tree_version_key), each
  * FORGET takes it back, and a version a refresh replaced keeps the snapshot
- * it was read from until its count is 0.  At most HELD_KEPT snapshots are
- * kept so: a user who holds many versions open cannot make the daemon keep
- * every list.  Owns the counts and those references; knows nothing of FUSE.
+ * it was read from until its count is 0.  Only so many are kept (below):
+ * a user who holds many versions open cannot make the daemon keep every
+ * list.  Owns the counts and those references; knows nothing of FUSE.
  */
 #ifndef SYNERGYFS_HELD_H
 #define SYNERGYFS_HELD_H
@@ -19,11 +19,15 @@
 #include "snapshot.h"
 
 /*
- * Old snapshots kept for versions held open.  Past that, the oldest one
- * goes, and a read of its versions that misses the page cache fails
- * (ESTALE): the reader opens the file again.
+ * Old snapshots kept for versions held open: HELD_KEPT whatever their
+ * size, more while all of them fit in HELD_KEPT_BYTES, never more than
+ * HELD_KEPT_MAX.  Past that, the oldest goes, and a read of its versions
+ * that misses the page cache fails (ESTALE): the reader opens the file
+ * again.  So memory stays within the larger of 4 lists and 64 MiB.
  */
 #define HELD_KEPT 4
+#define HELD_KEPT_BYTES ((size_t)64 << 20)
+#define HELD_KEPT_MAX 64
 
 struct held;
 
@@ -54,6 +58,9 @@ void held_retire(struct held *h, struct snapshot *old, struct snapshot *cur);
 
 /* A snapshot with ino's version, kept for it (one reference), or NULL. */
 struct snapshot *held_find(struct held *h, uint64_t ino);
+
+/* For tests: keep more than HELD_KEPT snapshots only within this many bytes. */
+void held_set_budget(struct held *h, size_t bytes);
 
 /* How many versions the kernel holds, and how many old snapshots are kept. */
 void held_counts(struct held *h, uint64_t *versions, unsigned *kept);

@@ -441,6 +441,12 @@ void snap_carry(struct snapshot *s, const struct snapshot *old)
 	}
 }
 
+size_t snap_bytes(const struct snapshot *s)
+{
+	return sizeof(*s) + s->n * (sizeof(*s->tok) + sizeof(*s->by_name) + sizeof(*s->marks)) +
+	       s->arena_len + s->list_len;
+}
+
 struct snapshot *snap_ref(struct snapshot *s)
 {
 	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);

@@ -100,6 +100,9 @@ struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
  */
 void snap_carry(struct snapshot *s, const struct snapshot *old);
 
+/* The memory s takes, roughly: its arrays, bodies and list. */
+size_t snap_bytes(const struct snapshot *s);
+
 /* Take one more reference to s; returns s. */
 struct snapshot *snap_ref(struct snapshot *s);
 

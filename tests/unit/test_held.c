@@ -326,6 +326,7 @@ TEST(at_most_held_kept_lists)
 
 	if (!r)
 		return;
+	held_set_budget(r->held, 0); /* tiny lists: the count alone decides */
 	for (size_t i = 0; i <= HELD_KEPT; i++) {
 		ino[i] = file_ino(list(r, i), "2", "name");
 		CHECK(held_add(r->held, list(r, i), ino[i], 1));
@@ -454,11 +455,34 @@ TEST(the_first_list_is_current)
 	rig_end(r);
 }
 
+/* Small lists are kept past HELD_KEPT while they fit in the byte budget. */
+TEST(small_lists_kept_within_the_budget)
+{
+	struct rig *r = rig_new();
+	uint64_t ino[NLISTS - 1];
+
+	if (!r)
+		return;
+	for (size_t i = 0; i + 1 < NLISTS; i++) {
+		ino[i] = file_ino(list(r, i), "2", "name");
+		CHECK(held_add(r->held, list(r, i), ino[i], 1));
+		refresh(r);
+	}
+	CHECK_EQ_INT(kept(r->held), NLISTS - 1);
+	for (size_t i = 0; i + 1 < NLISTS; i++) {
+		CHECK(finds(r->held, ino[i], list(r, i)));
+		held_forget(r->held, ino[i], 1);
+	}
+	CHECK_EQ_INT(kept(r->held), 0);
+	rig_end(r);
+}
+
 static const struct check_test tests[] = {
 	TEST_CASE(lookups_are_counted_per_version),
 	TEST_CASE(replaced_version_keeps_its_list),
 	TEST_CASE(late_lookup_of_a_replaced_version),
 	TEST_CASE(the_first_list_is_current),
+	TEST_CASE(small_lists_kept_within_the_budget),
 	TEST_CASE(at_most_held_kept_lists),
 	TEST_CASE(table_against_an_oracle),
 };
