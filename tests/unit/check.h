@@ -6,7 +6,9 @@
  * compared) and carry on.  A program lists its tests in a table and hands
  * it to CHECK_MAIN(), which prints TAP: the plan, one "ok"/"not ok" line
  * per test, and the failures as "# ..." diagnostics before each "not ok".
- * The exit status is non-zero when any test failed.
+ * The exit status is non-zero when any test failed.  The last line counts
+ * the checks made ("# 123 checks"), so that a change to a test's set-up can
+ * be seen to leave every check in place.
  *
  * Checks are not thread-safe: call them from the main thread only.
  */
@@ -31,6 +33,7 @@ struct check_test {
 /* Failures of the running test; after this many, only count them. */
 #define CHECK_MAX_REPORTS 20
 static unsigned check_failures;
+static unsigned long check_made; /* checks run, passed or failed, in every test */
 
 static inline void check_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -78,6 +81,7 @@ static inline void check_quote(const char *p, size_t n)
 static inline void check_mem(const char *file, int line, const char *expr,
 			     const void *p, size_t n, const void *q, size_t m)
 {
+	check_made++;
 	if (p && q && n == m && memcmp(p, q, n) == 0)
 		return;
 	if (!p && !q)
@@ -93,12 +97,14 @@ static inline void check_mem(const char *file, int line, const char *expr,
 }
 
 #define CHECK(cond) do {						\
+	check_made++;							\
 	if (!(cond))							\
 		check_fail(__FILE__, __LINE__, "%s", #cond);		\
 } while (0)
 
 #define CHECK_EQ_INT(a, b) do {						\
 	intmax_t a_ = (intmax_t)(a), b_ = (intmax_t)(b);		\
+	check_made++;							\
 	if (a_ != b_)							\
 		check_fail(__FILE__, __LINE__, "%s == %s: %jd != %jd",	\
 			   #a, #b, a_, b_);				\
@@ -130,6 +136,7 @@ static inline int check_run(const struct check_test *t, size_t n)
 	}
 	if (failed)
 		printf("# %u of %zu tests failed\n", failed, n);
+	printf("# %lu checks\n", check_made);
 	return failed ? 1 : 0;
 }
 
