@@ -38,8 +38,8 @@ enum pat_field {
 #define PAT_NFIELDS 5
 
 /*
- * One token.  From pat_parse, the strings belong to the pat_list and live
- * as long as it; from pat_each, only as long as the callback.
+ * One token.  Its strings live only as long as pat_each's callback: a
+ * caller that keeps the token copies them.
  *
  * A field flagged in problems holds its raw text instead: a string as the
  * server sent it, another JSON value as compact JSON (numbers exact), ""
@@ -65,14 +65,6 @@ struct pat_report {
 	size_t skipped;      /* objects dropped: not an object, no usable ID, or duplicate */
 	size_t problems;     /* tokens kept with fields that could not be read (repeats not) */
 	char warnings[4096]; /* the first reasons, one per line, as many as fit */
-};
-
-/* A parsed list: tokens sorted by ID, IDs unique. */
-struct pat_list {
-	struct pat *v;
-	size_t n, cap;
-	struct pat_report report;
-	void *strings;      /* the blocks that own the strings */
 };
 
 /* pat_each's callback: take token p (true), or fail for want of memory (false). */
@@ -130,23 +122,10 @@ enum err_kind pat_each_cut(const char *body, size_t len, struct pat_cut cut, pat
 void pat_report_duplicate(struct pat_report *r, int64_t id, unsigned problems);
 
 /*
- * Parse len bytes of body (with pat_each).  On success *out holds every
- * token with a usable ID; an element without one, or a repeated ID (the
- * first one wins), is skipped and described in out->report, as is each
- * field that could not be read.
- * Fails with ERR_PROTO when the body is not JSON or not an array,
- * ERR_NOMEM when memory runs out; *out is then empty.  Free with
- * pat_list_free either way.  The list does not point into body, but
- * elem_off/elem_len of its tokens refer to it.
- */
-enum err_kind pat_parse(const char *body, size_t len, struct pat_list *out,
-			struct err *e);
-
-/*
  * Render a token's JSON object on one line, followed by a newline and a
  * NUL, into *buf (a malloc'd buffer of *cap bytes, grown as needed; both
  * may start as NULL/0): compact, as cJSON prints it, every number exact.
- * elem and elem_len are the object's bytes as pat_parse found them in the
+ * elem and elem_len are the object's bytes as pat_each found them in the
  * body (body + p->elem_off, p->elem_len).  Returns the rendered length
  * without the NUL, or 0 when memory runs out or elem is not JSON.
  */
@@ -157,8 +136,5 @@ size_t pat_render(const char *elem, size_t elem_len, char **buf, size_t *cap);
  * element is not already printed as cJSON prints it.  0 as pat_render.
  */
 size_t pat_render_len(const char *elem, size_t elem_len, char **buf, size_t *cap);
-
-/* Release everything pat_parse allocated; l may be zeroed or NULL. */
-void pat_list_free(struct pat_list *l);
 
 #endif

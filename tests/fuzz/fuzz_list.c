@@ -1,7 +1,7 @@
 /*
  * fuzz_list.c - fuzz harness for the data path behind every mount:
- * response body -> pat_parse (src/pat.c), and snap_parse (src/snapshot.c)
- * -> the tree (src/tree.c).
+ * response body -> pat_parse (tests/common/pat_list.c, over pat_each in
+ * src/pat.c), and snap_parse (src/snapshot.c) -> the tree (src/tree.c).
  *
  * The input is a response body.  When it parses, the whole tree is walked
  * the way the kernel would: every folder listed with tree_dir_entry, every
@@ -45,6 +45,7 @@
 #include "escape.h"
 #include "fuzz.h"
 #include "pat.h"
+#include "pat_list.h"
 #include "snapshot.h"
 #include "timestamp.h"
 #include "tree.h"

@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "check.h"
 #include "pat.h"
+#include "pat_list.h"
 
 #define GUID "b993c729-bf98-490c-989d-5621e3b48139"
 #define USER(n) "{\"_id\":" #n ",\"_server_id\":1,\"_server_guid\":\"" GUID "\",\"IDString\":\"" #n "_1\"}"

@@ -14,6 +14,7 @@
 #include "check.h"
 #include "escape.h"
 #include "pat.h"
+#include "pat_list.h"
 #include "snapshot.h"
 #include "tree.h"
 
