@@ -448,13 +448,14 @@ static void *read_part(void *arg)
 }
 
 /*
- * pat_each, and pat_each_cut when cut is not NULL: the elements from the
- * cut on are read on a second thread, their tokens handed to fn with
- * ctx[1], all others with ctx[0].
+ * Read the body's array, every element to fn: on this thread alone (cut
+ * NULL: pat_each), or with the elements from the cut on read by a second
+ * thread at the same time, their tokens handed to fn with ctx[1], all
+ * others with ctx[0] (pat_each_cut).
  */
-static enum err_kind each(const char *body, size_t len, const struct pat_cut *cut,
-			  pat_fn fn, void *const ctx[2], bool *second,
-			  struct pat_report *r, struct err *e)
+static enum err_kind read_array(const char *body, size_t len, const struct pat_cut *cut,
+				pat_fn fn, void *const ctx[2], bool *second,
+				struct pat_report *r, struct err *e)
 {
 	atomic_bool quit = false;
 	struct walk w = { .body = body, .len = len, .fn = fn, .ctx = ctx[0], .r = r, .e = e,
@@ -514,14 +515,14 @@ enum err_kind pat_each(const char *body, size_t len, pat_fn fn, void *ctx,
 	void *const ctxs[2] = { ctx, NULL };
 	bool second;
 
-	return each(body, len, NULL, fn, ctxs, &second, r, e);
+	return read_array(body, len, NULL, fn, ctxs, &second, r, e);
 }
 
 enum err_kind pat_each_cut(const char *body, size_t len, struct pat_cut cut, pat_fn fn,
 			   void *const ctx[2], bool *second, struct pat_report *r,
 			   struct err *e)
 {
-	return each(body, len, &cut, fn, ctx, second, r, e);
+	return read_array(body, len, &cut, fn, ctx, second, r, e);
 }
 
 bool pat_find_cut(const char *body, size_t len, size_t from, struct pat_cut *cut)

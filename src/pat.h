@@ -2,6 +2,9 @@
  * pat.h - the JSON model: the body of getPersonalAccessTokens turned into a
  * validated list of tokens.  The only module that knows cJSON.
  *
+ * Owns: the body read as JSON, each token checked, token.json rendered.
+ * Must not touch: a token once pat_fn returns (keeping it is snapshot.c's).
+ *
  * No tree of the whole body is ever built: each element of the array is
  * parsed on its own, handed over as a struct pat, and dropped.  A token
  * remembers where its object lies in the body, so that its JSON can be

@@ -4,6 +4,9 @@
  * cannot be read does not cost the token its place: its raw text is kept
  * and the field is flagged.
  *
+ * Owns: one object's fields read into a struct pat, and why one failed.
+ * Must not touch: the array around the object, the report (pat.c's).
+ *
  *   {"ID":7,"Name":"ci","Expiry":"/Date(1798761600000)/",...}
  *   -> id 7, name "ci", expiry "/Date(1798761600000)/", problems PAT_EXPIRY,
  *      expires {0, 0}, and bad[0] = { "Expiry", "a string",
