@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "buf.h"
 #include "check.h"
 #include "escape.h"
 #include "pat.h"
@@ -133,6 +134,23 @@ static uint64_t ino_of(const struct snapshot *s, const char *path)
 	return resolve(s, path, &n) == 0 ? n.ino : 0;
 }
 
+/*
+ * Resolve path and stat it for own (NULL: root's, umask 022) at
+ * mount_time.  False, the failure recorded at file:line, when not found.
+ */
+static bool stat_path(const char *file, int line, const struct snapshot *s, const char *path,
+		      const struct tree_owner *own, struct tree_node *n, struct stat *st)
+{
+	static const struct tree_owner root_022 = { 0, 0, 022 };
+
+	if (resolve(s, path, n) != 0) {
+		check_fail(file, line, "%s not found", path);
+		return false;
+	}
+	tree_stat(s, n, own ? own : &root_022, mount_time, st);
+	return true;
+}
+
 /* Resolve path to a regular file and compare its body with want. */
 static void check_body(const char *file, int line, const struct snapshot *s,
 		       const char *path, const char *want, size_t want_len)
@@ -201,7 +219,6 @@ TEST(sample_token_files)
 TEST(every_file_newline_and_size)
 {
 	struct snapshot *s = build_all();
-	struct tree_owner own = { 0, 0, 022 };
 	char *scratch = NULL;
 	size_t cap = 0;
 
@@ -217,10 +234,8 @@ TEST(every_file_newline_and_size)
 
 			snprintf(path, sizeof(path), "tokens/%" PRId64 "/%s",
 				 all_ids[i], snap_file_names[f]);
-			if (resolve(s, path, &n) != 0) {
-				check_fail(__FILE__, __LINE__, "%s not found", path);
+			if (!stat_path(__FILE__, __LINE__, s, path, NULL, &n, &st))
 				continue;
-			}
 			CHECK_EQ_INT(n.kind, TREE_TOKEN_FILE);
 			CHECK_EQ_INT(n.file, f);
 			b = tree_body(s, &n, &len, &scratch, &cap);
@@ -229,7 +244,6 @@ TEST(every_file_newline_and_size)
 				check_fail(__FILE__, __LINE__, "%s does not end in one newline", path);
 			if (f == SNAP_F_JSON && b && memchr(b, '\n', len) != b + len - 1)
 				check_fail(__FILE__, __LINE__, "%s is not one line", path);
-			tree_stat(s, &n, &own, mount_time, &st);
 			CHECK_EQ_INT(st.st_size, len);
 			CHECK_EQ_INT(st.st_blocks, (len + 511) / 512);
 		}
@@ -458,11 +472,8 @@ static void check_mode(const char *file, int line, const struct snapshot *s,
 	struct tree_node n;
 	struct stat st;
 
-	if (resolve(s, path, &n) != 0) {
-		check_fail(file, line, "%s not found", path);
+	if (!stat_path(file, line, s, path, &own, &n, &st))
 		return;
-	}
-	tree_stat(s, &n, &own, mount_time, &st);
 	if (st.st_mode != want)
 		check_fail(file, line, "%s with umask %03o: mode %06o, want %06o",
 			   path, (unsigned)umask_, (unsigned)st.st_mode, (unsigned)want);
@@ -505,15 +516,11 @@ TEST(modes_and_owner)
 static void check_time(const char *file, int line, const struct snapshot *s,
 		       const char *path, time_t sec, long nsec)
 {
-	struct tree_owner own = { 0, 0, 022 };
 	struct tree_node n;
 	struct stat st;
 
-	if (resolve(s, path, &n) != 0) {
-		check_fail(file, line, "%s not found", path);
+	if (!stat_path(file, line, s, path, NULL, &n, &st))
 		return;
-	}
-	tree_stat(s, &n, &own, mount_time, &st);
 	if (st.st_mtim.tv_sec != sec || st.st_mtim.tv_nsec != nsec)
 		check_fail(file, line, "%s: mtime %jd.%09ld, want %jd.%09ld", path,
 			   (intmax_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (intmax_t)sec, nsec);
@@ -554,15 +561,11 @@ TEST(times)
 static void check_nlink(const char *file, int line, const struct snapshot *s,
 			const char *path, nlink_t want)
 {
-	struct tree_owner own = { 0, 0, 022 };
 	struct tree_node n;
 	struct stat st;
 
-	if (resolve(s, path, &n) != 0) {
-		check_fail(file, line, "%s not found", path);
+	if (!stat_path(file, line, s, path, NULL, &n, &st))
 		return;
-	}
-	tree_stat(s, &n, &own, mount_time, &st);
 	if (st.st_nlink != want)
 		check_fail(file, line, "%s: nlink %ju, want %ju", path,
 			   (uintmax_t)st.st_nlink, (uintmax_t)want);
@@ -1088,6 +1091,44 @@ TEST(lists_in_id_order_and_not)
 	}
 }
 
+/* Writes element i of a generated list of n (see make_list). */
+typedef void put_elem_fn(struct buf *b, int i, int n);
+
+/*
+ * The JSON array of n elements, element i written by put, in a malloc'd
+ * buffer of *len bytes (not NUL-terminated); NULL when memory runs out.
+ */
+static char *make_list(int n, put_elem_fn *put, size_t *len)
+{
+	struct buf b = { 0 };
+
+	buf_puts(&b, "[");
+	for (int i = 0; i < n; i++) {
+		buf_puts(&b, i ? "," : "");
+		put(&b, i, n);
+	}
+	buf_puts(&b, "]");
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	*len = b.len;
+	return b.p;
+}
+
+/* Names of 60 slashes and a number below 100. */
+#define SLASHES 60
+
+/* Token i + 1, named SLASHES slashes and (i + 1) % 100. */
+static void put_slashed(struct buf *b, int i, int n)
+{
+	buf_printf(b, "{\"ID\":%d,\"Name\":\"%.*s%d\",\"CreatedOn\":\"2025-01-01T00:00:00Z\","
+		   "\"Expiry\":\"2026-01-01T00:00:00Z\","
+		   "\"ExpiryReminderState\":0,\"UserID\":{\"IDString\":\"1_1\"}}",
+		   i + 1, SLASHES, "////////////////////////////////////////////////////////////",
+		   (i + 1) % 100);
+}
+
 /*
  * Many by-name entries longer than their names ('/' escapes to four
  * bytes): the arena grows, and moves, while they are written.  Each entry
@@ -1095,27 +1136,20 @@ TEST(lists_in_id_order_and_not)
  */
 TEST(by_name_entries_while_the_arena_moves)
 {
-	enum { N = 300, SLASHES = 60 };
-	char slashes[SLASHES + 1], name[SLASHES + 16], *json = malloc((size_t)N * 512 + 2);
+	enum { N = 300 };
+	char slashes[SLASHES + 1], name[SLASHES + 16];
 	size_t len = 0;
+	char *json = make_list(N, put_slashed, &len);
 	struct pat_report r;
 	struct snapshot *s;
-	struct err e;
 
 	CHECK(json != NULL);
 	if (!json)
 		return;
 	memset(slashes, '/', SLASHES);
 	slashes[SLASHES] = '\0';
-	json[len++] = '[';
-	for (int i = 1; i <= N; i++)
-		len += (size_t)sprintf(json + len, "%s{\"ID\":%d,\"Name\":\"%s%d\","
-				       "\"CreatedOn\":\"2025-01-01T00:00:00Z\","
-				       "\"Expiry\":\"2026-01-01T00:00:00Z\","
-				       "\"ExpiryReminderState\":0,\"UserID\":{\"IDString\":\"1_1\"}}",
-				       i > 1 ? "," : "", i, slashes, i % 100);
-	json[len++] = ']';
-	s = snap_parse(json, len, fetched, &r, &e);
+	s = build_report(json, len, &r);
+	free(json);
 	CHECK(s != NULL);
 	if (!s)
 		return;
@@ -1142,6 +1176,28 @@ TEST(by_name_entries_while_the_arena_moves)
 }
 
 /*
+ * Element i of n: IDs 1..n shuffled (1009 is prime), every 97th repeating
+ * one from afar, every 131st with a Name that is no string; names repeat.
+ */
+static void put_mixed(struct buf *b, int i, int n)
+{
+	int id = (int)(((long)i * 1009) % n) + 1;
+
+	if (i % 97 == 50)
+		id = (int)(((long)(n - 1 - i) * 1009) % n) + 1;
+	if (i % 131 == 7) {
+		buf_printf(b, "{\"ID\":%d,\"Name\":%d}", id, i);
+		return;
+	}
+	buf_printf(b, "{\"ID\":%d,\"Name\":\"tok/%.*s%d\","
+		   "\"CreatedOn\":\"2025-01-01T00:00:%02d.%dZ\","
+		   "\"Expiry\":\"2026-0%d-01T00:00:00+08:00\",\"ExpiryReminderState\":%d,"
+		   "\"UserID\":{\"IDString\":\"%d_1\"}}",
+		   id, i % 40, "........................................", i % 500, i % 60, i,
+		   1 + i % 9, i % 3, i % 11);
+}
+
+/*
  * A list long enough to be read by two threads gives the snapshot that one
  * reading gives (pat_parse is the oracle): the same tokens, every body, the
  * same by-name entries, the same report.  Repeated IDs and names and
@@ -1149,9 +1205,8 @@ TEST(by_name_entries_while_the_arena_moves)
  */
 TEST(long_list_read_by_two_threads)
 {
-	enum { N = 3000 };
-	size_t cap = (size_t)N * 300, len = 0;
-	char *json = malloc(cap), *body = malloc(cap), *scratch = NULL, *want = NULL;
+	size_t len = 0;
+	char *json = make_list(3000, put_mixed, &len), *scratch = NULL, *want = NULL;
 	size_t scratch_cap = 0, want_cap = 0;
 	struct pat_list l = { 0 };
 	struct pat_report r;
@@ -1159,36 +1214,13 @@ TEST(long_list_read_by_two_threads)
 	struct snapshot *s = NULL;
 	struct err e;
 
-	CHECK(json && body);
-	if (!json || !body)
+	CHECK(json != NULL);
+	if (!json)
 		goto out;
-	json[len++] = '[';
-	for (int i = 0; i < N; i++) {
-		/* IDs 1..N shuffled (1009 is prime), with every 97th repeating one from afar. */
-		int id = (int)(((long)i * 1009) % N) + 1;
-
-		if (i % 97 == 50)
-			id = (int)(((long)(N - 1 - i) * 1009) % N) + 1;
-		if (i % 131 == 7) {
-			len += (size_t)sprintf(json + len, "%s{\"ID\":%d,\"Name\":%d}", i ? "," : "",
-					       id, i);
-			continue;
-		}
-		len += (size_t)sprintf(json + len, "%s{\"ID\":%d,\"Name\":\"tok/%.*s%d\","
-				       "\"CreatedOn\":\"2025-01-01T00:00:%02d.%dZ\","
-				       "\"Expiry\":\"2026-0%d-01T00:00:00+08:00\","
-				       "\"ExpiryReminderState\":%d,"
-				       "\"UserID\":{\"IDString\":\"%d_1\"}}",
-				       i ? "," : "", id, i % 40, "........................................",
-				       i % 500, i % 60, i, 1 + i % 9, i % 3, i % 11);
-	}
-	json[len++] = ']';
-	CHECK(len >= SNAP_SPLIT_MIN && len < cap);
+	CHECK(len >= SNAP_SPLIT_MIN);
 	CHECK(pat_find_cut(json, len, len / 2, &cut));
-	memcpy(body, json, len);
 	CHECK_EQ_INT(pat_parse(json, len, &l, &e), ERR_OK);
-	s = snap_parse(body, len, fetched, &r, &e);
-	body = NULL;
+	s = build_report(json, len, &r);
 	CHECK(s != NULL);
 	if (!s)
 		goto out;
@@ -1241,7 +1273,6 @@ out:
 	free(scratch);
 	free(want);
 	free(json);
-	free(body);
 }
 
 /* Before the first fetch only the fixed nodes exist. */
