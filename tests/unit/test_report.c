@@ -68,6 +68,7 @@ static struct report_info info(void)
 }
 
 #define CHECK_HAS(text, line) do {						\
+	check_made++;								\
 	if (!strstr((text), (line)))						\
 		check_fail(__FILE__, __LINE__, "missing line: %s", (line));	\
 } while (0)
