@@ -67,6 +67,52 @@ static struct report_info info(void)
 	return ri;
 }
 
+/* What a test starts from: a snapshot of a list, or none, and info()'s figures. */
+struct fixture {
+	struct snapshot *s;
+	struct report_info ri;
+	size_t len; /* of the last text rendered */
+};
+
+/*
+ * f with a snapshot of json, or none for NULL.  False, a failed check,
+ * when json does not parse.  Undo with teardown either way.
+ */
+static bool setup(struct fixture *f, const char *json)
+{
+	f->s = NULL;
+	f->ri = info();
+	f->len = 0;
+	if (!json)
+		return true;
+	f->s = build(json);
+	CHECK(f->s != NULL);
+	return f->s != NULL;
+}
+
+static void teardown(struct fixture *f)
+{
+	snap_unref(f->s);
+}
+
+/* f's metrics.prom, checked to be there; the caller frees it. */
+static char *metrics_of(struct fixture *f)
+{
+	char *m = report_metrics(f->s, &f->ri, &f->len);
+
+	CHECK(m != NULL);
+	return m;
+}
+
+/* f's status, checked to be there; the caller frees it. */
+static char *status_of(struct fixture *f)
+{
+	char *t = report_status(f->s, &f->ri, &f->len);
+
+	CHECK(t != NULL);
+	return t;
+}
+
 #define CHECK_HAS(text, line) do {						\
 	check_made++;								\
 	if (!strstr((text), (line)))						\
@@ -75,18 +121,13 @@ static struct report_info info(void)
 
 TEST(metrics_lines)
 {
-	struct snapshot *s = build(body);
-	struct report_info ri = info();
-	size_t len = 0;
+	struct fixture f;
 	char *m;
 
-	CHECK(s != NULL);
-	m = report_metrics(s, &ri, &len);
-	CHECK(m != NULL);
-	if (!m)
+	if (!setup(&f, body) || !(m = metrics_of(&f)))
 		goto out;
-	CHECK_EQ_INT(strlen(m), len);
-	CHECK(len > 0 && m[len - 1] == '\n');
+	CHECK_EQ_INT(strlen(m), f.len);
+	CHECK(f.len > 0 && m[f.len - 1] == '\n');
 	CHECK_HAS(m, "# HELP synergy_pat_expiry_timestamp_seconds ");
 	CHECK_HAS(m, "# TYPE synergy_pat_expiry_timestamp_seconds gauge\n");
 	CHECK_HAS(m, "\nsynergy_pat_expiry_timestamp_seconds{id=\"1\",name=\"Teams integ\",user=\"1_1\"} 1757472818.67\n");
@@ -122,18 +163,17 @@ TEST(metrics_lines)
 	}
 	free(m);
 out:
-	snap_unref(s);
+	teardown(&f);
 }
 
 TEST(metrics_without_snapshot)
 {
-	struct report_info ri = info();
-	size_t len;
+	struct fixture f;
 	char *m;
 
-	ri.stats.fetches_ok = 0;
-	m = report_metrics(NULL, &ri, &len);
-	CHECK(m != NULL);
+	setup(&f, NULL);
+	f.ri.stats.fetches_ok = 0;
+	m = metrics_of(&f);
 	if (!m)
 		return;
 	CHECK(!strstr(m, "{id="));
@@ -149,30 +189,27 @@ TEST(label_replaces_invalid_utf8)
 	static const char raw[] = "[{\"UserID\":{\"IDString\":\"1_1\"},"
 		"\"CreatedOn\":\"2025-01-01T00:00:00Z\",\"Expiry\":\"2030-01-01T00:00:00Z\","
 		"\"Name\":\"x\xffy\",\"ExpiryReminderState\":0,\"ID\":9}]";
-	struct snapshot *s = build(raw);
-	struct report_info ri = info();
-	size_t len;
+	struct fixture f;
 	char *m;
 
-	CHECK(s != NULL);
-	if (!s)
+	if (!setup(&f, raw))
 		return;
-	m = report_metrics(s, &ri, &len);
+	m = report_metrics(f.s, &f.ri, &f.len);
 	CHECK(m && strstr(m, "name=\"x\xef\xbf\xbdy\""));
 	free(m);
-	snap_unref(s);
+	teardown(&f);
 }
 
 TEST(status_lines)
 {
-	struct snapshot *s = build(body);
-	struct report_info ri = info();
-	size_t len;
-	char *t = report_status(s, &ri, &len);
+	struct fixture f, none;
+	char *t;
 
-	CHECK(t != NULL);
+	if (!setup(&f, body))
+		return;
+	t = status_of(&f);
 	if (t) {
-		CHECK_EQ_INT(strlen(t), len);
+		CHECK_EQ_INT(strlen(t), f.len);
 		CHECK_HAS(t, "server: http://synergy.example:8080\n");
 		CHECK_HAS(t, "cache_ttl: 60\n");
 		CHECK_HAS(t, "last_attempt: 2025-11-28T03:19:55Z\n");
@@ -188,10 +225,10 @@ TEST(status_lines)
 		CHECK_HAS(t, "old_lists_kept: 2\n");
 	}
 	free(t);
-	ri = info();
-	ri.stats = (struct cache_stats){ 0 };
-	t = report_status(NULL, &ri, &len);
-	CHECK(t != NULL);
+	teardown(&f);
+	setup(&none, NULL);
+	none.ri.stats = (struct cache_stats){ 0 };
+	t = status_of(&none);
 	if (t) {
 		CHECK_HAS(t, "last_attempt: never\n");
 		CHECK_HAS(t, "last_result: none\n");
@@ -203,7 +240,6 @@ TEST(status_lines)
 		CHECK_HAS(t, "tokens_with_problems: 0\n");
 	}
 	free(t);
-	snap_unref(s);
 }
 
 /*
@@ -236,43 +272,37 @@ TEST(unreadable_fields_counted_not_graphed)
 		"# HELP synergy_pat_problems Tokens listed with a field that could not be read (named in the log).\n"
 		"# TYPE synergy_pat_problems gauge\n"
 		"synergy_pat_problems 2\n";
-	struct snapshot *s = build(json);
-	struct report_info ri = info();
-	size_t len;
+	struct fixture f;
 	char *m, *t;
 
-	CHECK(s != NULL);
-	if (!s)
+	if (!setup(&f, json))
 		return;
-	m = report_metrics(s, &ri, &len);
-	CHECK(m != NULL);
+	m = metrics_of(&f);
 	if (m)
-		CHECK_EQ_MEM(m, strlen(want_metrics) < len ? strlen(want_metrics) : len,
+		CHECK_EQ_MEM(m, strlen(want_metrics) < f.len ? strlen(want_metrics) : f.len,
 			     want_metrics, strlen(want_metrics));
-	t = report_status(s, &ri, &len);
-	CHECK(t != NULL);
+	t = status_of(&f);
 	if (t) {
 		CHECK_HAS(t, "\ntokens: 3\ntokens_with_problems: 2\n");
 	}
 	free(m);
 	free(t);
-	snap_unref(s);
+	teardown(&f);
 }
 
 /* A fetch that succeeds after a failure: last_error is none again. */
 TEST(status_after_recovery)
 {
-	struct snapshot *s = build(body);
-	struct report_info ri = info();
-	size_t len;
+	struct fixture f;
 	char *t;
 
-	ri.stats.last_failure = (struct timespec){ 1764299980, 250000000 };
-	ri.stats.last_result = (struct err){ 0 };
-	ri.stats.last_success = ri.stats.last_attempt;
-	ri.stats.stale = 0;
-	t = report_status(s, &ri, &len);
-	CHECK(t != NULL);
+	if (!setup(&f, body))
+		return;
+	f.ri.stats.last_failure = (struct timespec){ 1764299980, 250000000 };
+	f.ri.stats.last_result = (struct err){ 0 };
+	f.ri.stats.last_success = f.ri.stats.last_attempt;
+	f.ri.stats.stale = 0;
+	t = status_of(&f);
 	if (t) {
 		CHECK_HAS(t, "last_result: ok\n");
 		CHECK_HAS(t, "stale: no\n");
@@ -281,7 +311,7 @@ TEST(status_after_recovery)
 		CHECK(strstr(t, "last_error: HTTP") == NULL);
 	}
 	free(t);
-	snap_unref(s);
+	teardown(&f);
 }
 
 static const struct check_test tests[] = {
