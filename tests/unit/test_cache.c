@@ -131,6 +131,14 @@ static void fake_init(struct fake *f)
 	pthread_cond_init(&f->gate, NULL);
 }
 
+/* A test's teardown: free c (NULL: freed already, or none), then the fake it fetched from. */
+static void fake_free(struct fake *f, struct cache *c)
+{
+	cache_free(c);
+	pthread_cond_destroy(&f->gate);
+	pthread_mutex_destroy(&f->lock);
+}
+
 static int fake_calls(struct fake *f)
 {
 	int n;
@@ -149,11 +157,22 @@ static void fake_set(struct fake *f, enum err_kind fail, int ms)
 	pthread_mutex_unlock(&f->lock);
 }
 
-/* A fake and a cache over it serving each snapshot ttl seconds; NULL without memory. */
+/*
+ * A test's set-up: a fake and a cache over it serving each snapshot ttl
+ * seconds.  NULL, a failed check, without memory; the fake is then undone.
+ * Undo with fake_free.
+ */
 static struct cache *fake_cache(struct fake *f, double ttl)
 {
+	struct cache *c;
+
 	fake_init(f);
-	return cache_new(ttl, fake_fetch, f);
+	c = cache_new(ttl, fake_fetch, f);
+	if (!c) {
+		check_fail(__FILE__, __LINE__, "cache_new: out of memory");
+		fake_free(f, NULL);
+	}
+	return c;
 }
 
 /*
@@ -188,10 +207,8 @@ TEST(first_get_fetches_once)
 	struct err e;
 
 	c = fake_cache(&f, 10);
-	if (!c) {
-		CHECK(c);
+	if (!c)
 		return;
-	}
 	CHECK_EQ_INT(fake_calls(&f), 0);
 	a = cache_get(c, &v, &e);
 	CHECK(a != NULL);
@@ -209,8 +226,7 @@ TEST(first_get_fetches_once)
 	CHECK_EQ_INT(st.last_error.kind, ERR_OK);
 	snap_unref(a);
 	snap_unref(b);
-	cache_free(c);
-	pthread_mutex_destroy(&f.lock);
+	fake_free(&f, c);
 }
 
 TEST(refetch_after_ttl)
@@ -221,10 +237,8 @@ TEST(refetch_after_ttl)
 	double v;
 
 	c = clocked_cache(&f, 0.2);
-	if (!c) {
-		CHECK(c);
+	if (!c)
 		return;
-	}
 	cache_set_keep(c, 0); /* the cache lets go of what it replaced at once */
 	a = cache_get(c, &v, NULL);
 	fake_advance(&f, 0.199);
@@ -244,8 +258,7 @@ TEST(refetch_after_ttl)
 	snap_unref(a);
 	snap_unref(b);
 	snap_unref(d);
-	cache_free(c);
-	pthread_mutex_destroy(&f.lock);
+	fake_free(&f, c);
 }
 
 TEST(zero_ttl_always_fetches)
@@ -255,10 +268,8 @@ TEST(zero_ttl_always_fetches)
 	double v = -1;
 
 	c = fake_cache(&f, 0);
-	if (!c) {
-		CHECK(c);
+	if (!c)
 		return;
-	}
 	for (int i = 1; i <= 3; i++) {
 		struct snapshot *s = cache_get(c, &v, NULL);
 
@@ -267,12 +278,15 @@ TEST(zero_ttl_always_fetches)
 		snap_unref(s);
 	}
 	CHECK_EQ_INT(fake_calls(&f), 3);
-	cache_free(c);
-	pthread_mutex_destroy(&f.lock);
+	fake_free(&f, c);
 }
 
-/* NTHREADS threads held at a gate, then released together to call cache_get. */
+/*
+ * A herd test's fixture: a clocked cache over a fake, and NTHREADS threads
+ * held at a gate, then released together to call cache_get.
+ */
 struct herd {
+	struct fake f;
 	struct cache *c;
 	pthread_mutex_t lock;
 	pthread_cond_t opened;
@@ -301,12 +315,10 @@ static void *herd_main(void *arg)
 }
 
 /* Start the threads, open the gate once all are waiting, and join them. */
-static void run_herd(struct herd *h, struct cache *c)
+static void run_herd(struct herd *h)
 {
 	int started = 0;
 
-	memset(h, 0, sizeof(*h));
-	h->c = c;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->opened, NULL);
 	for (int i = 0; i < NTHREADS; i++) {
@@ -327,10 +339,30 @@ static void run_herd(struct herd *h, struct cache *c)
 	pthread_mutex_destroy(&h->lock);
 }
 
-static void herd_release(struct herd *h)
+/* A herd over clocked_cache(ttl), not yet run; NULL, a failed check, without memory. */
+static struct herd *herd_new(double ttl)
+{
+	struct herd *h = calloc(1, sizeof(*h));
+
+	if (!h) {
+		check_fail(__FILE__, __LINE__, "no memory for the herd");
+		return NULL;
+	}
+	h->c = clocked_cache(&h->f, ttl);
+	if (!h->c) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+/* The snapshots the threads got, the cache, the fake and h. */
+static void herd_free(struct herd *h)
 {
 	for (int i = 0; i < NTHREADS; i++)
 		snap_unref(h->t[i].s);
+	fake_free(&h->f, h->c);
+	free(h);
 }
 
 /* All threads got the snapshot of fetch number want. */
@@ -347,75 +379,52 @@ static void check_herd_same(const char *file, int line, struct herd *h, long wan
 
 TEST(single_flight_empty)
 {
-	struct fake f;
-	struct cache *c;
-	struct herd *h = malloc(sizeof(*h));
+	struct herd *h = herd_new(5);
 
-	c = clocked_cache(&f, 5);
-	if (!c || !h) {
-		CHECK(c && h);
-		goto out;
-	}
-	fake_set(&f, ERR_OK, 200);
-	run_herd(h, c);
-	CHECK_EQ_INT(fake_calls(&f), 1);
-	CHECK_EQ_INT(f.max_running, 1);
+	if (!h)
+		return;
+	fake_set(&h->f, ERR_OK, 200);
+	run_herd(h);
+	CHECK_EQ_INT(fake_calls(&h->f), 1);
+	CHECK_EQ_INT(h->f.max_running, 1);
 	check_herd_same(__FILE__, __LINE__, h, 1);
 	if (h->t[0].s)
 		CHECK_EQ_INT(atomic_load(&h->t[0].s->refs), NTHREADS + 1);
 	for (int i = 0; i < NTHREADS; i++)
 		CHECK(h->t[i].valid_for == 5); /* the clock did not move */
-	herd_release(h);
-out:
-	cache_free(c);
-	free(h);
-	pthread_mutex_destroy(&f.lock);
+	herd_free(h);
 }
 
 TEST(single_flight_after_expiry)
 {
-	struct fake f;
-	struct cache *c;
-	struct herd *h = malloc(sizeof(*h));
+	struct herd *h = herd_new(0.15);
 	struct snapshot *old;
 	double v;
 
-	c = clocked_cache(&f, 0.15);
-	if (!c || !h) {
-		CHECK(c && h);
-		goto out;
-	}
-	old = cache_get(c, &v, NULL);
+	if (!h)
+		return;
+	old = cache_get(h->c, &v, NULL);
 	CHECK_EQ_INT(fetch_no(old), 1);
 	snap_unref(old);
-	fake_advance(&f, 0.15);
-	fake_set(&f, ERR_OK, 200);
-	run_herd(h, c);
-	CHECK_EQ_INT(fake_calls(&f), 2);
-	CHECK_EQ_INT(f.max_running, 1);
+	fake_advance(&h->f, 0.15);
+	fake_set(&h->f, ERR_OK, 200);
+	run_herd(h);
+	CHECK_EQ_INT(fake_calls(&h->f), 2);
+	CHECK_EQ_INT(h->f.max_running, 1);
 	/* Nobody is served the expired snapshot while the new one is on its way. */
 	check_herd_same(__FILE__, __LINE__, h, 2);
-	herd_release(h);
-out:
-	cache_free(c);
-	free(h);
-	pthread_mutex_destroy(&f.lock);
+	herd_free(h);
 }
 
 TEST(single_flight_failure)
 {
-	struct fake f;
-	struct cache *c;
-	struct herd *h = malloc(sizeof(*h));
+	struct herd *h = herd_new(5); /* the back-off step never ends */
 
-	c = clocked_cache(&f, 5); /* the back-off step never ends */
-	if (!c || !h) {
-		CHECK(c && h);
-		goto out;
-	}
-	fake_set(&f, ERR_AUTH, 100);
-	run_herd(h, c);
-	CHECK_EQ_INT(fake_calls(&f), 1);
+	if (!h)
+		return;
+	fake_set(&h->f, ERR_AUTH, 100);
+	run_herd(h);
+	CHECK_EQ_INT(fake_calls(&h->f), 1);
 	for (int i = 0; i < NTHREADS; i++) {
 		if (h->t[i].s || h->t[i].e.kind != ERR_AUTH ||
 		    strcmp(h->t[i].e.msg, "fake failure on call 1") != 0) {
@@ -424,11 +433,7 @@ TEST(single_flight_failure)
 			break;
 		}
 	}
-	herd_release(h);
-out:
-	cache_free(c);
-	free(h);
-	pthread_mutex_destroy(&f.lock);
+	herd_free(h);
 }
 
 TEST(error_with_nothing_cached)
@@ -441,10 +446,8 @@ TEST(error_with_nothing_cached)
 	double v;
 
 	c = fake_cache(&f, 10);
-	if (!c) {
-		CHECK(c);
+	if (!c)
 		return;
-	}
 	cache_set_clock(c, fake_clock, &f);
 	fake_set(&f, ERR_TIMEOUT, 0);
 	err_clear(&e);
@@ -491,8 +494,7 @@ TEST(error_with_nothing_cached)
 	CHECK_EQ_INT(st.stale, 0);
 	CHECK_EQ_INT(st.next_try.tv_sec, 0);
 	snap_unref(s);
-	cache_free(c);
-	pthread_mutex_destroy(&f.lock);
+	fake_free(&f, c);
 }
 
 TEST(stale_if_error)
@@ -506,10 +508,8 @@ TEST(stale_if_error)
 	struct err e;
 
 	c = clocked_cache(&f, ttl);
-	if (!c) {
-		CHECK(c);
+	if (!c)
 		return;
-	}
 	cache_set_keep(c, 0); /* the cache lets go of what it replaced at once */
 	a = cache_get(c, &v, &e);
 	CHECK_EQ_INT(fetch_no(a), 1);
@@ -549,8 +549,7 @@ TEST(stale_if_error)
 		CHECK_EQ_INT(atomic_load(&a->refs), 1);
 	snap_unref(a);
 	snap_unref(d);
-	cache_free(c);
-	pthread_mutex_destroy(&f.lock);
+	fake_free(&f, c);
 }
 
 TEST(valid_for_bounds)
@@ -564,10 +563,8 @@ TEST(valid_for_bounds)
 		double v = -1;
 
 		c = clocked_cache(&f, ttls[i]);
-		if (!c) {
-			CHECK(c);
+		if (!c)
 			return;
-		}
 		s = cache_get(c, &v, NULL);
 		CHECK(s != NULL);
 		if (!(v > 0 && v <= ttls[i]))
@@ -584,8 +581,7 @@ TEST(valid_for_bounds)
 					   ttls[i], w, v);
 			snap_unref(s);
 		}
-		cache_free(c);
-		pthread_mutex_destroy(&f.lock);
+		fake_free(&f, c);
 	}
 }
 
@@ -597,10 +593,8 @@ TEST(peek_never_fetches)
 	double v = -1;
 
 	c = clocked_cache(&f, 0.05);
-	if (!c) {
-		CHECK(c);
+	if (!c)
 		return;
-	}
 	CHECK(cache_peek(c, &v) == NULL);
 	CHECK(v == 0);
 	CHECK(cache_peek(c, NULL) == NULL);
@@ -626,8 +620,7 @@ TEST(peek_never_fetches)
 	CHECK_EQ_INT(fake_calls(&f), 1);
 	snap_unref(p);
 	snap_unref(s);
-	cache_free(c);
-	pthread_mutex_destroy(&f.lock);
+	fake_free(&f, c);
 }
 
 /* A reference taken from the cache outlives the cache. */
@@ -639,10 +632,8 @@ TEST(reference_outlives_cache)
 	double v;
 
 	c = fake_cache(&f, 10);
-	if (!c) {
-		CHECK(c);
+	if (!c)
 		return;
-	}
 	s = cache_get(c, &v, NULL);
 	if (s)
 		CHECK_EQ_INT(atomic_load(&s->refs), 2);
@@ -653,7 +644,7 @@ TEST(reference_outlives_cache)
 	}
 	snap_unref(s);
 	cache_free(NULL);
-	pthread_mutex_destroy(&f.lock);
+	fake_free(&f, NULL);
 }
 
 /* refresh fetches now whatever the TTL; expire makes the next access fetch. */
@@ -667,10 +658,8 @@ TEST(refresh_and_expire)
 	double v;
 
 	c = clocked_cache(&f, 60); /* the back-off after the failed refresh never ends */
-	if (!c) {
-		CHECK(c);
+	if (!c)
 		return;
-	}
 	s = cache_get(c, &v, NULL);
 	snap_unref(s);
 	CHECK_EQ_INT(fake_calls(&f), 1);
@@ -703,8 +692,7 @@ TEST(refresh_and_expire)
 	CHECK_EQ_INT(st.last_result.kind, ERR_OK);
 	CHECK_EQ_INT(st.fetches_ok, 3);
 	CHECK_EQ_INT(st.fetches_failed, 1);
-	cache_free(c);
-	pthread_mutex_destroy(&f.lock);
+	fake_free(&f, c);
 }
 
 static bool fetched_by(const struct snapshot *s, const void *arg)
@@ -726,10 +714,8 @@ TEST(replaced_stays_findable)
 	int last = 2 + CACHE_KEPT; /* the fetch that is current at the end */
 
 	c = clocked_cache(&f, 60);
-	if (!c) {
-		CHECK(c);
+	if (!c)
 		return;
-	}
 	cache_set_keep(c, 0.1);
 	s = cache_get(c, &v, NULL);
 	snap_unref(s);
@@ -784,8 +770,7 @@ TEST(replaced_stays_findable)
 	CHECK(s != NULL);
 	snap_unref(s);
 	CHECK_EQ_INT(fake_calls(&f), last);
-	cache_free(c);
-	pthread_mutex_destroy(&f.lock);
+	fake_free(&f, c);
 }
 
 /* cache_let_go: what the notifier calls to free a replaced snapshot on time. */
@@ -798,10 +783,8 @@ TEST(let_go_on_time)
 	double v, left;
 
 	c = clocked_cache(&f, 60);
-	if (!c) {
-		CHECK(c);
+	if (!c)
 		return;
-	}
 	cache_set_keep(c, 0.2);
 	CHECK(cache_let_go(c) < 0);
 	s = cache_get(c, &v, NULL);
@@ -822,8 +805,7 @@ TEST(let_go_on_time)
 	CHECK(kept && atomic_load(&kept->refs) == 1);
 	snap_unref(kept);
 	CHECK_EQ_INT(fake_calls(&f), 2);
-	cache_free(c);
-	pthread_mutex_destroy(&f.lock);
+	fake_free(&f, c);
 }
 
 /* Run cache_get in a thread of its own, for tests that must not wait on it. */
@@ -854,10 +836,8 @@ TEST(stale_at_once_while_refresh_hangs)
 	double v = -1;
 
 	c = fake_cache(&f, 10);
-	if (!c) {
-		CHECK(c);
+	if (!c)
 		return;
-	}
 	cache_set_clock(c, fake_clock, &f);
 	cache_set_wait(c, 0.01);
 	s = cache_get(c, &v, &e);
@@ -889,8 +869,7 @@ TEST(stale_at_once_while_refresh_hangs)
 	cache_stats(c, &st);
 	CHECK_EQ_INT(st.fetching, 0);
 	CHECK_EQ_INT(f.max_running, 1);
-	cache_free(c);
-	pthread_mutex_destroy(&f.lock);
+	fake_free(&f, c);
 }
 
 TEST(close_wakes_waiters)
@@ -900,10 +879,8 @@ TEST(close_wakes_waiters)
 	struct getter g;
 
 	c = fake_cache(&f, 10);
-	if (!c) {
-		CHECK(c);
+	if (!c)
 		return;
-	}
 	/* Nothing cached and the server hangs: the first access waits... */
 	fake_gate(&f, true);
 	g.c = c;
@@ -922,7 +899,7 @@ TEST(close_wakes_waiters)
 out:
 	cache_free(c);
 	CHECK_EQ_INT(fake_calls(&f), 1);
-	pthread_mutex_destroy(&f.lock);
+	fake_free(&f, NULL);
 }
 
 static const struct check_test tests[] = {
