@@ -193,29 +193,25 @@ static void keep_replaced(struct cache *c, struct snapshot *old, double now, str
  */
 static void run_fetch(struct cache *c)
 {
-	struct snapshot *snap = NULL, *old = NULL;
+	struct snapshot *snap = NULL, *old = NULL, *prev;
 	struct dropped gone = { .n = 0 };
 	struct err e;
 	enum err_kind rc;
 	double now;
 
 	clock_gettime(CLOCK_REALTIME, &c->stats.fetch_started);
+	/* Only this thread replaces c->cur: it is what snap replaces. */
+	prev = c->cur ? snap_ref(c->cur) : NULL;
 	pthread_mutex_unlock(&c->lock);
 	err_clear(&e);
-	rc = c->fetch(c->ctx, &snap, &e);
-	/*
-	 * Only this thread replaces c->cur, and no one sees snap yet: its
-	 * versions are numbered without the lock (O(n)).
-	 */
-	if (rc == ERR_OK && c->cur)
-		snap_carry(snap, c->cur);
+	rc = c->fetch(c->ctx, prev, &snap, &e);
+	snap_unref(prev);
 	pthread_mutex_lock(&c->lock);
 	clock_gettime(CLOCK_REALTIME, &c->stats.last_attempt);
 	c->stats.last_result = e;
 	if (rc == ERR_OK) {
 		c->stats.last_success = c->stats.last_attempt;
 		old = c->cur;
-		snap->serial = c->stats.fetches_ok + 1; /* this fetch is counted below */
 		c->cur = snap;
 		if (c->listener)
 			c->listener(c->listener_ctx, old, snap);

@@ -25,9 +25,12 @@
 
 /*
  * Produce a new snapshot (one reference, passed to the caller) or fail
- * with *e set.  Called with no lock held, never twice at once.
+ * with *e set.  prev is the snapshot it is to replace (NULL before the
+ * first success), to number it from (snap_parse).  Called with no lock
+ * held, never twice at once.
  */
-typedef enum err_kind (*cache_fetch_fn)(void *ctx, struct snapshot **out, struct err *e);
+typedef enum err_kind (*cache_fetch_fn)(void *ctx, const struct snapshot *prev,
+					struct snapshot **out, struct err *e);
 
 struct cache;
 

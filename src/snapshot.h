@@ -48,7 +48,7 @@ struct snap_token {
 	uint32_t elem_off, elem_len;    /* the token's JSON object in list */
 	uint32_t link_off;              /* by-name entry in the arena, NUL-terminated */
 	uint32_t link_len;
-	uint8_t gen;                    /* version of its files: see snap_carry */
+	uint8_t gen;                    /* version of its files: see snap_parse */
 };
 
 /* Versions of a token's files count modulo this (they are in inode numbers). */
@@ -65,8 +65,8 @@ struct snapshot {
 	size_t list_len;
 	struct timespec fetched; /* wall-clock time of the fetch */
 	size_t problems;         /* tokens with a field that could not be read */
-	uint64_t serial;         /* set by the cache as it installs it: 1, 2, ... (0 before) */
-	uint64_t list_ver;       /* version of tokens.json, from 1: see snap_carry */
+	uint64_t serial;         /* 1, then prev's + 1: see snap_parse */
+	uint64_t list_ver;       /* version of tokens.json, from 1: see snap_parse */
 	atomic_uint *marks;      /* one per token: see snap_mark */
 };
 
@@ -85,20 +85,18 @@ struct snapshot {
  * snapshot (it is freed on failure).  Returns NULL with *e set: ERR_PROTO
  * when the body is not a list (as pat_each says), ERR_NOMEM, or
  * ERR_TOOBIG when the snapshot would pass its 4 GiB limit.
+ *
+ * prev is the snapshot this one replaces (NULL for the first): what the
+ * new one is numbered from, so that nothing of it changes once built.
+ * Its serial is prev's + 1 (1 without prev).  A token whose files all read
+ * as in prev keeps its gen, one with any file changed (its times included)
+ * gets the next (modulo 1 << SNAP_GEN_BITS), a new one 0; tokens.json keeps
+ * prev's list_ver if its bytes are the same, else the next (1 without
+ * prev).  A file's version is part of its inode number, so the kernel never
+ * holds two bodies under one number.  Numbering is O(n).
  */
 struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
-			    struct pat_report *r, struct err *e);
-
-/*
- * Number the versions of s's files from old, the snapshot s replaces,
- * before anyone else sees s: a token whose files all read as in old keeps
- * its gen, one with any file changed (its times included) gets the next
- * (modulo 1 << SNAP_GEN_BITS), a new one 0; tokens.json keeps list_ver if
- * its bytes are the same, else the next.  A file's version is part of its
- * inode number, so the kernel never holds two bodies under one number.
- * O(n).
- */
-void snap_carry(struct snapshot *s, const struct snapshot *old);
+			    const struct snapshot *prev, struct pat_report *r, struct err *e);
 
 /* The memory s takes, roughly: its arrays, bodies and list. */
 size_t snap_bytes(const struct snapshot *s);

@@ -15,10 +15,12 @@ struct source {
 };
 
 /*
- * Fetch, parse and build (a cache_fetch_fn; ctx is a struct source).
+ * Fetch, parse and build, numbered from prev (a cache_fetch_fn; ctx is a
+ * struct source).
  * Skipped tokens and unreadable fields are logged, one line each, when the
  * set of reasons changes, not on every fetch.
  */
-enum err_kind source_fetch(void *ctx, struct snapshot **out, struct err *e);
+enum err_kind source_fetch(void *ctx, const struct snapshot *prev, struct snapshot **out,
+			   struct err *e);
 
 #endif

@@ -5,7 +5,7 @@
  *
  * Inode numbers are computed, not stored.  The fixed nodes have small
  * numbers; a token's nodes carry its ID, a slot, and for the nodes with a
- * body the token's version (snap_carry), so that a changed file is a new
+ * body the token's version (snap_parse), so that a changed file is a new
  * inode and the kernel never mixes two versions under one number:
  *
  *     tokens/7/name, token at version 2, slot 2 (name):

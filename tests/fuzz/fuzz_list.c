@@ -31,7 +31,7 @@
  * Versions: the tree is walked with a gen per token and a list version
  * taken from the input; every file's inode number carries its token's gen
  * and no other gen of it resolves; the same body parsed again and numbered
- * from the first (snap_carry) keeps every gen and the list version, and
+ * from the first (snap_parse's prev) keeps every gen and the list version, and
  * tree_diff finds nothing to drop.
  */
 #include <math.h>
@@ -750,7 +750,7 @@ static void number_versions(struct snapshot *s, const uint8_t *data, size_t size
 }
 
 /*
- * The same body fetched again, numbered from s (snap_carry), keeps every
+ * The same body fetched again, numbered from s (snap_parse), keeps every
  * version: nothing for the kernel to drop.
  */
 static void check_carry_same(const struct snapshot *s, const uint8_t *data, size_t size)
@@ -763,16 +763,16 @@ static void check_carry_same(const struct snapshot *s, const uint8_t *data, size
 	struct pat_report r;
 	struct err e;
 
-	fuzz_where = "snap_carry";
+	fuzz_where = "snap_parse from prev";
 	FUZZ_CHECK(body != NULL);
 	memcpy(body, data, size);
-	again = snap_parse(body, size, fetched, &r, &e); /* takes body */
+	again = snap_parse(body, size, fetched, s, &r, &e); /* takes body */
 	if (!again) {
 		FUZZ_CHECK(e.kind == ERR_NOMEM);
 		return;
 	}
-	snap_carry(again, s);
 	FUZZ_CHECK(again->n == s->n && again->list_ver == s->list_ver);
+	FUZZ_CHECK(again->serial == s->serial + 1);
 	for (size_t i = 0; i < s->n; i++)
 		FUZZ_CHECK(again->tok[i].id == s->tok[i].id && again->tok[i].gen == s->tok[i].gen);
 	tree_diff(s, again, &ops, &d);
@@ -852,7 +852,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 								data[2] % 8 });
 	}
 	/* The snapshot parses on its own, as the daemon does: it must agree. */
-	s = snap_parse(body, size, fetched, &r, &se); /* takes body */
+	s = snap_parse(body, size, fetched, NULL, &r, &se); /* takes body */
 	if (rc != ERR_OK) {
 		FUZZ_CHECK(e.kind == ERR_PROTO || e.kind == ERR_NOMEM);
 		FUZZ_CHECK(l.n == 0 && l.report.skipped == 0 && e.msg[0] != '\0');
@@ -866,7 +866,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK(r.skipped == l.report.skipped && strcmp(r.warnings, l.report.warnings) == 0);
 	FUZZ_CHECK(r.problems == l.report.problems);
-	FUZZ_CHECK(s->list_ver == 1);
+	FUZZ_CHECK(s->list_ver == 1 && s->serial == 1);
 	for (size_t i = 0; i < s->n; i++)
 		FUZZ_CHECK(s->tok[i].gen == 0);
 	if (size)

@@ -77,7 +77,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	size_t len;
 	char *body = make_body(&len);
 
-	snap = snap_parse(body, len, (struct timespec){ 1764300000, 0 }, &r, &e);
+	snap = snap_parse(body, len, (struct timespec){ 1764300000, 0 }, NULL, &r, &e);
 	FUZZ_CHECK(snap != NULL);
 	FUZZ_CHECK(snap->n == NTOKENS && r.skipped == 0);
 	return 0;

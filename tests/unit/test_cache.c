@@ -86,7 +86,8 @@ static void fake_wait_running(struct fake *f, int n)
  * The cache_fetch_fn: a snapshot of BODY whose fetch time's tv_sec is the
  * number of this call (1, 2, ...), so tests can tell snapshots apart.
  */
-static enum err_kind fake_fetch(void *ctx, struct snapshot **out, struct err *e)
+static enum err_kind fake_fetch(void *ctx, const struct snapshot *prev, struct snapshot **out,
+				struct err *e)
 {
 	struct fake *f = ctx;
 	struct pat_report r;
@@ -112,7 +113,7 @@ static enum err_kind fake_fetch(void *ctx, struct snapshot **out, struct err *e)
 		if (!body)
 			fail = err_set(e, ERR_NOMEM, "fake: out of memory");
 		else if (!(*out = snap_parse(body, strlen(body), (struct timespec){ call, 0 },
-					     &r, e)))
+					     prev, &r, e)))
 			fail = e->kind;
 	} else {
 		err_set(e, fail, "fake failure on call %d", call);
@@ -748,7 +749,7 @@ TEST(replaced_stays_findable)
 	}
 	kept = cache_find(c, fetched_by, &no[1], &v);
 	CHECK(kept && atomic_load(&kept->refs) == 2);
-	/* Serials count the snapshots the cache installed. */
+	/* Serials count the snapshots the cache installed, each from the one before. */
 	if (kept)
 		CHECK_EQ_INT(kept->serial, 2);
 	/* Not before its time is up... */
