@@ -102,8 +102,10 @@ struct snapshot *cache_peek(struct cache *c, double *valid_for);
 /*
  * A snapshot stays findable (cache_find) this many seconds after a fetch
  * replaced it: the time a folder listing begun on it has to end on it.  At
- * most CACHE_KEPT replaced ones are kept, so that writes to refresh in a
- * loop cannot pile lists up in memory.
+ * most CACHE_KEPT replaced ones are kept, so that refreshes in a loop
+ * cannot pile lists up in memory.  The cache lets go of each once its
+ * time is up: at the next call, or on its own fetch thread if no call
+ * comes (its memory is freed then, unless someone else holds it).
  */
 #define CACHE_KEEP_REPLACED 10.0
 #define CACHE_KEPT 4
@@ -129,14 +131,6 @@ void cache_set_clock(struct cache *c, double (*clock)(void *arg), void *arg);
 void cache_set_keep(struct cache *c, double seconds);
 
 /*
- * Let go of the replaced snapshots whose time is up, as every call of the
- * cache does.  Returns the seconds left until the next one's is, or -1 when
- * none is kept: for a thread that lets go of them on time when no request
- * comes.
- */
-double cache_let_go(struct cache *c);
-
-/*
  * Fetch now, whatever the TTL or back-off: after the fetch in flight (if
  * any) ends, exactly one more, waited for.  On success the new snapshot is served from then on; on failure
  * the kind is returned with *e set, and the cache keeps what it had.
@@ -150,10 +144,13 @@ enum err_kind cache_refresh(struct cache *c, struct err *e);
 void cache_expire(struct cache *c);
 
 /*
- * Called, with the cache's lock held, each time a fetch installs snapshot
- * new in place of old (NULL for the first): the listener takes references
- * of its own if it keeps them, and must not call back into the cache or
- * block.
+ * Called each time a fetch installs snapshot new in place of old (NULL for
+ * the first), on the thread that ran the fetch, with no lock of the
+ * cache's held: in the order of the fetches, after new is served and old
+ * kept (cache_find finds it), and before the fetch counts as ended
+ * (cache_refresh returns after it).  The listener takes references of its
+ * own if it keeps them; it must not wait for a fetch, and should not
+ * block: the next one waits for it.
  */
 typedef void (*cache_listener_fn)(void *ctx, struct snapshot *old, struct snapshot *new_);
 

@@ -50,9 +50,11 @@ void held_forget(struct held *h, uint64_t ino, uint64_t nlookup);
 /*
  * cur is the current snapshot from now on, replacing old (NULL for the
  * first): the versions held that old has and cur does not keep old.  Call
- * for each snapshot the cache installs, in order, as it installs it (before
- * a reader can miss old's versions in the cache) and before the kernel is
- * told of it.  O(versions held).
+ * for each snapshot the cache installs, in order, as it installs it (while
+ * the cache still keeps old, so that no reader misses its versions: the
+ * cache's listener) and before the kernel is told of it.  Until then, a
+ * version of cur that the kernel is given counts as current.
+ * O(versions held).
  */
 void held_retire(struct held *h, struct snapshot *old, struct snapshot *cur);
 

@@ -238,44 +238,16 @@ static struct inval_store store_pop(struct inval *iv)
 	return st;
 }
 
-/*
- * When to let go of the snapshot the cache keeps after a refresh (see
- * cache_let_go), left seconds from now: a moment on CLOCK_MONOTONIC, just
- * past its time.  Returns false when none is kept.
- */
-static bool let_go_time(double left, struct timespec *at)
-{
-	long long ns;
-
-	if (left < 0)
-		return false;
-	clock_gettime(CLOCK_MONOTONIC, at);
-	ns = at->tv_nsec + (long long)(left * 1e9) + 10000000LL;
-	at->tv_sec += (time_t)(ns / 1000000000LL);
-	at->tv_nsec = (long)(ns % 1000000000LL);
-	return true;
-}
-
 static void *inval_loop(void *arg)
 {
 	struct inval *iv = arg;
 	struct inval_change *c;
 	struct inval_store st;
-	struct timespec at;
-	bool timed = false;  /* at is when to let go of a replaced snapshot */
 
 	pthread_mutex_lock(&iv->lock);
 	for (;;) {
-		while (!iv->queue && !iv->store_count && !iv->stop) {
-			if (!timed) {
-				pthread_cond_wait(&iv->cond, &iv->lock);
-			} else if (pthread_cond_timedwait(&iv->cond, &iv->lock, &at) == ETIMEDOUT) {
-				/* No request came to let go of it: its memory goes now. */
-				pthread_mutex_unlock(&iv->lock);
-				timed = let_go_time(cache_let_go(iv->cache), &at);
-				pthread_mutex_lock(&iv->lock);
-			}
-		}
+		while (!iv->queue && !iv->store_count && !iv->stop)
+			pthread_cond_wait(&iv->cond, &iv->lock);
 		if (iv->stop)
 			break;
 		c = iv->queue;
@@ -287,7 +259,6 @@ static void *inval_loop(void *arg)
 			pthread_mutex_unlock(&iv->lock);
 			tree_diff(c->from, c->to, &tell_ops, iv);
 			change_free(c);
-			timed = let_go_time(cache_let_go(iv->cache), &at);
 			pthread_mutex_lock(&iv->lock);
 			iv->told++;
 			pthread_cond_broadcast(&iv->cond);

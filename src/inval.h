@@ -7,9 +7,7 @@
  * token's files into the page cache once one of them is read
  * (fuse_lowlevel_notify_store), which spares a walk a round trip per file,
  * and those of the tokens listed after it, which spares a walk that finds
- * the page cache dropped (reclaim) a round trip per token.  And it lets
- * the cache free the snapshot a refresh replaced once its time is up, even
- * if no request comes (cache_let_go).
+ * the page cache dropped (reclaim) a round trip per token.
  * Part of the FUSE layer, with fs.c.
  */
 #ifndef SYNERGYFS_INVAL_H
