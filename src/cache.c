@@ -5,12 +5,12 @@
 
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "thread.h"
 
 struct cache {
 	pthread_mutex_t lock;
@@ -43,6 +43,7 @@ struct cache {
 	struct cache_stats stats;
 	cache_listener_fn listener;
 	void *listener_ctx;
+	bool telling;              /* the listener is being called (done signals the end) */
 	double (*clock)(void *arg); /* cache_set_clock; NULL: the monotonic clock */
 	void *clock_arg;
 };
@@ -195,15 +196,21 @@ static void keep_replaced(struct cache *c, struct snapshot *old, double now, str
  */
 static void tell_listener(struct cache *c, struct snapshot *old, struct snapshot *new_)
 {
+	cache_listener_fn fn = c->listener;
+	void *ctx = c->listener_ctx;
+
 	/* Past the lock, old may be let go of: these references keep both. */
 	if (old)
 		snap_ref(old);
 	snap_ref(new_);
+	c->telling = true;
 	pthread_mutex_unlock(&c->lock);
-	c->listener(c->listener_ctx, old, new_);
+	fn(ctx, old, new_);
 	snap_unref(old);
 	snap_unref(new_);
 	pthread_mutex_lock(&c->lock);
+	c->telling = false;
+	pthread_cond_broadcast(&c->done);
 }
 
 /*
@@ -341,13 +348,7 @@ static void start_fetch(struct cache *c)
 	c->fetching = true;
 	c->fetch_began = real_mono();
 	if (!c->worker_started) {
-		sigset_t all, old;
-
-		/* The worker takes no signals: the daemon's own threads do. */
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		c->worker_started = pthread_create(&c->worker, NULL, work, c) == 0;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		c->worker_started = thread_start(&c->worker, work, c) == 0;
 		if (!c->worker_started) {
 			log_warn("cannot start the fetch thread; fetching in the request's thread");
 			run_fetch(c);
@@ -535,8 +536,12 @@ void cache_expire(struct cache *c)
 
 void cache_set_listener(struct cache *c, cache_listener_fn fn, void *ctx)
 {
+	pthread_mutex_lock(&c->lock);
+	while (c->telling)
+		pthread_cond_wait(&c->done, &c->lock);
 	c->listener = fn;
 	c->listener_ctx = ctx;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void cache_stats(struct cache *c, struct cache_stats *st)

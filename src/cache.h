@@ -154,7 +154,10 @@ void cache_expire(struct cache *c);
  */
 typedef void (*cache_listener_fn)(void *ctx, struct snapshot *old, struct snapshot *new_);
 
-/* Set the listener (NULL: none).  Call before the cache is used. */
+/*
+ * Set the listener (NULL: none), after the call in progress, if any, has
+ * returned: once this returns, the one set before is no longer called.
+ */
 void cache_set_listener(struct cache *c, cache_listener_fn fn, void *ctx);
 
 /* Copy the counters into *st. */

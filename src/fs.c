@@ -22,6 +22,7 @@
 #include "fs.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -32,6 +33,7 @@
 
 #include "escape.h"
 #include "ioctl.h"
+#include "log.h"
 #include "report.h"
 #include "timestamp.h"
 
@@ -89,21 +91,72 @@ bool fs_init(struct fs *fs)
 	atomic_init(&fs->no_open, false);
 	atomic_init(&fs->no_opendir, false);
 	atomic_init(&fs->cache_dirs, false);
-	inval_init(&fs->inval);
 	shelf_init(&fs->reports[0], REPORTS_LIVE);
 	shelf_init(&fs->reports[1], REPORTS_LIVE);
 	editions_init(&fs->editions);
 	fs->held = held_new();
-	return fs->held != NULL;
+	fs->inval = inval_new();
+	fs->prefetch = prefetch_new(fs->cache);
+	return fs->held && fs->inval && fs->prefetch;
 }
 
 void fs_fini(struct fs *fs)
 {
+	prefetch_free(fs->prefetch);
+	inval_free(fs->inval);
 	editions_destroy(&fs->editions);
 	shelf_destroy(&fs->reports[0]);
 	shelf_destroy(&fs->reports[1]);
 	held_free(fs->held);
 	fs->held = NULL;
+}
+
+/*
+ * Put body (len bytes) into the page cache of inode ino, for the
+ * prefetcher.  Each store is logged with the kernel's answer: the tests
+ * tell a store never made from a stored page that reclaim dropped by it.
+ */
+static void kernel_store(void *ctx, uint64_t ino, const char *body, size_t len)
+{
+	struct fs *fs = ctx;
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+	int rc;
+
+	bv.buf[0].mem = (void *)body;
+	/* ENOENT: the kernel holds no inode for it (not looked up yet). */
+	rc = fuse_lowlevel_notify_store(fs->se, ino, 0, &bv, 0);
+	if (rc == 0)
+		log_debug("kernel store into inode %" PRIu64 ", %zu bytes: accepted", ino, len);
+	else
+		log_debug("kernel store into inode %" PRIu64 ", %zu bytes: refused, errno %d",
+			  ino, len, -rc);
+}
+
+/* Drop what the page cache holds of inode ino: a store the prefetcher withdraws. */
+static void kernel_withdraw(void *ctx, uint64_t ino)
+{
+	struct fs *fs = ctx;
+
+	fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	log_debug("kernel store into inode %" PRIu64 " withdrawn", ino);
+}
+
+int fs_start(struct fs *fs, struct fuse_session *se)
+{
+	struct prefetch_sink sink = { kernel_store, kernel_withdraw, fs };
+	int rc;
+
+	fs->se = se;
+	rc = inval_start(fs->inval, se, fs->cache, fs->held);
+	if (rc == 0)
+		rc = prefetch_start(fs->prefetch, &sink);
+	return rc;
+}
+
+void fs_stop(struct fs *fs)
+{
+	prefetch_stop(fs->prefetch);
+	inval_stop(fs->inval);
 }
 
 /*
@@ -666,13 +719,10 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	/*
 	 * A walk that listed a token's folder and reads one of its files reads
 	 * the others next, and then those of the next tokens listed: have their
-	 * bodies in the page cache by then, not a round trip each.  Without the
-	 * listing (a glob of every token's expiry), the kernel holds no inodes
-	 * to store them in: no stores.
+	 * bodies in the page cache by then, not a round trip each.
 	 */
-	if (rc == 0 && off == 0 && (n.kind == TREE_TOKEN_FILE || n.kind == TREE_TOKEN_CLOCK) &&
-	    snap_marked(s, n.tok))
-		inval_prefetch(&fs->inval, s, n.tok, INVAL_STORE_AHEAD);
+	if (rc == 0 && off == 0 && (n.kind == TREE_TOKEN_FILE || n.kind == TREE_TOKEN_CLOCK))
+		prefetch_read(fs->prefetch, s, n.tok);
 	rendered_release(&r);
 	snap_unref(s);
 }
@@ -842,7 +892,7 @@ static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int
 	used = list_from(req, s, &dir, valid, off, plus, buf, size);
 	/* The kernel now holds the inodes of the token's files: see fs_read. */
 	if (plus && used > 0 && dir.kind == TREE_TOKEN_DIR)
-		snap_mark(s, dir.tok, clock_now(fs).now);
+		prefetch_listed(fs->prefetch, s, dir.tok, clock_now(fs).now);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 	snap_unref(s);
@@ -918,7 +968,7 @@ static void fs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
 		return;
 	}
 	/* Once this returns, nothing the kernel shows predates the fetch. */
-	inval_wait(&fs->inval);
+	inval_wait(fs->inval);
 	fuse_reply_ioctl(req, 0, NULL, 0);
 }
 

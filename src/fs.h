@@ -7,8 +7,7 @@
 #ifndef SYNERGYFS_FS_H
 #define SYNERGYFS_FS_H
 
-#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
-#include <fuse_lowlevel.h>
+#include "fuse_version.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,6 +19,7 @@
 #include "err.h"
 #include "held.h"
 #include "inval.h"
+#include "prefetch.h"
 #include "shelf.h"
 #include "tree.h"
 
@@ -42,7 +42,9 @@ struct fs {
 	atomic_bool no_opendir;
 	atomic_bool cache_dirs;      /* folder listings may be cached (learnt at init) */
 	struct held *held;          /* versions the kernel holds (fs_init) */
-	struct inval inval;         /* tells the kernel what each refresh changed */
+	struct inval *inval;        /* tells the kernel what each refresh changed */
+	struct prefetch *prefetch;  /* stores bodies ahead of a walk */
+	struct fuse_session *se;    /* the session, once started (fs_start) */
 	/* status and metrics.prom as rendered, shared by every read (fs_init) */
 	struct shelf reports[2];
 	struct editions editions;   /* the versions of them the kernel holds */
@@ -56,6 +58,15 @@ bool fs_init(struct fs *fs);
 
 /* Free what fs_init made (after the session ended). */
 void fs_fini(struct fs *fs);
+
+/*
+ * Start the threads that talk to the kernel outside requests (after any
+ * fork): the notifier and the prefetcher.  Returns 0 or an errno.
+ */
+int fs_start(struct fs *fs, struct fuse_session *se);
+
+/* Stop them (before the session is unmounted). */
+void fs_stop(struct fs *fs);
 
 /* The operations table for fuse_session_new(), with a struct fs as userdata. */
 const struct fuse_lowlevel_ops *fs_operations(void);

@@ -480,7 +480,7 @@ static int serve(struct daemon *d, struct fuse_args *args)
 		goto out;
 	}
 	signals = 1;
-	if (inval_start(&d->fs.inval, d->se, d->cache, d->fs.held) != 0) {
+	if (fs_start(&d->fs, d->se) != 0) {
 		log_error("cannot start the notifier thread");
 		rc = EXIT_MOUNT;
 		goto out;
@@ -513,7 +513,7 @@ out:
 	/* Nothing waits for the server any more: the end is not held up by it. */
 	api_abort(d->api);
 	cache_close(d->cache);
-	inval_stop(&d->fs.inval);
+	fs_stop(&d->fs);
 	if (signals) {
 		atomic_store(&d->stopping, true);
 		pthread_kill(d->signals, SIGHUP);

@@ -418,8 +418,7 @@ struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
 	for (size_t i = 0; i < s->n; i++)
 		s->problems += s->tok[i].problems != 0;
 	s->by_name = calloc(s->n ? s->n : 1, sizeof(*s->by_name));
-	s->marks = calloc(s->n ? s->n : 1, sizeof(*s->marks));
-	if (!s->by_name || !s->marks || !build_by_name(s, &b.a)) {
+	if (!s->by_name || !build_by_name(s, &b.a)) {
 		b.too_big = !b.a.failed && b.a.len > UINT32_MAX;
 		goto fail;
 	}
@@ -451,7 +450,7 @@ fail:
 
 size_t snap_bytes(const struct snapshot *s)
 {
-	return sizeof(*s) + s->n * (sizeof(*s->tok) + sizeof(*s->by_name) + sizeof(*s->marks)) +
+	return sizeof(*s) + s->n * (sizeof(*s->tok) + sizeof(*s->by_name)) +
 	       s->arena_len + s->list_len;
 }
 
@@ -467,7 +466,6 @@ void snap_unref(struct snapshot *s)
 		return;
 	free(s->tok);
 	free(s->by_name);
-	free((void *)s->marks);
 	free(s->arena);
 	free(s->list);
 	free(s);

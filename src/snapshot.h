@@ -67,7 +67,6 @@ struct snapshot {
 	size_t problems;         /* tokens with a field that could not be read */
 	uint64_t serial;         /* 1, then prev's + 1: see snap_parse */
 	uint64_t list_ver;       /* version of tokens.json, from 1: see snap_parse */
-	atomic_uint *marks;      /* one per token: see snap_mark */
 };
 
 /*
@@ -132,39 +131,6 @@ static inline const char *snap_body(const struct snapshot *s, const struct snap_
  */
 const char *snap_token_json(const struct snapshot *s, const struct snap_token *t,
 			    size_t *len, char **scratch, size_t *scratch_cap);
-
-/*
- * Note that the kernel listed the folder of token t of s at the moment
- * now.  The marks are not part of the view: they are a hint that the FUSE
- * layer keeps on a snapshot (which token folders the kernel has listed,
- * and when last, to the second), set from any thread, cleared only by a
- * new snapshot.  A mark is the seconds from the fetch to the listing, plus
- * 2; 1 when the clock says the listing came before the fetch.
- */
-static inline void snap_mark(const struct snapshot *s, const struct snap_token *t,
-			     struct timespec now)
-{
-	int64_t secs = (int64_t)now.tv_sec - (int64_t)s->fetched.tv_sec;
-	unsigned m = secs < 0 ? 1 : secs >= UINT32_MAX - 2 ? UINT32_MAX : (unsigned)secs + 2;
-
-	atomic_store_explicit(&s->marks[t - s->tok], m, memory_order_relaxed);
-}
-
-/* Has the kernel listed the folder of token t of s (snap_mark)? */
-static inline bool snap_marked(const struct snapshot *s, const struct snap_token *t)
-{
-	return atomic_load_explicit(&s->marks[t - s->tok], memory_order_relaxed) != 0;
-}
-
-/* Has it listed it after the instant since, by the last mark? */
-static inline bool snap_marked_after(const struct snapshot *s, const struct snap_token *t,
-				     struct timespec since)
-{
-	unsigned m = atomic_load_explicit(&s->marks[t - s->tok], memory_order_relaxed);
-
-	/* The listing came at or after the start of its second. */
-	return m >= 2 && (int64_t)s->fetched.tv_sec + (int64_t)(m - 2) > (int64_t)since.tv_sec;
-}
 
 /*
  * What a file derived from an unreadable field says instead of a value

@@ -18,6 +18,7 @@
 #include "pat_list.h"
 #include "snapshot.h"
 #include "tree.h"
+#include "when.h"
 
 /* One token object, keys in the order Synergy sends them. */
 #define TOK(id, name, created, expiry, state, uid)			\
@@ -1539,66 +1540,11 @@ TEST(clock_files_and_views)
 	snap_unref(s);
 }
 
-static struct timespec ts_add_ns(struct timespec t, long long ns)
-{
-	long long total = (long long)t.tv_nsec + ns;
-
-	t.tv_sec += (time_t)(total / 1000000000LL);
-	t.tv_nsec = (long)(total % 1000000000LL);
-	if (t.tv_nsec < 0) {
-		t.tv_nsec += 1000000000L;
-		t.tv_sec--;
-	}
-	return t;
-}
-
 static int ts_cmp(struct timespec a, struct timespec b)
 {
 	if (a.tv_sec != b.tv_sec)
 		return a.tv_sec < b.tv_sec ? -1 : 1;
 	return (a.tv_nsec > b.tv_nsec) - (a.tv_nsec < b.tv_nsec);
-}
-
-/*
- * A mark says whether and when (to the second) the kernel listed a token's
- * folder; "after since" must never be said of a listing that may have come
- * at or before since.
- */
-TEST(marks_say_when_a_folder_was_listed)
-{
-	struct snapshot *s = build_all();
-	const struct snap_token *a, *b, *c;
-
-	if (!s)
-		return;
-	a = &s->tok[0];
-	b = &s->tok[1];
-	c = &s->tok[2];
-	CHECK(!snap_marked(s, a));
-	CHECK(!snap_marked_after(s, a, ts_add_ns(fetched, -1000000000LL)));
-	/* Listed 5.3 s after the fetch. */
-	snap_mark(s, a, ts_add_ns(fetched, 5300000000LL));
-	CHECK(snap_marked(s, a));
-	CHECK(!snap_marked(s, b));
-	CHECK(snap_marked_after(s, a, fetched));
-	CHECK(snap_marked_after(s, a, ts_add_ns(fetched, 3900000000LL)));
-	/* Within the second of the listing: not known to be after. */
-	CHECK(!snap_marked_after(s, a, ts_add_ns(fetched, 4900000000LL)));
-	CHECK(!snap_marked_after(s, a, ts_add_ns(fetched, 5300000000LL)));
-	CHECK(!snap_marked_after(s, a, ts_add_ns(fetched, 7000000000LL)));
-	/* A later listing moves it on. */
-	snap_mark(s, a, ts_add_ns(fetched, 90000000000LL));
-	CHECK(snap_marked_after(s, a, ts_add_ns(fetched, 80000000000LL)));
-	/* A clock that says the listing came before the fetch: listed, not when. */
-	snap_mark(s, b, ts_add_ns(fetched, -3000000000LL));
-	CHECK(snap_marked(s, b));
-	CHECK(!snap_marked_after(s, b, ts_add_ns(fetched, -10000000000LL)));
-	/* Far beyond what a mark holds: it stays at its last second. */
-	snap_mark(s, c, (struct timespec){ fetched.tv_sec + ((time_t)1 << 34), 0 });
-	CHECK(snap_marked(s, c));
-	CHECK(snap_marked_after(s, c, ts_add_ns(fetched, 1000000000LL)));
-	CHECK(!snap_marked_after(s, c, (struct timespec){ fetched.tv_sec + ((time_t)1 << 33), 0 }));
-	snap_unref(s);
 }
 
 /*
@@ -2023,7 +1969,6 @@ static const struct check_test tests[] = {
 	TEST_CASE(long_list_read_by_two_threads),
 	TEST_CASE(no_snapshot),
 	TEST_CASE(refcounts),
-	TEST_CASE(marks_say_when_a_folder_was_listed),
 	TEST_CASE(clock_files_and_views),
 	TEST_CASE(clock_spans),
 	TEST_CASE(diff_reports_what_changed),
