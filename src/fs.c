@@ -524,6 +524,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct tree_clock clk = clock_now(fs);
 	struct fuse_entry_param e;
 	struct tree_node dir, child;
+	enum tree_found found;
 	struct snapshot *s;
 	double valid;
 	struct err err;
@@ -534,8 +535,8 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, rc);
 		return;
 	}
-	rc = tree_lookup(s, &clk, &dir, name, &child);
-	if (rc == 0 && child.kind == TREE_LIST) {
+	found = tree_lookup(s, &clk, &dir, name, &child);
+	if (found == TREE_FOUND && child.kind == TREE_LIST) {
 		/* tokens.json's number is its version: the root's lookup of it fetches. */
 		snap_unref(s);
 		err_clear(&err);
@@ -546,7 +547,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		}
 		tree_lookup(s, &clk, &dir, name, &child);
 	}
-	if (rc == 0 && always_readable(&child)) {
+	if (found == TREE_FOUND && always_readable(&child)) {
 		/* A report is given as an edition of its own, rendered now. */
 		child.ino = edition_new(fs, s, &child);
 		if (!child.ino) {
@@ -555,16 +556,16 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			return;
 		}
 	}
-	if (rc == -ENOENT && is_view(&dir)) {
+	if (found == TREE_ABSENT && is_view(&dir)) {
 		/* View membership changes with the clock: no negative caching. */
 		fuse_reply_err(req, ENOENT);
-	} else if (rc == -ENOENT) {
+	} else if (found == TREE_ABSENT) {
 		/* A negative entry, cached no longer than the snapshot is served. */
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = valid;
 		fuse_reply_entry(req, &e);
-	} else if (rc) {
-		fuse_reply_err(req, -rc);
+	} else if (found == TREE_NOT_DIR) {
+		fuse_reply_err(req, ENOTDIR);
 	} else if ((rc = fill_entry(fs, s, &dir, &child, valid, &e)) != 0) {
 		if (always_readable(&child))
 			forget_ino(fs, child.ino, 1);

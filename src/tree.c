@@ -3,7 +3,6 @@
  */
 #include "tree.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,8 +243,9 @@ static unsigned link_slot(enum tree_kind view)
 	       view == TREE_EXPIRED ? SLOT_EXPIRED_LINK : SLOT_BYNAME_LINK;
 }
 
-int tree_lookup(const struct snapshot *s, const struct tree_clock *clk,
-		const struct tree_node *parent, const char *name, struct tree_node *out)
+enum tree_found tree_lookup(const struct snapshot *s, const struct tree_clock *clk,
+			    const struct tree_node *parent, const char *name,
+			    struct tree_node *out)
 {
 	const struct snap_token *t = NULL;
 	int64_t id;
@@ -255,42 +255,42 @@ int tree_lookup(const struct snapshot *s, const struct tree_clock *clk,
 		for (size_t i = 0; i < NROOT; i++) {
 			if (strcmp(name, root_entries[i].name) == 0) {
 				root_node(s, i, out);
-				return 0;
+				return TREE_FOUND;
 			}
 		}
-		return -ENOENT;
+		return TREE_ABSENT;
 	case TREE_TOKENS:
 		if (s && parse_id(name, &id))
 			t = snap_find_id(s, id);
 		if (!t)
-			return -ENOENT;
+			return TREE_ABSENT;
 		token_node(out, t, SLOT_DIR);
-		return 0;
+		return TREE_FOUND;
 	case TREE_BYNAME:
 	case TREE_EXPIRING:
 	case TREE_EXPIRED:
 		if (s)
 			t = snap_find_name(s, name);
 		if (!t || (parent->kind != TREE_BYNAME && (!clk || !in_view(t, parent->kind, clk))))
-			return -ENOENT;
+			return TREE_ABSENT;
 		token_node(out, t, link_slot(parent->kind));
-		return 0;
+		return TREE_FOUND;
 	case TREE_TOKEN_DIR:
 		for (unsigned f = 0; f < SNAP_NFILES; f++) {
 			if (strcmp(name, snap_file_names[f]) == 0) {
 				token_node(out, parent->tok, f + 1);
-				return 0;
+				return TREE_FOUND;
 			}
 		}
 		for (unsigned c = 0; c < TREE_NCLOCK; c++) {
 			if (strcmp(name, clock_names[c]) == 0) {
 				token_node(out, parent->tok, SLOT_CLOCK + c);
-				return 0;
+				return TREE_FOUND;
 			}
 		}
-		return -ENOENT;
+		return TREE_ABSENT;
 	default:
-		return -ENOTDIR;
+		return TREE_NOT_DIR;
 	}
 }
 

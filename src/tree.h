@@ -120,12 +120,17 @@ void tree_token_file(const struct snap_token *t, enum snap_file f, struct tree_n
 /* The node of clock file c of token t. */
 void tree_token_clock(const struct snap_token *t, enum tree_clock_file c, struct tree_node *out);
 
-/*
- * Look name up in the folder parent at the moment clk.  Returns 0,
- * -ENOENT, or -ENOTDIR when parent is not a folder.
- */
-int tree_lookup(const struct snapshot *s, const struct tree_clock *clk,
-		const struct tree_node *parent, const char *name, struct tree_node *out);
+/* What a lookup found. */
+enum tree_found {
+	TREE_FOUND,     /* *out is the entry */
+	TREE_ABSENT,    /* parent has no such entry (at that moment, in a view) */
+	TREE_NOT_DIR,   /* parent is not a folder */
+};
+
+/* Look name up in the folder parent at the moment clk. */
+enum tree_found tree_lookup(const struct snapshot *s, const struct tree_clock *clk,
+			    const struct tree_node *parent, const char *name,
+			    struct tree_node *out);
 
 /*
  * Fill st for node n; mount_time stands in for the fetch time when s is

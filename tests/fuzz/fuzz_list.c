@@ -284,8 +284,8 @@ static void check_link(struct walk *w, const struct tree_node *n, const char *en
 	FUZZ_CHECK(tree_readlink(n, target, sizeof(target)) == strlen(want));
 	FUZZ_CHECK(strcmp(target, want) == 0);
 	FUZZ_CHECK(tree_node(w->s, TREE_INO_ROOT, &root));
-	FUZZ_CHECK(tree_lookup(w->s, &clk, &root, "tokens", &tokens) == 0);
-	FUZZ_CHECK(tree_lookup(w->s, &clk, &tokens, want + strlen("../tokens/"), &dir) == 0);
+	FUZZ_CHECK(tree_lookup(w->s, &clk, &root, "tokens", &tokens) == TREE_FOUND);
+	FUZZ_CHECK(tree_lookup(w->s, &clk, &tokens, want + strlen("../tokens/"), &dir) == TREE_FOUND);
 	if (n->view != TREE_BYNAME) {
 		/* A view's link: the token's by-name entry, judged at clk. */
 		bool expired = clk.now.tv_sec > n->tok->expires.tv_sec ||
@@ -436,7 +436,7 @@ static void check_stateless(struct walk *w, const struct tree_node *dir, size_t 
 		FUZZ_CHECK(pos > last);
 		last = pos;
 		if (n++ >= 2) {
-			FUZZ_CHECK(tree_lookup(w->s, &clk, dir, name, &found) == 0);
+			FUZZ_CHECK(tree_lookup(w->s, &clk, dir, name, &found) == TREE_FOUND);
 			FUZZ_CHECK(same_node(&found, &child));
 		}
 		FUZZ_CHECK(n <= want);
@@ -470,7 +470,7 @@ static void walk_view(struct walk *w, const struct tree_node *view, const char *
 		FUZZ_CHECK(i == 0 || strcmp(prev, name) < 0);
 		strcpy(prev, name);
 		FUZZ_CHECK(child.kind == TREE_TOKEN_LINK && child.view == view->kind);
-		FUZZ_CHECK(tree_lookup(w->s, &clk, view, name, &found) == 0);
+		FUZZ_CHECK(tree_lookup(w->s, &clk, view, name, &found) == TREE_FOUND);
 		FUZZ_CHECK(same_node(&found, &child));
 		len = snprintf(sub, sizeof(sub), "%s/%s", path, name);
 		FUZZ_CHECK(len > 0 && (size_t)len < sizeof(sub));
@@ -488,7 +488,7 @@ static void walk_view(struct walk *w, const struct tree_node *view, const char *
 		fuzz_where = path;
 		if (!member[i])
 			FUZZ_CHECK(tree_lookup(w->s, &clk, view,
-					       snap_link_name(w->s, &w->s->tok[i]), &found) == -ENOENT);
+					       snap_link_name(w->s, &w->s->tok[i]), &found) == TREE_ABSENT);
 	}
 	free(idx);
 	free(member);
@@ -514,7 +514,7 @@ static void walk_dir(struct walk *w, const struct tree_node *dir, const struct t
 			continue;
 		}
 		check_entry_name(name);
-		FUZZ_CHECK(tree_lookup(w->s, &clk, dir, name, &found) == 0);
+		FUZZ_CHECK(tree_lookup(w->s, &clk, dir, name, &found) == TREE_FOUND);
 		FUZZ_CHECK(same_node(&found, &child));
 		/* Listings are sorted: tokens/ by ID, by-name/ by entry name. */
 		if (dir->kind == TREE_TOKENS) {

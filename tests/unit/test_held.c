@@ -179,8 +179,8 @@ static uint64_t file_ino(const struct snapshot *s, const char *id, const char *f
 	struct tree_node tokens, dir, n;
 
 	if (!tree_node(s, TREE_INO_TOKENS, &tokens) ||
-	    tree_lookup(s, &clk, &tokens, id, &dir) != 0 ||
-	    tree_lookup(s, &clk, &dir, file, &n) != 0)
+	    tree_lookup(s, &clk, &tokens, id, &dir) != TREE_FOUND ||
+	    tree_lookup(s, &clk, &dir, file, &n) != TREE_FOUND)
 		return 0;
 	return n.ino;
 }

@@ -105,8 +105,9 @@ static struct snapshot *build_all(void)
 
 /*
  * Resolve a relative path from the root, one component at a time (split
- * at '/'), as the kernel does.  Returns 0 or the -errno of the first
- * component that fails.
+ * at '/'), as the kernel does.  Returns TREE_FOUND (0) or what the first
+ * component that fails found; -1 when the test itself went wrong (no root,
+ * a component too long for it).
  */
 static int resolve(const struct snapshot *s, const char *path, struct tree_node *out)
 {
@@ -114,24 +115,31 @@ static int resolve(const struct snapshot *s, const char *path, struct tree_node 
 	char comp[1024];
 
 	if (!tree_node(s, TREE_INO_ROOT, &cur))
-		return -EIO;
+		return -1;
 	while (*path) {
 		size_t n = strcspn(path, "/");
-		int rc;
+		enum tree_found rc;
 
 		if (n >= sizeof(comp))
-			return -ENAMETOOLONG;
+			return -1;
 		memcpy(comp, path, n);
 		comp[n] = '\0';
 		rc = tree_lookup(s, &test_clock, &cur, comp, &cur);
-		if (rc)
-			return rc;
+		if (rc != TREE_FOUND)
+			return (int)rc;
 		path += n;
 		if (*path == '/')
 			path++;
 	}
 	*out = cur;
-	return 0;
+	return TREE_FOUND;
+}
+
+/* What resolve() said, in words. */
+static const char *found_name(int rc)
+{
+	return rc == TREE_FOUND ? "found" : rc == TREE_ABSENT ? "absent" :
+	       rc == TREE_NOT_DIR ? "not a folder" : "the test went wrong";
 }
 
 /* The inode number of path in s, or 0. */
@@ -139,7 +147,7 @@ static uint64_t ino_of(const struct snapshot *s, const char *path)
 {
 	struct tree_node n;
 
-	return resolve(s, path, &n) == 0 ? n.ino : 0;
+	return resolve(s, path, &n) == TREE_FOUND ? n.ino : 0;
 }
 
 /*
@@ -151,7 +159,7 @@ static bool stat_path(const char *file, int line, const struct snapshot *s, cons
 {
 	static const struct tree_owner root_022 = { 0, 0, 022 };
 
-	if (resolve(s, path, n) != 0) {
+	if (resolve(s, path, n) != TREE_FOUND) {
 		check_fail(file, line, "%s not found", path);
 		return false;
 	}
@@ -169,8 +177,8 @@ static void check_body(const char *file, int line, const struct snapshot *s,
 	size_t len = 0, cap = 0;
 	int rc = resolve(s, path, &n);
 
-	if (rc) {
-		check_fail(file, line, "%s: %s", path, strerror(-rc));
+	if (rc != TREE_FOUND) {
+		check_fail(file, line, "%s: %s", path, found_name(rc));
 		return;
 	}
 	b = tree_body(s, &n, &len, &scratch, &cap);
@@ -189,12 +197,12 @@ static void check_body(const char *file, int line, const struct snapshot *s,
 #define CHECK_BODY(s, path, want) \
 	check_body(__FILE__, __LINE__, (s), (path), (want), strlen(want))
 
-#define CHECK_ERRNO(s, path, err) do {					\
+#define CHECK_LOOKUP(s, path, want) do {				\
 	struct tree_node n_;						\
 	int rc_ = resolve((s), (path), &n_);				\
-	if (rc_ != (err))						\
-		check_fail(__FILE__, __LINE__, "%s: got %d (%s), want %s", \
-			   (path), rc_, rc_ ? strerror(-rc_) : "found", #err); \
+	if (rc_ != (int)(want))						\
+		check_fail(__FILE__, __LINE__, "%s: %s, want %s",	\
+			   (path), found_name(rc_), #want);		\
 } while (0)
 
 TEST(sample_token_files)
@@ -267,39 +275,39 @@ TEST(bad_token_paths)
 
 	if (!s)
 		return;
-	CHECK_ERRNO(s, "tokens/1", 0);
-	CHECK_ERRNO(s, "tokens/01", -ENOENT);
-	CHECK_ERRNO(s, "tokens/+1", -ENOENT);
-	CHECK_ERRNO(s, "tokens/-1", -ENOENT);
-	CHECK_ERRNO(s, "tokens/1 ", -ENOENT);
-	CHECK_ERRNO(s, "tokens/ 1", -ENOENT);
-	CHECK_ERRNO(s, "tokens/1.0", -ENOENT);
-	CHECK_ERRNO(s, "tokens/0x1", -ENOENT);
-	CHECK_ERRNO(s, "tokens/99", -ENOENT);
-	CHECK_ERRNO(s, "tokens/6", -ENOENT);
-	CHECK_ERRNO(s, "tokens/0", -ENOENT);
-	CHECK_ERRNO(s, "tokens/9007199254740992", -ENOENT);
-	CHECK_ERRNO(s, "tokens/9007199254740993", -ENOENT);
-	CHECK_ERRNO(s, "tokens/18446744073709551617", -ENOENT);
-	CHECK_ERRNO(s, "tokens/99999999999999999999999999999", -ENOENT);
-	CHECK_ERRNO(s, "tokens/Teams integ", -ENOENT);
-	CHECK_ERRNO(s, "tokens/1/nope", -ENOENT);
-	CHECK_ERRNO(s, "tokens/1/ID", -ENOENT);
-	CHECK_ERRNO(s, "nope", -ENOENT);
-	CHECK_ERRNO(s, "Tokens", -ENOENT);
-	CHECK_ERRNO(s, "refresh", -ENOENT); /* no longer in the root */
+	CHECK_LOOKUP(s, "tokens/1", TREE_FOUND);
+	CHECK_LOOKUP(s, "tokens/01", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/+1", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/-1", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/1 ", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/ 1", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/1.0", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/0x1", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/99", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/6", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/0", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/9007199254740992", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/9007199254740993", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/18446744073709551617", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/99999999999999999999999999999", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/Teams integ", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/1/nope", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/1/ID", TREE_ABSENT);
+	CHECK_LOOKUP(s, "nope", TREE_ABSENT);
+	CHECK_LOOKUP(s, "Tokens", TREE_ABSENT);
+	CHECK_LOOKUP(s, "refresh", TREE_ABSENT); /* no longer in the root */
 	/* Looking a name up under anything but a folder. */
-	CHECK_ERRNO(s, "tokens/1/expiry/x", -ENOTDIR);
-	CHECK_ERRNO(s, "tokens/1/token.json/x", -ENOTDIR);
-	CHECK_ERRNO(s, "tokens.json/x", -ENOTDIR);
-	CHECK_ERRNO(s, "by-name/Teams integ/id", -ENOTDIR);
+	CHECK_LOOKUP(s, "tokens/1/expiry/x", TREE_NOT_DIR);
+	CHECK_LOOKUP(s, "tokens/1/token.json/x", TREE_NOT_DIR);
+	CHECK_LOOKUP(s, "tokens.json/x", TREE_NOT_DIR);
+	CHECK_LOOKUP(s, "by-name/Teams integ/id", TREE_NOT_DIR);
 	/* The empty name, looked up directly (resolve() skips it). */
-	if (resolve(s, "tokens", &dir) == 0)
-		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, "", &n), -ENOENT);
-	if (resolve(s, "tokens/1", &dir) == 0)
-		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, "", &n), -ENOENT);
+	if (resolve(s, "tokens", &dir) == TREE_FOUND)
+		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, "", &n), TREE_ABSENT);
+	if (resolve(s, "tokens/1", &dir) == TREE_FOUND)
+		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, "", &n), TREE_ABSENT);
 	if (tree_node(s, TREE_INO_ROOT, &dir))
-		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, "", &n), -ENOENT);
+		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, "", &n), TREE_ABSENT);
 	snap_unref(s);
 }
 
@@ -316,8 +324,8 @@ static void check_link(const char *file, int line, const struct snapshot *s,
 
 	snprintf(path, sizeof(path), "by-name/%s", name);
 	rc = resolve(s, path, &n);
-	if (rc) {
-		check_fail(file, line, "%s: %s", path, strerror(-rc));
+	if (rc != TREE_FOUND) {
+		check_fail(file, line, "%s: %s", path, found_name(rc));
 		return;
 	}
 	if (n.kind != TREE_TOKEN_LINK || n.tok->id != id)
@@ -354,19 +362,19 @@ TEST(by_name_lookup)
 	strcpy(long_name + 252, "~12");
 	CHECK_LINK(s, long_name, 12);
 
-	CHECK_ERRNO(s, "by-name/Backup", -ENOENT);
-	CHECK_ERRNO(s, "by-name/Backup~6", -ENOENT);
-	CHECK_ERRNO(s, "by-name/Teams integ~1", -ENOENT);
-	CHECK_ERRNO(s, "by-name/teams integ", -ENOENT);
-	CHECK_ERRNO(s, "by-name/" L300, -ENOENT);
-	CHECK_ERRNO(s, "by-name/back\\slash\ttab", -ENOENT);
+	CHECK_LOOKUP(s, "by-name/Backup", TREE_ABSENT);
+	CHECK_LOOKUP(s, "by-name/Backup~6", TREE_ABSENT);
+	CHECK_LOOKUP(s, "by-name/Teams integ~1", TREE_ABSENT);
+	CHECK_LOOKUP(s, "by-name/teams integ", TREE_ABSENT);
+	CHECK_LOOKUP(s, "by-name/" L300, TREE_ABSENT);
+	CHECK_LOOKUP(s, "by-name/back\\slash\ttab", TREE_ABSENT);
 	/* Looked up directly, so that the '/' stays inside the name. */
 	CHECK(tree_node(s, TREE_INO_BYNAME, &byname));
-	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "ci/cd deploy", &n), -ENOENT);
-	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "..", &n), -ENOENT);
-	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, ".", &n), -ENOENT);
-	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "", &n), -ENOENT);
-	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "~", &n), -ENOENT);
+	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "ci/cd deploy", &n), TREE_ABSENT);
+	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "..", &n), TREE_ABSENT);
+	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, ".", &n), TREE_ABSENT);
+	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "", &n), TREE_ABSENT);
+	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "~", &n), TREE_ABSENT);
 	snap_unref(s);
 }
 
@@ -378,7 +386,7 @@ TEST(readlink_buffer)
 
 	if (!s)
 		return;
-	if (resolve(s, "by-name/Backup~7", &n) == 0) {
+	if (resolve(s, "by-name/Backup~7", &n) == TREE_FOUND) {
 		/* "../tokens/7" is 11 bytes and needs room for its NUL. */
 		CHECK_EQ_INT(tree_readlink(&n, buf, 12), 11);
 		CHECK_EQ_STR(buf, "../tokens/7");
@@ -386,9 +394,9 @@ TEST(readlink_buffer)
 	} else {
 		CHECK(!"by-name/Backup~7 not found");
 	}
-	if (resolve(s, "tokens/7", &n) == 0)
+	if (resolve(s, "tokens/7", &n) == TREE_FOUND)
 		CHECK_EQ_INT(tree_readlink(&n, buf, sizeof(buf)), 0);
-	if (resolve(s, "tokens/7/name", &n) == 0)
+	if (resolve(s, "tokens/7/name", &n) == TREE_FOUND)
 		CHECK_EQ_INT(tree_readlink(&n, buf, sizeof(buf)), 0);
 	snap_unref(s);
 }
@@ -605,7 +613,7 @@ static void check_listing(const char *file, int line, const struct snapshot *s,
 	const char *name;
 	size_t i;
 
-	if (resolve(s, path, &dir) != 0) {
+	if (resolve(s, path, &dir) != TREE_FOUND) {
 		check_fail(file, line, "%s not found", path);
 		return;
 	}
@@ -623,7 +631,7 @@ static void check_listing(const char *file, int line, const struct snapshot *s,
 			check_fail(file, line, "%s: \".\" is inode %ju", path, (uintmax_t)child.ino);
 		if (i == 1 && child.ino != parent_ino)
 			check_fail(file, line, "%s: \"..\" is inode %ju", path, (uintmax_t)child.ino);
-		if (i >= 2 && (tree_lookup(s, &test_clock, &dir, name, &n) != 0 || n.ino != child.ino ||
+		if (i >= 2 && (tree_lookup(s, &test_clock, &dir, name, &n) != TREE_FOUND || n.ino != child.ino ||
 			       n.kind != child.kind))
 			check_fail(file, line, "%s: entry \"%s\" differs from its lookup", path, name);
 	}
@@ -657,16 +665,16 @@ TEST(listings)
 		      "id", "name", "created_on", "expiry", "expiry_reminder_state",
 		      "user_id", "token.json", "expiry_epoch", "days_left", "expired");
 	/* Files, links and tokens.json are not folders. */
-	if (resolve(s, "tokens/1/id", &n) == 0) {
+	if (resolve(s, "tokens/1/id", &n) == TREE_FOUND) {
 		CHECK(!tree_is_dir(&n));
 		CHECK_EQ_INT(tree_dir_count(s, &n), 0);
 		CHECK(!tree_dir_entry(s, &n, 0, buf, &name, &child));
 	}
-	if (resolve(s, "by-name/~9", &n) == 0) {
+	if (resolve(s, "by-name/~9", &n) == TREE_FOUND) {
 		CHECK(!tree_is_dir(&n));
 		CHECK(!tree_dir_entry(s, &n, 0, buf, &name, &child));
 	}
-	if (resolve(s, "tokens.json", &n) == 0)
+	if (resolve(s, "tokens.json", &n) == TREE_FOUND)
 		CHECK(!tree_is_dir(&n));
 	snap_unref(s);
 }
@@ -745,7 +753,7 @@ TEST(inodes_unique_and_round_trip)
 	for (uint64_t ino = TREE_INO_STATUS + 1; ino < 16; ino++)
 		CHECK(!tree_node(s, ino, &n));
 	CHECK(tree_node(s, tree_list_ino(s), &n) && n.kind == TREE_LIST);
-	if (resolve(s, "tokens/5", &n) == 0) {
+	if (resolve(s, "tokens/5", &n) == TREE_FOUND) {
 		struct tree_node m;
 		uint64_t base = n.ino;
 
@@ -1010,11 +1018,11 @@ TEST(extreme_ids)
 	CHECK_BODY(s, "tokens/9007199254740991/name", "max\n");
 	CHECK_BODY(s, "tokens/9007199254740991/id", "9007199254740991\n");
 	CHECK_LISTING(s, "tokens", TREE_INO_ROOT, "0", "9007199254740991");
-	if (resolve(s, "tokens/0", &n) == 0) {
+	if (resolve(s, "tokens/0", &n) == TREE_FOUND) {
 		CHECK(n.ino > TREE_INO_LIST);
 		CHECK(tree_node(s, n.ino, &m) && m.kind == TREE_TOKEN_DIR && m.tok->id == 0);
 	}
-	if (resolve(s, "by-name/max", &n) == 0) {
+	if (resolve(s, "by-name/max", &n) == TREE_FOUND) {
 		CHECK(tree_node(s, n.ino, &m) && m.kind == TREE_TOKEN_LINK);
 		CHECK_EQ_INT(tree_readlink(&n, target, sizeof(target)), 26);
 		CHECK_EQ_STR(target, "../tokens/9007199254740991");
@@ -1301,17 +1309,17 @@ TEST(no_snapshot)
 	/* tokens.json is listed under its placeholder number, which never resolves. */
 	CHECK_EQ_INT(tree_list_ino(NULL), TREE_INO_LIST);
 	CHECK(!tree_node(NULL, TREE_INO_LIST, &n));
-	CHECK(resolve(NULL, "tokens.json", &n) == 0 && n.kind == TREE_LIST &&
+	CHECK(resolve(NULL, "tokens.json", &n) == TREE_FOUND && n.kind == TREE_LIST &&
 	      n.ino == TREE_INO_LIST);
 	CHECK(!tree_node(NULL, 0, &n));
 	CHECK(!tree_node(NULL, 16, &n));
 	CHECK(!tree_node(NULL, (2 << 4) | 1, &n));
-	CHECK_ERRNO(NULL, "tokens", 0);
-	CHECK_ERRNO(NULL, "by-name", 0);
-	CHECK_ERRNO(NULL, "tokens.json", 0);
-	CHECK_ERRNO(NULL, "tokens/1", -ENOENT);
-	CHECK_ERRNO(NULL, "tokens/0", -ENOENT);
-	CHECK_ERRNO(NULL, "by-name/Teams integ", -ENOENT);
+	CHECK_LOOKUP(NULL, "tokens", 0);
+	CHECK_LOOKUP(NULL, "by-name", 0);
+	CHECK_LOOKUP(NULL, "tokens.json", 0);
+	CHECK_LOOKUP(NULL, "tokens/1", TREE_ABSENT);
+	CHECK_LOOKUP(NULL, "tokens/0", TREE_ABSENT);
+	CHECK_LOOKUP(NULL, "by-name/Teams integ", TREE_ABSENT);
 	CHECK_EQ_INT(tree_dir_count(NULL, &root), 9);
 	if (tree_node(NULL, TREE_INO_TOKENS, &n)) {
 		CHECK_EQ_INT(tree_dir_count(NULL, &n), 2);
@@ -1326,7 +1334,7 @@ TEST(no_snapshot)
 	CHECK_EQ_INT(st.st_uid, 1);
 	CHECK_EQ_INT(st.st_gid, 2);
 	CHECK_EQ_INT(st.st_mtim.tv_sec, mount_time.tv_sec);
-	if (resolve(NULL, "tokens.json", &n) == 0) {
+	if (resolve(NULL, "tokens.json", &n) == TREE_FOUND) {
 		char *scratch = NULL;
 		size_t cap = 0;
 
@@ -1368,7 +1376,7 @@ static void check_clock(const char *file, int line, const struct snapshot *s,
 	char buf[32];
 	size_t len;
 
-	if (resolve(s, path, &n) != 0 || n.kind != TREE_TOKEN_CLOCK) {
+	if (resolve(s, path, &n) != TREE_FOUND || n.kind != TREE_TOKEN_CLOCK) {
 		check_fail(file, line, "%s: not a clock file", path);
 		return;
 	}
@@ -1449,8 +1457,8 @@ TEST(unreadable_fields)
 	check_clock(__FILE__, __LINE__, s, &t, "tokens/5/days_left", "1\n");
 	check_clock(__FILE__, __LINE__, s, &t, "tokens/5/expired", "0\n");
 	for (size_t i = 0; i < sizeof(ever) / sizeof(ever[0]); i++) {
-		CHECK_EQ_INT(resolve(s, "expired/dotnet", &n), -ENOENT);
-		CHECK_EQ_INT(resolve(s, "expiring/soon", &n), -ENOENT);
+		CHECK_EQ_INT(resolve(s, "expired/dotnet", &n), TREE_ABSENT);
+		CHECK_EQ_INT(resolve(s, "expiring/soon", &n), TREE_ABSENT);
 		check_clock(__FILE__, __LINE__, s, &ever[i], "tokens/3/expired", "unknown\n");
 	}
 	check_view(__FILE__, __LINE__, s, &ever[0], TREE_INO_EXPIRED, "");
@@ -1461,7 +1469,7 @@ TEST(unreadable_fields)
 	check_view(__FILE__, __LINE__, s, &ever[3], TREE_INO_EXPIRING, "");
 	CHECK_EQ_INT(resolve(s, "by-name/dotnet", &n), 0);
 	/* "unknown" never turns into anything else: no span ends. */
-	if (resolve(s, "tokens/2/days_left", &n) == 0) {
+	if (resolve(s, "tokens/2/days_left", &n) == TREE_FOUND) {
 		CHECK(!tree_clock_span(&n, &t, &since, &until));
 		CHECK_EQ_INT(since.tv_sec, 1735689600);
 		CHECK_EQ_INT(until.tv_sec, 42);
@@ -1472,7 +1480,7 @@ TEST(unreadable_fields)
 	CHECK_EQ_INT(since.tv_sec, fetched.tv_sec);
 	CHECK_EQ_INT(until.tv_sec, 1759363200);
 	/* An unreadable CreatedOn: the files' mtime is the Unix epoch. */
-	if (resolve(s, "tokens/4/name", &n) == 0) {
+	if (resolve(s, "tokens/4/name", &n) == TREE_FOUND) {
 		tree_stat(s, &n, &(struct tree_owner){ 0, 0, 022 }, fetched, &st);
 		CHECK_EQ_INT(st.st_mtim.tv_sec, 0);
 		CHECK_EQ_INT(st.st_mtim.tv_nsec, 0);
@@ -1523,20 +1531,20 @@ TEST(clock_files_and_views)
 	t.expiring_days = 30;
 	check_view(__FILE__, __LINE__, s, &t, TREE_INO_EXPIRING, "later,soon~2,soon~5,week");
 	/* Lookups in views follow the same clock; the link points at the token. */
-	CHECK_ERRNO(s, "expired/gone", 0);
-	CHECK_ERRNO(s, "expired/week", -ENOENT);
-	CHECK_ERRNO(s, "expiring/week", 0);
-	CHECK_ERRNO(s, "expiring/gone", -ENOENT);
-	CHECK_ERRNO(s, "expiring/later", -ENOENT);
-	if (resolve(s, "expiring/week", &n) == 0) {
+	CHECK_LOOKUP(s, "expired/gone", 0);
+	CHECK_LOOKUP(s, "expired/week", TREE_ABSENT);
+	CHECK_LOOKUP(s, "expiring/week", 0);
+	CHECK_LOOKUP(s, "expiring/gone", TREE_ABSENT);
+	CHECK_LOOKUP(s, "expiring/later", TREE_ABSENT);
+	if (resolve(s, "expiring/week", &n) == TREE_FOUND) {
 		char target[64];
 
 		CHECK_EQ_INT(tree_readlink(&n, target, sizeof(target)), 11);
 		CHECK_EQ_STR(target, "../tokens/3");
 		CHECK(n.ino != 0);
 	}
-	CHECK(resolve(s, "status", &n) == 0 && tree_is_dynamic(&n));
-	CHECK(resolve(s, "metrics.prom", &n) == 0 && tree_is_dynamic(&n));
+	CHECK(resolve(s, "status", &n) == TREE_FOUND && tree_is_dynamic(&n));
+	CHECK(resolve(s, "metrics.prom", &n) == TREE_FOUND && tree_is_dynamic(&n));
 	snap_unref(s);
 }
 
@@ -1571,7 +1579,7 @@ TEST(clock_spans)
 		struct tree_node n;
 		size_t k = 0;
 
-		if (resolve(s, paths[p], &n) != 0)
+		if (resolve(s, paths[p], &n) != TREE_FOUND)
 			continue;
 		for (int d = -3; d <= 3; d++)
 			for (size_t o = 0; o < 4; o++)
