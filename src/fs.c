@@ -788,75 +788,38 @@ static size_t add_entry(fuse_req_t req, struct snapshot *s, const struct tree_no
 	return need;
 }
 
-/*
- * Where a listing of a folder listed by ID (tree_dir_keyed) stands, as the
- * kernel hands it back: tree_dir_next's position, with a tag of the
- * snapshot it was read from above it (bits 54 to 62: its serial, modulo
- * 512; 0, 1 and 2 carry no tag).  The kernel keeps a folder's listing
- * (cache_readdir) as any open of it reads it, and another open may read
- * the start of it from there, then ask for the rest: that rest must come
- * from the same snapshot, which the tag names, or the listing would be the
- * start of one list and the end of another.  Should that snapshot be gone
- * (or, 512 refreshes on, another share its tag), the rest still goes on
- * from the token after the last one listed.
- */
-#define POS_TAG_SHIFT 54
-_Static_assert(TREE_POS_LIMIT <= UINT64_C(1) << POS_TAG_SHIFT, "a tag would overlap an ID");
+/* Where a listing resumes, for cache_find: the folder and the offset. */
+struct resume {
+	struct tree_node dir;
+	uint64_t off;
+};
 
-static uint64_t pos_tag(const struct snapshot *s)
+static bool resumes_in(const struct snapshot *s, const void *arg)
 {
-	return s ? s->serial & ((UINT64_C(1) << (63 - POS_TAG_SHIFT)) - 1) : 0;
-}
+	const struct resume *r = arg;
 
-static bool has_tag(const struct snapshot *s, const void *tag)
-{
-	return pos_tag(s) == *(const uint64_t *)tag;
+	return tree_cursor_in(s, &r->dir, r->off);
 }
 
 /*
- * The snapshot a keyed listing at position off goes on from: *s (whose
- * reference passes to the caller) unless another, still kept by the cache
- * (cache_find), is the one whose tag off carries; *valid follows it.
- */
-static struct snapshot *pos_snapshot(struct fs *fs, struct snapshot *s, uint64_t off,
-				     double *valid)
-{
-	uint64_t tag = off >> POS_TAG_SHIFT;
-	struct snapshot *t;
-	double v;
-
-	if (off < 3 || tag == pos_tag(s))
-		return s;
-	t = cache_find(fs->cache, has_tag, &tag, &v);
-	if (!t)
-		return s;
-	snap_unref(s);
-	*valid = v;
-	return t;
-}
-
-/*
- * Fill buf (size bytes) with the entries of folder dir of s from position
- * off on (tree_dir_next); returns the bytes used.  A keyed folder's
- * positions carry s's tag.
+ * Fill buf (size bytes) with the entries of folder dir of s from offset
+ * off on (tree_cursor_next); returns the bytes used.
  */
 static size_t list_from(fuse_req_t req, struct snapshot *s, const struct tree_node *dir,
-			double valid, off_t off, int plus, char *buf, size_t size)
+			double valid, uint64_t off, int plus, char *buf, size_t size)
 {
 	struct tree_clock clk = clock_now(fs_of(req));
-	bool keyed = tree_dir_keyed(dir);
-	uint64_t tag = keyed ? pos_tag(s) << POS_TAG_SHIFT : 0;
-	uint64_t pos = off < 0 ? 0 : (uint64_t)off;
 	char namebuf[TREE_NAME_BUF];
+	struct tree_cursor cur;
 	struct tree_node child;
 	const char *name;
 	size_t used = 0, need;
+	uint64_t next;
 
-	if (keyed)
-		pos &= (UINT64_C(1) << POS_TAG_SHIFT) - 1;
-	while (tree_dir_next(s, &clk, dir, &pos, namebuf, &name, &child)) {
+	tree_cursor_open(&cur, s, &clk, dir, off);
+	while (tree_cursor_next(&cur, namebuf, &name, &child, &next)) {
 		need = add_entry(req, s, dir, name, &child, valid, plus, buf, size, used,
-				 (off_t)(pos < 3 ? pos : pos | tag));
+				 (off_t)next);
 		if (need == 0 || need > size - used)
 			break;
 		used += need;
@@ -865,17 +828,18 @@ static size_t list_from(fuse_req_t req, struct snapshot *s, const struct tree_no
 }
 
 /*
- * A listing: from the current snapshot, or for a keyed folder, from the
- * one the position names (pos_snapshot).
+ * A listing: from the current snapshot, or from the one the offset names,
+ * if kept (tree_cursor_in).
  */
 static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 {
 	struct fs *fs = fs_of(req);
+	uint64_t pos = off < 0 ? 0 : (uint64_t)off;
 	char *buf = malloc(size);
 	struct tree_node dir;
 	struct snapshot *s;
 	size_t used;
-	double valid;
+	double valid, v;
 	int rc;
 
 	if (!buf) {
@@ -888,9 +852,17 @@ static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int
 		free(buf);
 		return;
 	}
-	if (tree_dir_keyed(&dir))
-		s = pos_snapshot(fs, s, off < 0 ? 0 : (uint64_t)off, &valid);
-	used = list_from(req, s, &dir, valid, off, plus, buf, size);
+	if (!tree_cursor_in(s, &dir, pos)) {
+		struct resume r = { dir, pos };
+		struct snapshot *t = cache_find(fs->cache, resumes_in, &r, &v);
+
+		if (t) {
+			snap_unref(s);
+			s = t;
+			valid = v;
+		}
+	}
+	used = list_from(req, s, &dir, valid, pos, plus, buf, size);
 	/* The kernel now holds the inodes of the token's files: see fs_read. */
 	if (plus && used > 0 && dir.kind == TREE_TOKEN_DIR)
 		prefetch_listed(fs->prefetch, s, dir.tok, clock_now(fs).now);

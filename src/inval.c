@@ -12,7 +12,7 @@
 #include "held.h"
 #include "snapshot.h"
 #include "thread.h"
-#include "tree.h"
+#include "tree_diff.h"
 
 /* A refresh to tell the kernel about: snapshot from became to. */
 struct change {

@@ -49,6 +49,7 @@
 #include "snapshot.h"
 #include "timestamp.h"
 #include "tree.h"
+#include "tree_diff.h"
 
 static const struct timespec fetched = { 1764300000, 123456789 };
 static const struct tree_owner owner = { 1000, 1000, 022 };

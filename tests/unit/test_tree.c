@@ -18,6 +18,7 @@
 #include "pat_list.h"
 #include "snapshot.h"
 #include "tree.h"
+#include "tree_diff.h"
 #include "when.h"
 
 /* One token object, keys in the order Synergy sends them. */
@@ -1880,6 +1881,66 @@ out:
 	snap_unref(b);
 }
 
+/*
+ * The cursor: offsets of a keyed folder carry the tag of their snapshot
+ * (the worked example of tree.h), and a listing resumed from one goes on
+ * after the last token listed, whichever snapshot it resumes in.
+ */
+TEST(cursor_offsets_name_their_snapshot)
+{
+	static const char body[] = "[" TOK_PLAIN(5, "five") "," TOK_PLAIN(41, "forty-one") ","
+		TOK_PLAIN(50, "fifty") "]";
+	static const char later[] = "[" TOK_PLAIN(5, "five") "," TOK_PLAIN(42, "forty-two") ","
+		TOK_PLAIN(50, "fifty") "]";
+	struct snapshot *s[8] = { NULL };
+	struct tree_node tokens, root, child;
+	struct tree_cursor cur;
+	char buf[TREE_NAME_BUF];
+	const char *name;
+	uint64_t off, at41 = 0;
+	int n = 0;
+
+	/* Snapshots 1 to 7 of body, then 8 of later. */
+	s[0] = build(body, strlen(body));
+	for (int i = 1; i < 8 && s[i - 1]; i++)
+		s[i] = carried(i < 7 ? body : later, s[i - 1]);
+	if (!s[7])
+		goto out;
+	CHECK_EQ_INT(s[6]->serial, 7);
+	tree_node(s[6], TREE_INO_TOKENS, &tokens);
+	tree_node(s[6], TREE_INO_ROOT, &root);
+	tree_cursor_open(&cur, s[6], &test_clock, &tokens, 0);
+	while (tree_cursor_next(&cur, buf, &name, &child, &off)) {
+		n++;
+		if (n <= 2)
+			CHECK_EQ_INT(off, n); /* "." and ".." carry no tag */
+		if (strcmp(name, "41") == 0)
+			at41 = off;
+	}
+	CHECK_EQ_INT(n, 5);
+	CHECK(at41 == UINT64_C(0x01c000000000002c));
+	CHECK(tree_cursor_in(s[6], &tokens, at41));
+	CHECK(!tree_cursor_in(s[7], &tokens, at41));
+	CHECK(tree_cursor_in(s[7], &tokens, 2));
+	CHECK(tree_cursor_in(s[7], &root, at41)); /* the root is not keyed */
+	/* Resumed in snapshot 8, where 41 is gone: after it, 42 and 50. */
+	tree_cursor_open(&cur, s[7], &test_clock, &tokens, at41);
+	CHECK(tree_cursor_next(&cur, buf, &name, &child, &off));
+	CHECK_EQ_STR(name, "42");
+	CHECK(off == ((UINT64_C(8) << 54) | (42 + 3)));
+	CHECK(tree_cursor_next(&cur, buf, &name, &child, &off));
+	CHECK_EQ_STR(name, "50");
+	CHECK(!tree_cursor_next(&cur, buf, &name, &child, &off));
+	/* The root's offsets are plain indexes. */
+	tree_cursor_open(&cur, s[7], &test_clock, &root, 2);
+	CHECK(tree_cursor_next(&cur, buf, &name, &child, &off));
+	CHECK_EQ_STR(name, "tokens");
+	CHECK_EQ_INT(off, 3);
+out:
+	for (int i = 0; i < 8; i++)
+		snap_unref(s[i]);
+}
+
 /* A view's mtime never stands for two sets of members; the set holds until the span ends. */
 TEST(view_spans)
 {
@@ -1981,6 +2042,7 @@ static const struct check_test tests[] = {
 	TEST_CASE(clock_spans),
 	TEST_CASE(diff_reports_what_changed),
 	TEST_CASE(listing_positions_outlive_snapshots),
+	TEST_CASE(cursor_offsets_name_their_snapshot),
 	TEST_CASE(view_spans),
 	TEST_CASE(unreadable_fields),
 };
