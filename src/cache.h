@@ -12,6 +12,13 @@
  *   no list, no failure yet    the fetch, however long it takes (its timeout)
  *   last fetch failed          nothing until the back-off step is over: the
  *                              cached list if any, else the same error
+ *
+ * Owns: the current snapshot, the replaced ones it keeps for listings to end
+ * on (CACHE_KEEP_REPLACED seconds, at most CACHE_KEPT: its fetch thread lets
+ * go of each once its time is up, if no call did first), the fetch thread,
+ * the TTL and back-off clocks.
+ * Must not touch: the kernel (its listener, inval.h, tells it), what a
+ * snapshot holds.
  */
 #ifndef SYNERGYFS_CACHE_H
 #define SYNERGYFS_CACHE_H

@@ -8,7 +8,11 @@
  * FORGET takes it back, and a version a refresh replaced keeps the snapshot
  * it was read from until its count is 0.  Only so many are kept (below):
  * a user who holds many versions open cannot make the daemon keep every
- * list.  Owns the counts and those references; knows nothing of FUSE.
+ * list.
+ *
+ * Owns: the counts of versions the kernel holds, which snapshot is current
+ * for them, and the references to the snapshots kept for them.
+ * Must not touch: FUSE, the cache's own references (cache.h lets go of those).
  */
 #ifndef SYNERGYFS_HELD_H
 #define SYNERGYFS_HELD_H

@@ -5,6 +5,12 @@
  * the token's bytes in tokens.json (only its length is kept, for stat).
  * Readers hold a reference for as long as they use it; no lock is needed to
  * read one.
+ *
+ * Owns: one fetch's tokens, bodies and by-name table, numbered from the
+ * snapshot it replaces at build, and its reference count.  Nothing in it
+ * changes once snap_parse returns.
+ * Must not touch: what others learn about it later (which folders the kernel listed:
+ * prefetch.h; which versions it holds: held.h), the clock.
  */
 #ifndef SYNERGYFS_SNAPSHOT_H
 #define SYNERGYFS_SNAPSHOT_H

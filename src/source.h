@@ -1,6 +1,9 @@
 /*
  * source.h - where snapshots come from: one GET of the list, parsed and
  * built into a snapshot.  This is the cache's fetch function.
+ *
+ * Owns: the glue from api to snapshot, and which warnings were last logged.
+ * Must not touch: when fetches happen (cache.h).
  */
 #ifndef SYNERGYFS_SOURCE_H
 #define SYNERGYFS_SOURCE_H

@@ -22,6 +22,11 @@
  * expiring/ and expired/): those take a struct tree_clock, the moment of
  * the request.  Some are rendered from more than the snapshot (status,
  * metrics.prom): the tree only places them; see report.h.
+ *
+ * Owns: the layout of the tree over a snapshot: inode numbers, names,
+ * attributes, bodies, and where a listing resumes (the cursor).
+ * Must not touch: FUSE and errno (fs.c), the cache, what changed between snapshots
+ * (tree_diff.h).
  */
 #ifndef SYNERGYFS_TREE_H
 #define SYNERGYFS_TREE_H
