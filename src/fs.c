@@ -61,14 +61,6 @@ int fs_errno(enum err_kind kind)
 	return EIO;
 }
 
-struct tree_clock fs_clock(const struct fs *fs)
-{
-	struct tree_clock clk = { .expiring_days = fs->cfg.expiring_days };
-
-	clock_gettime(CLOCK_REALTIME, &clk.now);
-	return clk;
-}
-
 struct fs *fs_new(const struct fs_config *cfg)
 {
 	struct fs *fs = calloc(1, sizeof(*fs));

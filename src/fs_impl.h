@@ -55,7 +55,7 @@ static inline struct fs *fs_of(fuse_req_t req)
 /* The errno a failure of this kind is reported as. */
 int fs_errno(enum err_kind kind);
 
-/* The moment of a request, for the files and views that depend on it. */
+/* The moment of a request, for the files and views that depend on it (fs_node.c). */
 struct tree_clock fs_clock(const struct fs *fs);
 
 /*

@@ -34,6 +34,14 @@ static double seconds_before(struct timespec t, struct timespec now)
 	return left > 0 ? left : 0;
 }
 
+struct tree_clock fs_clock(const struct fs *fs)
+{
+	struct tree_clock clk = { .expiring_days = fs->cfg.expiring_days };
+
+	clock_gettime(CLOCK_REALTIME, &clk.now);
+	return clk;
+}
+
 bool fs_is_report(const struct tree_node *n)
 {
 	return n->kind == TREE_STATUS || n->kind == TREE_METRICS;
