@@ -4,6 +4,9 @@
  * page of its own, locked in memory (when the system allows), left out of
  * core dumps, wiped when replaced or freed.  Every other copy (libcurl's,
  * of each request) is wiped when freed.
+ *
+ * Owns: the HTTP client, the bearer token's one copy, the request count.
+ * Must not touch: what the list says (pat.h parses it), errno (fs.c chooses it).
  */
 #ifndef SYNERGYFS_API_H
 #define SYNERGYFS_API_H

@@ -2,6 +2,9 @@
  * buf.h - a growable byte buffer that remembers whether it ever ran out of
  * memory, so that a sequence of appends needs one check at the end; room
  * for arrays that grow; and the decimal text of an integer.
+ *
+ * Owns: the bytes appended and whether memory ran out.
+ * Must not touch: what the bytes mean.
  */
 #ifndef SYNERGYFS_BUF_H
 #define SYNERGYFS_BUF_H

@@ -5,18 +5,19 @@
 
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "thread.h"
 
 struct cache {
 	pthread_mutex_t lock;
 	pthread_cond_t done;       /* signalled when a fetch ends */
 	pthread_cond_t wake;       /* signalled when the worker has a fetch to run */
-	pthread_t worker;          /* runs the fetches; started at the first one */
+	pthread_t worker;          /* runs the fetches and lets go of replaced
+				      snapshots on time; started at the first fetch */
 	bool worker_started;
 	bool want;                 /* a fetch is asked of the worker */
 	bool closing;              /* cache_close: nothing waits any more */
@@ -42,6 +43,7 @@ struct cache {
 	struct cache_stats stats;
 	cache_listener_fn listener;
 	void *listener_ctx;
+	bool telling;              /* the listener is being called (done signals the end) */
 	double (*clock)(void *arg); /* cache_set_clock; NULL: the monotonic clock */
 	void *clock_arg;
 };
@@ -187,38 +189,57 @@ static void keep_replaced(struct cache *c, struct snapshot *old, double now, str
 }
 
 /*
+ * Tell the listener that new_ was installed in place of old (NULL for the
+ * first; c->lock held, and released meanwhile).  Fetches run one at a time
+ * and this one has not ended yet (c->fetching): changes are told in the
+ * order they were made, and before cache_refresh returns.
+ */
+static void tell_listener(struct cache *c, struct snapshot *old, struct snapshot *new_)
+{
+	cache_listener_fn fn = c->listener;
+	void *ctx = c->listener_ctx;
+
+	/* Past the lock, old may be let go of: these references keep both. */
+	if (old)
+		snap_ref(old);
+	snap_ref(new_);
+	c->telling = true;
+	pthread_mutex_unlock(&c->lock);
+	fn(ctx, old, new_);
+	snap_unref(old);
+	snap_unref(new_);
+	pthread_mutex_lock(&c->lock);
+	c->telling = false;
+	pthread_cond_broadcast(&c->done);
+}
+
+/*
  * Run the fetch asked for (c->fetching set) with the lock released and
  * install its outcome.  A failure is answered for a back-off step, list or
  * no list: every access meanwhile gets it at once, and sends nothing.
  */
 static void run_fetch(struct cache *c)
 {
-	struct snapshot *snap = NULL, *old = NULL;
+	struct snapshot *snap = NULL, *old = NULL, *prev;
 	struct dropped gone = { .n = 0 };
 	struct err e;
 	enum err_kind rc;
 	double now;
 
 	clock_gettime(CLOCK_REALTIME, &c->stats.fetch_started);
+	/* Only this thread replaces c->cur: it is what snap replaces. */
+	prev = c->cur ? snap_ref(c->cur) : NULL;
 	pthread_mutex_unlock(&c->lock);
 	err_clear(&e);
-	rc = c->fetch(c->ctx, &snap, &e);
-	/*
-	 * Only this thread replaces c->cur, and no one sees snap yet: its
-	 * versions are numbered without the lock (O(n)).
-	 */
-	if (rc == ERR_OK && c->cur)
-		snap_carry(snap, c->cur);
+	rc = c->fetch(c->ctx, prev, &snap, &e);
+	snap_unref(prev);
 	pthread_mutex_lock(&c->lock);
 	clock_gettime(CLOCK_REALTIME, &c->stats.last_attempt);
 	c->stats.last_result = e;
 	if (rc == ERR_OK) {
 		c->stats.last_success = c->stats.last_attempt;
 		old = c->cur;
-		snap->serial = c->stats.fetches_ok + 1; /* this fetch is counted below */
 		c->cur = snap;
-		if (c->listener)
-			c->listener(c->listener_ctx, old, snap);
 		now = now_mono(c);
 		if (old)
 			keep_replaced(c, old, now, &gone);
@@ -242,6 +263,8 @@ static void run_fetch(struct cache *c)
 		c->stats.next_try = ts_after(c->stats.last_attempt, step);
 		log_outcome(c, rc);
 	}
+	if (rc == ERR_OK && c->listener)
+		tell_listener(c, old, snap);
 	c->fetching = false;
 	c->last_rc = rc;
 	c->generation++;
@@ -254,19 +277,60 @@ static void run_fetch(struct cache *c)
 	}
 }
 
-/* The worker: runs each fetch asked for, until cache_close. */
+/*
+ * Seconds from now until the oldest replaced snapshot kept is let go of,
+ * or -1 when none is (c->lock held).
+ */
+static double keep_left(const struct cache *c, double now)
+{
+	if (c->n_replaced == 0)
+		return -1;
+	return c->replaced_at[c->n_replaced - 1] + c->keep - now;
+}
+
+/*
+ * Wait (c->lock held) for a fetch to be asked for or the cache to close;
+ * while a replaced snapshot is kept, only until its time is up (and a
+ * little past it, so that it is up when the worker looks again).
+ */
+static void wait_work(struct cache *c)
+{
+	double left = keep_left(c, now_mono(c));
+	struct timespec ts;
+
+	if (left < 0) {
+		pthread_cond_wait(&c->wake, &c->lock);
+		return;
+	}
+	ts = ts_after((struct timespec){ 0, 0 }, real_mono() + left + 0.01);
+	pthread_cond_timedwait(&c->wake, &c->lock, &ts);
+}
+
+/*
+ * The worker: runs each fetch asked for, and lets go of the replaced
+ * snapshots whose time is up even when no call comes to do it, until
+ * cache_close.
+ */
 static void *work(void *arg)
 {
 	struct cache *c = arg;
+	struct dropped gone = { .n = 0 };
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->closing) {
-		if (!c->want) {
-			pthread_cond_wait(&c->wake, &c->lock);
+		if (c->want) {
+			c->want = false;
+			run_fetch(c);
 			continue;
 		}
-		c->want = false;
-		run_fetch(c);
+		/*
+		 * Dropped with the lock held, unlike in the calls: a call that
+		 * comes meanwhile waits, then finds it gone as if it had let
+		 * go of it itself, not still being freed.
+		 */
+		let_go(c, now_mono(c), &gone);
+		drop(&gone);
+		wait_work(c);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -284,13 +348,7 @@ static void start_fetch(struct cache *c)
 	c->fetching = true;
 	c->fetch_began = real_mono();
 	if (!c->worker_started) {
-		sigset_t all, old;
-
-		/* The worker takes no signals: the daemon's own threads do. */
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		c->worker_started = pthread_create(&c->worker, NULL, work, c) == 0;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		c->worker_started = thread_start(&c->worker, work, c) == 0;
 		if (!c->worker_started) {
 			log_warn("cannot start the fetch thread; fetching in the request's thread");
 			run_fetch(c);
@@ -432,21 +490,6 @@ void cache_set_keep(struct cache *c, double seconds)
 	pthread_mutex_unlock(&c->lock);
 }
 
-double cache_let_go(struct cache *c)
-{
-	struct dropped gone = { .n = 0 };
-	double now, left = -1;
-
-	pthread_mutex_lock(&c->lock);
-	now = now_mono(c);
-	let_go(c, now, &gone);
-	if (c->n_replaced)
-		left = c->replaced_at[c->n_replaced - 1] + c->keep - now;
-	pthread_mutex_unlock(&c->lock);
-	drop(&gone);
-	return left;
-}
-
 enum err_kind cache_refresh(struct cache *c, struct err *e)
 {
 	enum err_kind rc;
@@ -493,8 +536,12 @@ void cache_expire(struct cache *c)
 
 void cache_set_listener(struct cache *c, cache_listener_fn fn, void *ctx)
 {
+	pthread_mutex_lock(&c->lock);
+	while (c->telling)
+		pthread_cond_wait(&c->done, &c->lock);
 	c->listener = fn;
 	c->listener_ctx = ctx;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void cache_stats(struct cache *c, struct cache_stats *st)

@@ -12,6 +12,13 @@
  *   no list, no failure yet    the fetch, however long it takes (its timeout)
  *   last fetch failed          nothing until the back-off step is over: the
  *                              cached list if any, else the same error
+ *
+ * Owns: the current snapshot, the replaced ones it keeps for listings to end
+ * on (CACHE_KEEP_REPLACED seconds, at most CACHE_KEPT: its fetch thread lets
+ * go of each once its time is up, if no call did first), the fetch thread,
+ * the TTL and back-off clocks.
+ * Must not touch: the kernel (its listener, inval.h, tells it), what a
+ * snapshot holds.
  */
 #ifndef SYNERGYFS_CACHE_H
 #define SYNERGYFS_CACHE_H
@@ -25,9 +32,12 @@
 
 /*
  * Produce a new snapshot (one reference, passed to the caller) or fail
- * with *e set.  Called with no lock held, never twice at once.
+ * with *e set.  prev is the snapshot it is to replace (NULL before the
+ * first success), to number it from (snap_parse).  Called with no lock
+ * held, never twice at once.
  */
-typedef enum err_kind (*cache_fetch_fn)(void *ctx, struct snapshot **out, struct err *e);
+typedef enum err_kind (*cache_fetch_fn)(void *ctx, const struct snapshot *prev,
+					struct snapshot **out, struct err *e);
 
 struct cache;
 
@@ -99,8 +109,10 @@ struct snapshot *cache_peek(struct cache *c, double *valid_for);
 /*
  * A snapshot stays findable (cache_find) this many seconds after a fetch
  * replaced it: the time a folder listing begun on it has to end on it.  At
- * most CACHE_KEPT replaced ones are kept, so that writes to refresh in a
- * loop cannot pile lists up in memory.
+ * most CACHE_KEPT replaced ones are kept, so that refreshes in a loop
+ * cannot pile lists up in memory.  The cache lets go of each once its
+ * time is up: at the next call, or on its own fetch thread if no call
+ * comes (its memory is freed then, unless someone else holds it).
  */
 #define CACHE_KEEP_REPLACED 10.0
 #define CACHE_KEPT 4
@@ -126,14 +138,6 @@ void cache_set_clock(struct cache *c, double (*clock)(void *arg), void *arg);
 void cache_set_keep(struct cache *c, double seconds);
 
 /*
- * Let go of the replaced snapshots whose time is up, as every call of the
- * cache does.  Returns the seconds left until the next one's is, or -1 when
- * none is kept: for a thread that lets go of them on time when no request
- * comes.
- */
-double cache_let_go(struct cache *c);
-
-/*
  * Fetch now, whatever the TTL or back-off: after the fetch in flight (if
  * any) ends, exactly one more, waited for.  On success the new snapshot is served from then on; on failure
  * the kind is returned with *e set, and the cache keeps what it had.
@@ -147,14 +151,20 @@ enum err_kind cache_refresh(struct cache *c, struct err *e);
 void cache_expire(struct cache *c);
 
 /*
- * Called, with the cache's lock held, each time a fetch installs snapshot
- * new in place of old (NULL for the first): the listener takes references
- * of its own if it keeps them, and must not call back into the cache or
- * block.
+ * Called each time a fetch installs snapshot new in place of old (NULL for
+ * the first), on the thread that ran the fetch, with no lock of the
+ * cache's held: in the order of the fetches, after new is served and old
+ * kept (cache_find finds it), and before the fetch counts as ended
+ * (cache_refresh returns after it).  The listener takes references of its
+ * own if it keeps them; it must not wait for a fetch, and should not
+ * block: the next one waits for it.
  */
 typedef void (*cache_listener_fn)(void *ctx, struct snapshot *old, struct snapshot *new_);
 
-/* Set the listener (NULL: none).  Call before the cache is used. */
+/*
+ * Set the listener (NULL: none), after the call in progress, if any, has
+ * returned: once this returns, the one set before is no longer called.
+ */
 void cache_set_listener(struct cache *c, cache_listener_fn fn, void *ctx);
 
 /* Copy the counters into *st. */

@@ -1,6 +1,9 @@
 /*
  * config.h - the options of a mount, their validation, and loading the
  * bearer token from a file or the environment.
+ *
+ * Owns: the options as given and checked, and the token until the api takes it.
+ * Must not touch: the network, the mount.
  */
 #ifndef SYNERGYFS_CONFIG_H
 #define SYNERGYFS_CONFIG_H

@@ -3,6 +3,9 @@
  *
  * Core functions report failure as an error kind plus a one-line human
  * message.  Only the FUSE layer turns a kind into an errno (fs_errno()).
+ *
+ * Owns: the error kinds and their messages.
+ * Must not touch: errno: only fs.c turns a kind into one (fs_errno).
  */
 #ifndef SYNERGYFS_ERR_H
 #define SYNERGYFS_ERR_H

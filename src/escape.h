@@ -11,6 +11,9 @@
  * ".." become "\x2e" and "\x2e\x2e".
  * Because '~' is always escaped, a "~<ID>" suffix can be added to tell
  * tokens apart and can never be confused with part of a name.
+ *
+ * Owns: the mapping from a Name to an entry name and back.
+ * Must not touch: which entry names a snapshot holds (snapshot.h builds the table).
  */
 #ifndef SYNERGYFS_ESCAPE_H
 #define SYNERGYFS_ESCAPE_H

@@ -1,12 +1,14 @@
 /*
- * fs.c - FUSE low-level operations over the cache; see fs.h.
+ * fs.c - FUSE low-level operations over the cache; see fs.h.  The
+ * operations about one node are here; folder listings are in fs_dir.c,
+ * what the kernel is told of a node (and for how long) in fs_node.c.
  *
  * One mode, read-only at the kernel level: file bodies stay in the page
  * cache across opens, and opens of files and folders are answered by the
  * kernel alone (ENOSYS from open and opendir).  So there is no open file
  * here to pin a version on: a file's version is in its inode number
  * instead (tree.h).  A refresh gives each changed file a new number and
- * tells the kernel to look its name up again (inval.c); a reader holding
+ * tells the kernel to look its name up again (inval.h); a reader holding
  * the old inode keeps reading the old version, from the page cache or,
  * should reclaim drop it, from the snapshot kept for it (held.h), until the
  * kernel forgets the inode.  A read() therefore returns bytes of one
@@ -14,16 +16,13 @@
  * open gets the newest list.  (Kubernetes' projected volumes swap a
  * symlink to the same end; in FUSE the inode number is the natural
  * handle, and costs no request per open.)
- *
- * Kernel caching (entry and attribute timeouts) lasts only as long as a
- * snapshot may be served, so that the first access after the TTL reaches
- * the cache and refreshes it.
  */
-#include "fs.h"
+#include "fs_impl.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +30,17 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "held.h"
+#include "inval.h"
 #include "ioctl.h"
-#include "report.h"
-#include "timestamp.h"
+#include "log.h"
+#include "prefetch.h"
+
+/*
+ * How many versions of status and of metrics.prom may be alive at once,
+ * whatever the number of readers: metrics.prom is about 260 bytes a token.
+ */
+#define REPORTS_LIVE 4
 
 int fs_errno(enum err_kind kind)
 {
@@ -54,56 +61,89 @@ int fs_errno(enum err_kind kind)
 	return EIO;
 }
 
-/*
- * How long before a clock file's body changes the kernel must ask for it
- * again: more than the kernel's rounding of timeouts (a few ms).
- */
-#define CLOCK_MARGIN 0.05
-
-/*
- * How many versions of status and of metrics.prom may be alive at once,
- * whatever the number of open files: metrics.prom is about 260 bytes a
- * token.
- */
-#define REPORTS_LIVE 4
-
-/* Identities of the root's entries never change, so the kernel may keep them. */
-#define FIXED_ENTRY_TIMEOUT 86400.0
-
-/*
- * How many versions of status and of metrics.prom may be alive at once,
- * whatever the number of readers: metrics.prom is about 260 bytes a token.
- */
-#define REPORTS_LIVE 4
-
-/* Identities of the root's folders and reports never change, so the kernel may keep them. */
-#define FIXED_ENTRY_TIMEOUT 86400.0
-
-static struct fs *fs_of(fuse_req_t req)
+struct fs *fs_new(const struct fs_config *cfg)
 {
-	return fuse_req_userdata(req);
-}
+	struct fs *fs = calloc(1, sizeof(*fs));
 
-bool fs_init(struct fs *fs)
-{
+	if (!fs)
+		return NULL;
+	fs->cfg = *cfg;
+	clock_gettime(CLOCK_REALTIME, &fs->mount_time);
 	atomic_init(&fs->no_open, false);
 	atomic_init(&fs->no_opendir, false);
 	atomic_init(&fs->cache_dirs, false);
-	inval_init(&fs->inval);
 	shelf_init(&fs->reports[0], REPORTS_LIVE);
 	shelf_init(&fs->reports[1], REPORTS_LIVE);
 	editions_init(&fs->editions);
 	fs->held = held_new();
-	return fs->held != NULL;
+	fs->inval = inval_new();
+	fs->prefetch = prefetch_new(cfg->cache);
+	if (!fs->held || !fs->inval || !fs->prefetch) {
+		fs_free(fs);
+		return NULL;
+	}
+	return fs;
 }
 
-void fs_fini(struct fs *fs)
+void fs_free(struct fs *fs)
 {
+	if (!fs)
+		return;
+	prefetch_free(fs->prefetch);
+	inval_free(fs->inval);
 	editions_destroy(&fs->editions);
 	shelf_destroy(&fs->reports[0]);
 	shelf_destroy(&fs->reports[1]);
 	held_free(fs->held);
-	fs->held = NULL;
+	free(fs);
+}
+
+/*
+ * Put body (len bytes) into the page cache of inode ino, for the
+ * prefetcher.  Each store is logged with the kernel's answer: the tests
+ * tell a store never made from a stored page that reclaim dropped by it.
+ */
+static void kernel_store(void *ctx, uint64_t ino, const char *body, size_t len)
+{
+	struct fs *fs = ctx;
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+	int rc;
+
+	bv.buf[0].mem = (void *)body;
+	/* ENOENT: the kernel holds no inode for it (not looked up yet). */
+	rc = fuse_lowlevel_notify_store(fs->se, ino, 0, &bv, 0);
+	if (rc == 0)
+		log_debug("kernel store into inode %" PRIu64 ", %zu bytes: accepted", ino, len);
+	else
+		log_debug("kernel store into inode %" PRIu64 ", %zu bytes: refused, errno %d",
+			  ino, len, -rc);
+}
+
+/* Drop what the page cache holds of inode ino: a store the prefetcher withdraws. */
+static void kernel_withdraw(void *ctx, uint64_t ino)
+{
+	struct fs *fs = ctx;
+
+	fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	log_debug("kernel store into inode %" PRIu64 " withdrawn", ino);
+}
+
+int fs_start(struct fs *fs, struct fuse_session *se)
+{
+	struct prefetch_sink sink = { kernel_store, kernel_withdraw, fs };
+	int rc;
+
+	fs->se = se;
+	rc = inval_start(fs->inval, se, fs->cfg.cache, fs->held);
+	if (rc == 0)
+		rc = prefetch_start(fs->prefetch, &sink);
+	return rc;
+}
+
+void fs_stop(struct fs *fs)
+{
+	prefetch_stop(fs->prefetch);
+	inval_stop(fs->inval);
 }
 
 /*
@@ -142,29 +182,6 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 		atomic_store(&fs->no_opendir, true);
 }
 
-/* Seconds from now until t, less the margin; never negative. */
-static double seconds_before(struct timespec t, struct timespec now)
-{
-	double left = ts_seconds(now, t) - CLOCK_MARGIN;
-
-	return left > 0 ? left : 0;
-}
-
-/* The moment of this request, for the files and views that depend on it. */
-static struct tree_clock clock_now(const struct fs *fs)
-{
-	struct tree_clock clk = { .expiring_days = fs->expiring_days };
-
-	clock_gettime(CLOCK_REALTIME, &clk.now);
-	return clk;
-}
-
-/* Is the body of n independent of the server's answers (status, metrics)? */
-static bool always_readable(const struct tree_node *n)
-{
-	return n->kind == TREE_STATUS || n->kind == TREE_METRICS;
-}
-
 static bool holds_ino(const struct snapshot *s, const void *ino)
 {
 	struct tree_node n;
@@ -183,7 +200,7 @@ static struct snapshot *find_version(struct fs *fs, uint64_t ino)
 	double v;
 
 	if (!s)
-		s = cache_find(fs->cache, holds_ino, &ino, &v);
+		s = cache_find(fs->cfg.cache, holds_ino, &ino, &v);
 	return s;
 }
 
@@ -192,8 +209,7 @@ static struct snapshot *find_version(struct fs *fs, uint64_t ino)
  * (find_version), which then replaces *snap.  Returns 0, or an errno with
  * *snap released and NULL: ESTALE for a version no longer kept.
  */
-static int node_in(struct fs *fs, struct snapshot **snap, fuse_ino_t ino,
-		   struct tree_node *node)
+static int node_in(struct fs *fs, struct snapshot **snap, uint64_t ino, struct tree_node *node)
 {
 	if (tree_node(*snap, ino, node))
 		return 0;
@@ -206,242 +222,46 @@ static int node_in(struct fs *fs, struct snapshot **snap, fuse_ino_t ino,
 	return tree_version_key(ino) ? ESTALE : ENOENT;
 }
 
-/*
- * The snapshot for a request (fetching if due) and the node ino names in it.
- * Returns 0 with *snap referenced, or an errno with *snap NULL.  The mount's
- * own files (status, metrics.prom) and the root never fetch nor wait: they
- * are about the mount, and say what is going on, a fetch in flight included
- * (see read_current for the fetch a report's read starts).
- */
-static int resolve(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
-		   double *valid_for, struct tree_node *node)
+int fs_resolve(struct fs *fs, uint64_t ino, bool fetch, struct snapshot **snap,
+	       double *valid_for, struct tree_node *node)
 {
-	struct fs *fs = fs_of(req);
 	struct err e;
+	double v;
 
+	if (!valid_for)
+		valid_for = &v;
 	if (ino == FUSE_ROOT_ID) {
 		/*
 		 * The root's entries exist whatever the server says: it is
 		 * answered from what there is, and costs no request (df,
 		 * mountpoint and lookups of its folders); the access below fetches.
 		 */
-		*snap = cache_peek(fs->cache, valid_for);
+		*snap = cache_peek(fs->cfg.cache, valid_for);
 		tree_node(*snap, ino, node);
 		return 0;
 	}
-	if (tree_node(NULL, ino, node) && always_readable(node)) {
-		*snap = cache_peek(fs->cache, NULL);
+	if (tree_node(NULL, ino, node) && fs_is_report(node)) {
+		/*
+		 * The mount's own files are about the mount, and say what is
+		 * going on, a fetch in flight included (see fs_read for the
+		 * fetch a read of one starts).
+		 */
+		*snap = cache_peek(fs->cfg.cache, NULL);
 		*valid_for = 0;
 		return 0;
 	}
+	if (!fetch) {
+		*snap = cache_peek(fs->cfg.cache, valid_for);
+		return node_in(fs, snap, ino, node);
+	}
 	err_clear(&e);
-	*snap = cache_get(fs->cache, valid_for, &e);
+	*snap = cache_get(fs->cfg.cache, valid_for, &e);
 	if (!*snap)
 		return fs_errno(e.kind);
 	return node_in(fs, snap, ino, node);
 }
 
-/* resolve() for a folder: ENOTDIR (with *snap NULL) when ino is not one. */
-static int resolve_dir(fuse_req_t req, fuse_ino_t ino, struct snapshot **snap,
-		       double *valid_for, struct tree_node *node)
-{
-	int rc = resolve(req, ino, snap, valid_for, node);
-
-	if (rc == 0 && !tree_is_dir(node)) {
-		snap_unref(*snap);
-		*snap = NULL;
-		rc = ENOTDIR;
-	}
-	return rc;
-}
-
-/* What a report is rendered from (a shelf_render_fn's context). */
-struct report_job {
-	const struct snapshot *snap;
-	enum tree_kind kind;
-	struct report_info info;
-};
-
-static char *render_report(void *ctx, size_t *len)
-{
-	struct report_job *job = ctx;
-
-	if (job->kind == TREE_STATUS)
-		return report_status(job->snap, &job->info, len);
-	return report_metrics(job->snap, &job->info, len);
-}
-
-/*
- * status or metrics.prom as of now, shared with every other open of the
- * same version (one per snapshot, fetch count and second); NULL when
- * memory runs out.
- */
-static struct shelf_text *report_now(struct fs *fs, const struct snapshot *s,
-				     const struct tree_node *n)
-{
-	struct report_job job = { .snap = s, .kind = n->kind };
-	uint64_t key[SHELF_KEY_WORDS];
-
-	job.info = (struct report_info){
-		.url = fs->url,
-		.cache_ttl = fs->cache_ttl,
-		.expiring_days = fs->expiring_days,
-		.now = clock_now(fs).now,
-		.requests = api_requests(fs->api),
-	};
-	held_counts(fs->held, &job.info.versions_held, &job.info.lists_kept);
-	cache_stats(fs->cache, &job.info.stats);
-	key[0] = s ? s->serial : 0;
-	key[1] = (uint64_t)job.info.now.tv_sec;
-	key[2] = (job.info.stats.fetches_ok + job.info.stats.fetches_failed) << 1 |
-		 job.info.stats.fetching;
-	return shelf_get(&fs->reports[n->kind == TREE_STATUS], key, render_report, &job);
-}
-
-static uint64_t edition_number(uint64_t version, void *kind)
-{
-	return tree_report_ino(*(enum tree_kind *)kind, version);
-}
-
-/*
- * A new edition of report n (status or metrics.prom) rendered now, or the
- * one of the same second, for a lookup: its number, counted one lookup
- * (editions_forget), or 0 when memory runs out.
- */
-static uint64_t edition_new(struct fs *fs, const struct snapshot *s, const struct tree_node *n)
-{
-	struct shelf_text *t = report_now(fs, s, n);
-	enum tree_kind kind = n->kind;
-
-	if (!t)
-		return 0;
-	return editions_add(&fs->editions, t, clock_now(fs).now, edition_number, &kind);
-}
-
-/* Is n one of the fixed numbers of status and metrics.prom (plain listings only)? */
-static bool fixed_report(const struct tree_node *n)
-{
-	return n->ino == TREE_INO_STATUS || n->ino == TREE_INO_METRICS;
-}
-
-/* A dynamic file's body as rendered for one request. */
-struct rendered {
-	const char *body;
-	size_t len;
-	char clock[32];            /* a clock file's body */
-	struct shelf_text *shared; /* status, metrics.prom: body is its text */
-	struct timespec at;        /* when it was rendered */
-};
-
-/*
- * Render dynamic node n (a clock file, status or metrics.prom) into *r: an
- * edition of a report is its text as the kernel was given it.  Returns 0,
- * ENOMEM, or ESTALE for an edition the kernel no longer holds.
- */
-static int render(struct fs *fs, const struct snapshot *s, const struct tree_node *n,
-		  struct rendered *r)
-{
-	struct tree_clock clk = clock_now(fs);
-
-	r->shared = NULL;
-	r->at = clk.now;
-	if (n->kind == TREE_TOKEN_CLOCK) {
-		r->len = tree_clock_body(n, &clk, r->clock, sizeof(r->clock));
-		r->body = r->clock;
-		return 0;
-	}
-	if (fixed_report(n))
-		r->shared = report_now(fs, s, n);
-	else
-		r->shared = editions_find(&fs->editions, n->ino, &r->at);
-	if (!r->shared)
-		return fixed_report(n) ? ENOMEM : ESTALE;
-	r->body = r->shared->text;
-	r->len = r->shared->len;
-	return 0;
-}
-
-static void rendered_release(struct rendered *r)
-{
-	if (r->shared)
-		shelf_put(r->shared);
-	r->shared = NULL;
-}
-
-/* Is n a view (expiring/, expired/), whose members change with the clock? */
-static bool is_view(const struct tree_node *n)
-{
-	return n->kind == TREE_EXPIRING || n->kind == TREE_EXPIRED;
-}
-
-/*
- * Attributes of n.  A dynamic file's size is the length of its body now;
- * its mtime is when that body last changed, and the kernel asks again
- * before it next changes (a new mtime drops what the page cache holds).
- */
-static int node_attr(struct fs *fs, const struct snapshot *s, const struct tree_node *n,
-		     struct stat *st, double *attr_timeout)
-{
-	struct tree_clock clk = clock_now(fs);
-	struct timespec until;
-	struct rendered r;
-	int rc;
-
-	tree_stat(s, n, &fs->owner, fs->mount_time, st);
-	if (is_view(n)) {
-		/* Its listing is kept too: the mtime says when the members last changed. */
-		if (tree_view_span(s, &clk, n, &st->st_mtim, &until) &&
-		    seconds_before(until, clk.now) < *attr_timeout)
-			*attr_timeout = seconds_before(until, clk.now);
-		st->st_ctim = st->st_mtim;
-		return 0;
-	}
-	if (!tree_is_dynamic(n))
-		return 0;
-	rc = render(fs, s, n, &r);
-	if (rc)
-		return rc;
-	st->st_size = (off_t)r.len;
-	st->st_blocks = (blkcnt_t)((r.len + 511) / 512);
-	rendered_release(&r);
-	if (n->kind == TREE_TOKEN_CLOCK) {
-		if (tree_clock_span(n, &clk, &st->st_mtim, &until) &&
-		    seconds_before(until, clk.now) < *attr_timeout)
-			*attr_timeout = seconds_before(until, clk.now);
-	} else if (fixed_report(n)) {
-		st->st_mtim = clk.now;
-		*attr_timeout = 0;
-	} else {
-		/* An edition never changes: its mtime is when it was rendered. */
-		st->st_mtim = r.at;
-		*attr_timeout = FIXED_ENTRY_TIMEOUT;
-	}
-	st->st_ctim = st->st_mtim;
-	return 0;
-}
-
-/*
- * The entry the kernel is given for child of dir, answered from s.  Root
- * folders and reports never change identity; members of a view come and
- * go with the clock; the rest last as long as s is served.
- */
-static int fill_entry(struct fs *fs, const struct snapshot *s, const struct tree_node *dir,
-		      const struct tree_node *child, double valid_for, struct fuse_entry_param *e)
-{
-	memset(e, 0, sizeof(*e));
-	e->ino = child->ino;
-	e->generation = 1;
-	e->attr_timeout = valid_for;
-	e->entry_timeout = valid_for;
-	if (dir->kind == TREE_ROOT && tree_is_dir(child) && child->kind != TREE_ROOT)
-		e->entry_timeout = FIXED_ENTRY_TIMEOUT;
-	else if (is_view(dir) || always_readable(child))
-		e->entry_timeout = 0; /* members change with the clock; reports, each look */
-	return node_attr(fs, s, child, &e->attr, &e->attr_timeout);
-}
-
-/* The kernel forgot nlookup lookups of ino: of an edition or a version. */
-static void forget_ino(struct fs *fs, uint64_t ino, uint64_t nlookup)
+void fs_forget_ino(struct fs *fs, uint64_t ino, uint64_t nlookup)
 {
 	if (!editions_forget(&fs->editions, ino, nlookup))
 		held_forget(fs->held, ino, nlookup);
@@ -457,74 +277,93 @@ static void reply_entry(fuse_req_t req, struct snapshot *s, struct fuse_entry_pa
 	struct fs *fs = fs_of(req); /* req is gone once replied to */
 
 	if (!held_add(fs->held, s, e->ino, 1)) {
-		forget_ino(fs, e->ino, 1);
+		fs_forget_ino(fs, e->ino, 1);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	if (fuse_reply_entry(req, e) != 0)
-		forget_ino(fs, e->ino, 1);
+		fs_forget_ino(fs, e->ino, 1);
+}
+
+/* Reply to a lookup that found name absent from folder dir (s served valid more seconds). */
+static void reply_absent(fuse_req_t req, const struct tree_node *dir, double valid)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_keep keep = fs_keep(fs, dir, valid, NULL, fs_clock(fs).now);
+	struct fuse_entry_param e;
+
+	if (keep.absent < 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	/* A negative entry, kept as long as fs_keep says. */
+	memset(&e, 0, sizeof(e));
+	e.entry_timeout = keep.absent;
+	fuse_reply_entry(req, &e);
 }
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
-	struct tree_clock clk = clock_now(fs);
+	struct tree_clock clk = fs_clock(fs);
 	struct fuse_entry_param e;
 	struct tree_node dir, child;
+	enum tree_found found;
 	struct snapshot *s;
 	double valid;
 	struct err err;
 	int rc;
 
-	rc = resolve(req, parent, &s, &valid, &dir);
+	rc = fs_resolve(fs, parent, true, &s, &valid, &dir);
 	if (rc) {
 		fuse_reply_err(req, rc);
 		return;
 	}
-	rc = tree_lookup(s, &clk, &dir, name, &child);
-	if (rc == 0 && child.kind == TREE_LIST) {
+	found = tree_lookup(s, &clk, &dir, name, &child);
+	if (found == TREE_FOUND && child.kind == TREE_LIST) {
 		/* tokens.json's number is its version: the root's lookup of it fetches. */
 		snap_unref(s);
 		err_clear(&err);
-		s = cache_get(fs->cache, &valid, &err);
+		s = cache_get(fs->cfg.cache, &valid, &err);
 		if (!s) {
 			fuse_reply_err(req, fs_errno(err.kind));
 			return;
 		}
 		tree_lookup(s, &clk, &dir, name, &child);
 	}
-	if (rc == 0 && always_readable(&child)) {
+	if (found == TREE_FOUND && fs_is_report(&child)) {
 		/* A report is given as an edition of its own, rendered now. */
-		child.ino = edition_new(fs, s, &child);
+		child.ino = fs_edition_new(fs, s, &child);
 		if (!child.ino) {
 			fuse_reply_err(req, ENOMEM);
 			snap_unref(s);
 			return;
 		}
 	}
-	if (rc == -ENOENT && is_view(&dir)) {
-		/* View membership changes with the clock: no negative caching. */
-		fuse_reply_err(req, ENOENT);
-	} else if (rc == -ENOENT) {
-		/* A negative entry, cached no longer than the snapshot is served. */
-		memset(&e, 0, sizeof(e));
-		e.entry_timeout = valid;
-		fuse_reply_entry(req, &e);
-	} else if (rc) {
-		fuse_reply_err(req, -rc);
-	} else if ((rc = fill_entry(fs, s, &dir, &child, valid, &e)) != 0) {
-		if (always_readable(&child))
-			forget_ino(fs, child.ino, 1);
+	switch (found) {
+	case TREE_FOUND:
+		rc = fs_entry(fs, s, &child, valid, &e);
+		if (rc == 0) {
+			reply_entry(req, s, &e);
+			break;
+		}
+		if (fs_is_report(&child))
+			fs_forget_ino(fs, child.ino, 1);
 		fuse_reply_err(req, rc);
-	} else {
-		reply_entry(req, s, &e);
+		break;
+	case TREE_ABSENT:
+		reply_absent(req, &dir, valid);
+		break;
+	case TREE_NOT_DIR:
+		fuse_reply_err(req, ENOTDIR);
+		break;
 	}
 	snap_unref(s);
 }
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	forget_ino(fs_of(req), ino, nlookup);
+	fs_forget_ino(fs_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
@@ -533,7 +372,7 @@ static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	struct fs *fs = fs_of(req);
 
 	for (size_t i = 0; i < count; i++)
-		forget_ino(fs, forgets[i].ino, forgets[i].nlookup);
+		fs_forget_ino(fs, forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -542,21 +381,19 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs *fs = fs_of(req);
 	struct tree_node n;
 	struct snapshot *s;
+	struct fs_keep keep;
 	struct stat st;
 	double valid;
 	int rc;
 
 	(void)fi;
-	rc = resolve(req, ino, &s, &valid, &n);
+	rc = fs_resolve(fs, ino, true, &s, &valid, &n);
 	if (rc == 0)
-		rc = node_attr(fs, s, &n, &st, &valid);
-	/* The root carries the time of the last fetch: the kernel asks each time. */
-	if (ino == FUSE_ROOT_ID)
-		valid = 0;
+		rc = fs_attr(fs, s, &n, valid, &st, &keep);
 	if (rc)
 		fuse_reply_err(req, rc);
 	else
-		fuse_reply_attr(req, &st, valid);
+		fuse_reply_attr(req, &st, keep.attr);
 	snap_unref(s);
 }
 
@@ -565,8 +402,7 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	char target[64];
 	struct tree_node n;
 	struct snapshot *s;
-	double valid;
-	int rc = resolve(req, ino, &s, &valid, &n);
+	int rc = fs_resolve(fs_of(req), ino, true, &s, NULL, &n);
 
 	if (rc) {
 		fuse_reply_err(req, rc);
@@ -582,12 +418,15 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 /*
  * Opens are the kernel's: the first one is answered ENOSYS, and from then
  * on the kernel opens files by itself.  A kernel that cannot gets an open
- * with the page cache kept and no handle: reads are answered by inode.
+ * with no handle, the page cache kept as fs_keep says: reads are answered
+ * by inode.
  */
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	if (atomic_load(&fs_of(req)->no_open)) {
+	struct fs *fs = fs_of(req);
+	struct tree_node n;
+
+	if (atomic_load(&fs->no_open)) {
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
@@ -595,8 +434,11 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	/* The numbers that need a snapshot to resolve, and are files, are kept alike. */
+	if (!tree_node(NULL, ino, &n))
+		n = (struct tree_node){ .ino = ino, .kind = TREE_TOKEN_FILE };
 	fi->fh = 0;
-	fi->keep_cache = 1;
+	fi->keep_cache = fs_keep(fs, &n, 0, NULL, fs_clock(fs).now).contents;
 	fuse_reply_open(req, fi);
 }
 
@@ -611,21 +453,6 @@ static void reply_slice(fuse_req_t req, const char *body, size_t len, size_t siz
 		fuse_reply_buf(req, body + off, len - (size_t)off < size ? len - (size_t)off : size);
 }
 
-/* Reply to a read of snapshot file n of s: token.json is rendered only if read within. */
-static void reply_body(fuse_req_t req, const struct snapshot *s, const struct tree_node *n,
-		       size_t size, off_t off)
-{
-	size_t len = tree_body_len(s, n), cap = 0;
-	char *scratch = NULL;
-
-	if (off >= 0 && (size_t)off >= len) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	reply_slice(req, tree_body(s, n, &len, &scratch, &cap), len, size, off);
-	free(scratch);
-}
-
 /*
  * A read: of the file version ino names, from the current snapshot or the
  * one that holds that version, without fetching (the kernel asks for the
@@ -635,236 +462,42 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	struct snapshot *s = cache_peek(fs->cache, NULL);
-	struct rendered r = { .shared = NULL };
+	struct fs_body b = { .shared = NULL, .scratch = NULL };
 	struct tree_node n;
+	struct snapshot *s;
 	int rc;
 
 	(void)fi;
-	if (tree_node(NULL, ino, &n) && always_readable(&n)) {
-		rc = 0;
-	} else {
-		rc = node_in(fs, &s, ino, &n);
-	}
-	if (rc) {
+	rc = fs_resolve(fs, ino, false, &s, NULL, &n);
+	if (rc == 0)
+		rc = fs_body(fs, s, &n, off < 0 ? 0 : (uint64_t)off, &b);
+	if (rc)
 		fuse_reply_err(req, rc);
-	} else if (tree_is_dynamic(&n) && (rc = render(fs, s, &n, &r)) != 0) {
-		fuse_reply_err(req, rc);
-	} else if (tree_is_dynamic(&n)) {
-		reply_slice(req, r.body, r.len, size, off);
+	else
+		reply_slice(req, b.p, b.len, size, off);
+	fs_body_release(&b);
+	if (rc == 0 && off == 0 && fs_is_report(&n)) {
 		/*
 		 * A report says what was so when it was read; then it starts a
 		 * due fetch in the background, so that a scraper that is the
 		 * mount's only reader sees the list follow the server, a scrape
 		 * behind.
 		 */
-		if (always_readable(&n) && off == 0)
-			cache_kick(fs->cache);
-	} else {
-		reply_body(req, s, &n, size, off);
-	}
-	/*
-	 * A walk that listed a token's folder and reads one of its files reads
-	 * the others next, and then those of the next tokens listed: have their
-	 * bodies in the page cache by then, not a round trip each.  Without the
-	 * listing (a glob of every token's expiry), the kernel holds no inodes
-	 * to store them in: no stores.
-	 */
-	if (rc == 0 && off == 0 && (n.kind == TREE_TOKEN_FILE || n.kind == TREE_TOKEN_CLOCK) &&
-	    snap_marked(s, n.tok))
-		inval_prefetch(&fs->inval, s, n.tok, INVAL_STORE_AHEAD);
-	rendered_release(&r);
-	snap_unref(s);
-}
-
-/* As fs_open, for folders: the kernel lists them by itself where it can. */
-static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct fs *fs = fs_of(req);
-	struct tree_node n;
-
-	if (atomic_load(&fs->no_opendir)) {
-		fuse_reply_err(req, ENOSYS);
-		return;
-	}
-	if (!tree_node(NULL, ino, &n) || !is_view(&n)) {
+		cache_kick(fs->cfg.cache);
+	} else if (rc == 0 && off == 0 && (n.kind == TREE_TOKEN_FILE || n.kind == TREE_TOKEN_CLOCK)) {
 		/*
-		 * A listing the kernel may keep: one that changes only with a
-		 * fetch, which gives the folder a new mtime (see fs_init_conn).
-		 * The views change with the clock.
+		 * A walk that listed a token's folder and reads one of its files
+		 * reads the others next, and then those of the next tokens
+		 * listed: have their bodies in the page cache by then.
 		 */
-		fi->cache_readdir = atomic_load(&fs->cache_dirs);
-		fi->keep_cache = fi->cache_readdir;
+		prefetch_read(fs->prefetch, s, n.tok);
 	}
-	fi->fh = 0;
-	fuse_reply_open(req, fi);
-}
-
-/*
- * Add one entry to a listing in buf (used of size bytes so far) at position
- * next; plus: with attributes, for the kernel to keep (and a lookup it
- * holds, counted by held_add once the entry fits).  Returns the bytes it
- * takes, more than size - used when it did not fit, or 0 on failure.
- */
-static size_t add_entry(fuse_req_t req, struct snapshot *s, const struct tree_node *dir,
-			const char *name, const struct tree_node *child, double valid, int plus,
-			char *buf, size_t size, size_t used, off_t next)
-{
-	struct fs *fs = fs_of(req);
-	struct fuse_entry_param e;
-	size_t need;
-
-	if (!plus || always_readable(child) || (child->kind == TREE_LIST && !s)) {
-		/*
-		 * A name without attributes: a report is looked up as an edition
-		 * of its own, and tokens.json has no number before a fetch.
-		 */
-		memset(&e, 0, sizeof(e));
-		tree_stat(s, child, &fs->owner, fs->mount_time, &e.attr);
-		if (!plus)
-			return fuse_add_direntry(req, buf + used, size - used, name, &e.attr, next);
-		return fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
-	}
-	if (fill_entry(fs, s, dir, child, valid, &e) != 0)
-		return 0;
-	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-		/* The kernel takes no lookup of these. */
-		return fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
-	}
-	need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
-	if (need <= size - used && !held_add(fs->held, s, e.ino, 1))
-		return 0;
-	return need;
-}
-
-/*
- * Where a listing of a folder listed by ID (tree_dir_keyed) stands, as the
- * kernel hands it back: tree_dir_next's position, with a tag of the
- * snapshot it was read from above it (bits 54 to 62: its serial, modulo
- * 512; 0, 1 and 2 carry no tag).  The kernel keeps a folder's listing
- * (cache_readdir) as any open of it reads it, and another open may read
- * the start of it from there, then ask for the rest: that rest must come
- * from the same snapshot, which the tag names, or the listing would be the
- * start of one list and the end of another.  Should that snapshot be gone
- * (or, 512 refreshes on, another share its tag), the rest still goes on
- * from the token after the last one listed.
- */
-#define POS_TAG_SHIFT 54
-_Static_assert(TREE_POS_LIMIT <= UINT64_C(1) << POS_TAG_SHIFT, "a tag would overlap an ID");
-
-static uint64_t pos_tag(const struct snapshot *s)
-{
-	return s ? s->serial & ((UINT64_C(1) << (63 - POS_TAG_SHIFT)) - 1) : 0;
-}
-
-static bool has_tag(const struct snapshot *s, const void *tag)
-{
-	return pos_tag(s) == *(const uint64_t *)tag;
-}
-
-/*
- * The snapshot a keyed listing at position off goes on from: *s (whose
- * reference passes to the caller) unless another, still kept by the cache
- * (cache_find), is the one whose tag off carries; *valid follows it.
- */
-static struct snapshot *pos_snapshot(struct fs *fs, struct snapshot *s, uint64_t off,
-				     double *valid)
-{
-	uint64_t tag = off >> POS_TAG_SHIFT;
-	struct snapshot *t;
-	double v;
-
-	if (off < 3 || tag == pos_tag(s))
-		return s;
-	t = cache_find(fs->cache, has_tag, &tag, &v);
-	if (!t)
-		return s;
 	snap_unref(s);
-	*valid = v;
-	return t;
-}
-
-/*
- * Fill buf (size bytes) with the entries of folder dir of s from position
- * off on (tree_dir_next); returns the bytes used.  A keyed folder's
- * positions carry s's tag.
- */
-static size_t list_from(fuse_req_t req, struct snapshot *s, const struct tree_node *dir,
-			double valid, off_t off, int plus, char *buf, size_t size)
-{
-	struct tree_clock clk = clock_now(fs_of(req));
-	bool keyed = tree_dir_keyed(dir);
-	uint64_t tag = keyed ? pos_tag(s) << POS_TAG_SHIFT : 0;
-	uint64_t pos = off < 0 ? 0 : (uint64_t)off;
-	char namebuf[TREE_NAME_BUF];
-	struct tree_node child;
-	const char *name;
-	size_t used = 0, need;
-
-	if (keyed)
-		pos &= (UINT64_C(1) << POS_TAG_SHIFT) - 1;
-	while (tree_dir_next(s, &clk, dir, &pos, namebuf, &name, &child)) {
-		need = add_entry(req, s, dir, name, &child, valid, plus, buf, size, used,
-				 (off_t)(pos < 3 ? pos : pos | tag));
-		if (need == 0 || need > size - used)
-			break;
-		used += need;
-	}
-	return used;
-}
-
-/*
- * A listing: from the current snapshot, or for a keyed folder, from the
- * one the position names (pos_snapshot).
- */
-static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
-{
-	struct fs *fs = fs_of(req);
-	char *buf = malloc(size);
-	struct tree_node dir;
-	struct snapshot *s;
-	size_t used;
-	double valid;
-	int rc;
-
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	rc = resolve_dir(req, ino, &s, &valid, &dir);
-	if (rc) {
-		fuse_reply_err(req, rc);
-		free(buf);
-		return;
-	}
-	if (tree_dir_keyed(&dir))
-		s = pos_snapshot(fs, s, off < 0 ? 0 : (uint64_t)off, &valid);
-	used = list_from(req, s, &dir, valid, off, plus, buf, size);
-	/* The kernel now holds the inodes of the token's files: see fs_read. */
-	if (plus && used > 0 && dir.kind == TREE_TOKEN_DIR)
-		snap_mark(s, dir.tok, clock_now(fs).now);
-	fuse_reply_buf(req, buf, used);
-	free(buf);
-	snap_unref(s);
-}
-
-static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
-{
-	(void)fi;
-	list_dir(req, ino, size, off, 0);
-}
-
-static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-			   struct fuse_file_info *fi)
-{
-	(void)fi;
-	list_dir(req, ino, size, off, 1);
 }
 
 static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct snapshot *s = cache_peek(fs_of(req)->cache, NULL);
+	struct snapshot *s = cache_peek(fs_of(req)->cfg.cache, NULL);
 	struct statvfs sv;
 
 	(void)ino;
@@ -908,84 +541,18 @@ static void fs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
 		fuse_reply_err(req, ENOTTY);
 		return;
 	}
-	if (ctx->uid != 0 && ctx->uid != fs->mounter) {
+	if (ctx->uid != 0 && ctx->uid != fs->cfg.mounter) {
 		fuse_reply_err(req, EACCES);
 		return;
 	}
 	err_clear(&e);
-	if (cache_refresh(fs->cache, &e) != ERR_OK) {
+	if (cache_refresh(fs->cfg.cache, &e) != ERR_OK) {
 		fuse_reply_err(req, fs_errno(e.kind));
 		return;
 	}
 	/* Once this returns, nothing the kernel shows predates the fetch. */
-	inval_wait(&fs->inval);
+	inval_wait(fs->inval);
 	fuse_reply_ioctl(req, 0, NULL, 0);
-}
-
-/* Every operation that would change something: the tree is read-only. */
-static void ro_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		     dev_t rdev)
-{
-	(void)parent; (void)name; (void)mode; (void)rdev;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ro_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	(void)parent; (void)name; (void)mode;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ro_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	(void)parent; (void)name;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ro_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
-{
-	(void)link; (void)parent; (void)name;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ro_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      fuse_ino_t newparent, const char *newname, unsigned int flags)
-{
-	(void)parent; (void)name; (void)newparent; (void)newname; (void)flags;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ro_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
-{
-	(void)ino; (void)newparent; (void)newname;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ro_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		      struct fuse_file_info *fi)
-{
-	(void)parent; (void)name; (void)mode; (void)fi;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ro_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			const char *value, size_t size, int flags)
-{
-	(void)ino; (void)name; (void)value; (void)size; (void)flags;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ro_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	(void)ino; (void)name;
-	fuse_reply_err(req, EROFS);
-}
-
-static void ro_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
-			 off_t length, struct fuse_file_info *fi)
-{
-	(void)ino; (void)mode; (void)offset; (void)length; (void)fi;
-	fuse_reply_err(req, EROFS);
 }
 
 static const struct fuse_lowlevel_ops ops = {
@@ -1004,17 +571,17 @@ static const struct fuse_lowlevel_ops ops = {
 	.access = fs_access,
 	.setattr = fs_setattr,
 	.ioctl = fs_ioctl,
-	.mknod = ro_mknod,
-	.mkdir = ro_mkdir,
-	.unlink = ro_unlink,
-	.rmdir = ro_unlink,
-	.symlink = ro_symlink,
-	.rename = ro_rename,
-	.link = ro_link,
-	.create = ro_create,
-	.setxattr = ro_setxattr,
-	.removexattr = ro_removexattr,
-	.fallocate = ro_fallocate,
+	.mknod = fs_ro_mknod,
+	.mkdir = fs_ro_mkdir,
+	.unlink = fs_ro_unlink,
+	.rmdir = fs_ro_unlink,
+	.symlink = fs_ro_symlink,
+	.rename = fs_ro_rename,
+	.link = fs_ro_link,
+	.create = fs_ro_create,
+	.setxattr = fs_ro_setxattr,
+	.removexattr = fs_ro_removexattr,
+	.fallocate = fs_ro_fallocate,
 };
 
 const struct fuse_lowlevel_ops *fs_operations(void)

@@ -232,9 +232,11 @@ bool held_add(struct held *h, struct snapshot *s, uint64_t ino, uint64_t count)
 		/*
 		 * A version no longer current (the lookup was answered just
 		 * before a refresh): it keeps the snapshot it was read from.
-		 * One that is current is kept by held_retire when replaced.
+		 * One that is current is kept by held_retire when replaced, and
+		 * so is one of a snapshot newer than h->cur: the cache has
+		 * installed it, and held_retire is on its way for it.
 		 */
-		if (!tree_version_in(h->cur, key))
+		if (!tree_version_in(h->cur, key) && !(h->cur && s->serial > h->cur->serial))
 			keep(h, sl, s);
 	}
 	if (sl)

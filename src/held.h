@@ -8,7 +8,11 @@
  * FORGET takes it back, and a version a refresh replaced keeps the snapshot
  * it was read from until its count is 0.  Only so many are kept (below):
  * a user who holds many versions open cannot make the daemon keep every
- * list.  Owns the counts and those references; knows nothing of FUSE.
+ * list.
+ *
+ * Owns: the counts of versions the kernel holds, which snapshot is current
+ * for them, and the references to the snapshots kept for them.
+ * Must not touch: FUSE, the cache's own references (cache.h lets go of those).
  */
 #ifndef SYNERGYFS_HELD_H
 #define SYNERGYFS_HELD_H
@@ -50,9 +54,11 @@ void held_forget(struct held *h, uint64_t ino, uint64_t nlookup);
 /*
  * cur is the current snapshot from now on, replacing old (NULL for the
  * first): the versions held that old has and cur does not keep old.  Call
- * for each snapshot the cache installs, in order, as it installs it (before
- * a reader can miss old's versions in the cache) and before the kernel is
- * told of it.  O(versions held).
+ * for each snapshot the cache installs, in order, as it installs it (while
+ * the cache still keeps old, so that no reader misses its versions: the
+ * cache's listener) and before the kernel is told of it.  Until then, a
+ * version of cur that the kernel is given counts as current.
+ * O(versions held).
  */
 void held_retire(struct held *h, struct snapshot *old, struct snapshot *cur);
 

@@ -3,26 +3,38 @@
  */
 #include "inval.h"
 
-#include <errno.h>
-#include <inttypes.h>
-#include <signal.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
 
-#include "fs.h"  /* libfuse, at the version the FUSE layer uses */
+#include "fuse_version.h"
 #include "held.h"
-#include "log.h"
 #include "snapshot.h"
-#include "timestamp.h"
-#include "tree.h"
+#include "thread.h"
+#include "tree_diff.h"
 
 /* A refresh to tell the kernel about: snapshot from became to. */
-struct inval_change {
-	struct inval_change *next;
+struct change {
+	struct change *next;
 	struct snapshot *from, *to;
 };
 
-static void change_free(struct inval_change *c)
+/* Refreshes queue in order; told counts those the kernel has heard of. */
+struct inval {
+	struct fuse_session *se;
+	struct cache *cache;    /* whose listener it is, once started */
+	struct held *held;      /* versions the kernel holds (held_retire) */
+	pthread_t thread;
+	bool running;
+	bool stop;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;    /* a change queued or told, or stop */
+	struct change *queue, **queue_tail;
+	uint64_t queued, told;
+};
+
+static void change_free(struct change *c)
 {
 	snap_unref(c->from);
 	snap_unref(c->to);
@@ -37,7 +49,7 @@ static void change_free(struct inval_change *c)
 static void queue_change(void *ctx, struct snapshot *old, struct snapshot *new_)
 {
 	struct inval *iv = ctx;
-	struct inval_change *c;
+	struct change *c;
 
 	held_retire(iv->held, old, new_);
 	if (!old)
@@ -50,7 +62,7 @@ static void queue_change(void *ctx, struct snapshot *old, struct snapshot *new_)
 	 */
 	if (!c)
 		return;
-	*c = (struct inval_change){ .from = snap_ref(old), .to = snap_ref(new_) };
+	*c = (struct change){ .from = snap_ref(old), .to = snap_ref(new_) };
 	pthread_mutex_lock(&iv->lock);
 	if (iv->stop) {
 		/* Nothing is told once stopped: the session is ending. */
@@ -84,310 +96,95 @@ static void tell_entry(void *ctx, uint64_t parent, const char *name, size_t len)
 
 static const struct tree_diff_ops tell_ops = { tell_node, tell_entry };
 
-/*
- * How long before a clock file's body next changes it is no longer stored:
- * the store must reach the kernel inside the span (see store_token).
- */
-#define STORE_CLOCK_MARGIN 1.0
-
-/*
- * Put body (len bytes) into the page cache of inode ino.  Each store is
- * logged with the kernel's answer: the tests tell a store never made from
- * a stored page that reclaim dropped by it.
- */
-static void store_body(struct inval *iv, uint64_t ino, const char *body, size_t len)
-{
-	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
-	int rc;
-
-	if (!body || len == 0)
-		return;
-	bv.buf[0].mem = (void *)body;
-	/* ENOENT: the kernel holds no inode for it (not looked up yet). */
-	rc = fuse_lowlevel_notify_store(iv->se, ino, 0, &bv, 0);
-	if (rc == 0)
-		log_debug("kernel store into inode %" PRIu64 ", %zu bytes: accepted", ino, len);
-	else
-		log_debug("kernel store into inode %" PRIu64 ", %zu bytes: refused, errno %d",
-			  ino, len, -rc);
-}
-
-/* Is there less than STORE_CLOCK_MARGIN left of the span that holds now? */
-static bool span_ending(struct timespec now, struct timespec until)
-{
-	return ts_seconds(now, until) < STORE_CLOCK_MARGIN;
-}
-
-/*
- * Put the bodies of the files of token t of snapshot s into the page cache.
- * A clock file keeps its body over a span of time, and the kernel drops
- * what it holds of it when it gets attributes with another size or mtime
- * (auto_inval_data).  So its body is stored only when the kernel listed
- * the folder inside the span (readdirplus: attributes of this span, kept
- * until just before it ends), and not close to the end of the span: then
- * the size the kernel holds is the length of what is stored.  Otherwise a
- * body shorter than that size would leave bytes of the one it overwrites.
- */
-static void store_token(struct inval *iv, const struct snapshot *s, const struct snap_token *t,
-			char **scratch, size_t *cap)
-{
-	struct tree_clock clk = { .expiring_days = 0 };
-	struct timespec since, until, now;
-	struct tree_node n;
-	char clock_body[32];
-	size_t len = 0;
-	const char *body;
-
-	for (unsigned f = 0; f < SNAP_NFILES; f++) {
-		tree_token_file(t, (enum snap_file)f, &n);
-		body = tree_body(s, &n, &len, scratch, cap);
-		store_body(iv, n.ino, body, len);
-	}
-	clock_gettime(CLOCK_REALTIME, &clk.now);
-	for (unsigned c = 0; c < TREE_NCLOCK; c++) {
-		bool ends;
-
-		tree_token_clock(t, (enum tree_clock_file)c, &n);
-		ends = tree_clock_span(&n, &clk, &since, &until);
-		if ((ends && span_ending(clk.now, until)) || !snap_marked_after(s, t, since))
-			continue;
-		len = tree_clock_body(&n, &clk, clock_body, sizeof(clock_body));
-		store_body(iv, n.ino, clock_body, len);
-		/*
-		 * Held up until close to the end of the span, the store may have
-		 * come after the kernel asked for the next span's attributes:
-		 * drop it.
-		 */
-		clock_gettime(CLOCK_REALTIME, &now);
-		if (ends && span_ending(now, until)) {
-			fuse_lowlevel_notify_inval_inode(iv->se, n.ino, 0, 0);
-			log_debug("kernel store into inode %" PRIu64 " withdrawn", n.ino);
-		}
-	}
-}
-
-/*
- * Which token of run st to store next, from i on (iv->lock held): i, or
- * further on if it is the last run and a walk got ahead of it.  Returns
- * st->end when the run is over: when a later run was asked for (the walk
- * has gone past this one), once the token read is stored; at a token whose
- * folder the kernel has not listed, and then the run no longer covers the
- * tokens from there.
- */
-static size_t run_next(struct inval *iv, const struct inval_store *st, size_t i)
-{
-	const struct snapshot *s = st->snap;
-	bool last = iv->run_serial == s->serial && iv->run_first == st->first;
-
-	if (!last && i > st->first)
-		return st->end;
-	if (last && iv->run_next > i)
-		i = iv->run_next;
-	if (i < st->end && !snap_marked(s, &s->tok[i])) {
-		if (last)
-			iv->run_end = i;
-		return st->end;
-	}
-	if (last && i < st->end)
-		iv->run_next = i + 1;
-	return i;
-}
-
-/*
- * Store the tokens of run st, while its snapshot is still the current one.
- * Should a refresh replace it meanwhile, the change it queues is told
- * after, which drops what this stored.
- */
-static void store_run(struct inval *iv, const struct inval_store *st)
-{
-	const struct snapshot *s = st->snap;
-	char *scratch = NULL;
-	size_t cap = 0, stored = 0;
-
-	for (size_t i = st->first;; i++) {
-		struct snapshot *cur;
-		bool current;
-
-		pthread_mutex_lock(&iv->lock);
-		i = run_next(iv, st, i);
-		pthread_mutex_unlock(&iv->lock);
-		if (i >= st->end)
-			break;
-		cur = cache_peek(iv->cache, NULL);
-		current = cur == s;
-		snap_unref(cur);
-		if (!current)
-			break;
-		store_token(iv, s, &s->tok[i], &scratch, &cap);
-		stored++;
-	}
-	free(scratch);
-	/* Tests wait for this line before they look at what was not stored. */
-	if (st->first < s->n)
-		log_debug("kernel store run from token %" PRId64 " done: %zu stored",
-			  s->tok[st->first].id, stored);
-}
-
-/* Take the oldest store off the ring (iv->lock held, the ring not empty). */
-static struct inval_store store_pop(struct inval *iv)
-{
-	struct inval_store st = iv->stores[iv->store_head];
-
-	iv->store_head = (iv->store_head + 1) % INVAL_STORE_RING;
-	iv->store_count--;
-	return st;
-}
-
-/*
- * When to let go of the snapshot the cache keeps after a refresh (see
- * cache_let_go), left seconds from now: a moment on CLOCK_MONOTONIC, just
- * past its time.  Returns false when none is kept.
- */
-static bool let_go_time(double left, struct timespec *at)
-{
-	long long ns;
-
-	if (left < 0)
-		return false;
-	clock_gettime(CLOCK_MONOTONIC, at);
-	ns = at->tv_nsec + (long long)(left * 1e9) + 10000000LL;
-	at->tv_sec += (time_t)(ns / 1000000000LL);
-	at->tv_nsec = (long)(ns % 1000000000LL);
-	return true;
-}
-
 static void *inval_loop(void *arg)
 {
 	struct inval *iv = arg;
-	struct inval_change *c;
-	struct inval_store st;
-	struct timespec at;
-	bool timed = false;  /* at is when to let go of a replaced snapshot */
+	struct change *c;
 
 	pthread_mutex_lock(&iv->lock);
 	for (;;) {
-		while (!iv->queue && !iv->store_count && !iv->stop) {
-			if (!timed) {
-				pthread_cond_wait(&iv->cond, &iv->lock);
-			} else if (pthread_cond_timedwait(&iv->cond, &iv->lock, &at) == ETIMEDOUT) {
-				/* No request came to let go of it: its memory goes now. */
-				pthread_mutex_unlock(&iv->lock);
-				timed = let_go_time(cache_let_go(iv->cache), &at);
-				pthread_mutex_lock(&iv->lock);
-			}
-		}
+		while (!iv->queue && !iv->stop)
+			pthread_cond_wait(&iv->cond, &iv->lock);
 		if (iv->stop)
 			break;
 		c = iv->queue;
-		if (c) {
-			/* Changes first: a write to refresh waits for them. */
-			iv->queue = c->next;
-			if (!iv->queue)
-				iv->queue_tail = &iv->queue;
-			pthread_mutex_unlock(&iv->lock);
-			tree_diff(c->from, c->to, &tell_ops, iv);
-			change_free(c);
-			timed = let_go_time(cache_let_go(iv->cache), &at);
-			pthread_mutex_lock(&iv->lock);
-			iv->told++;
-			pthread_cond_broadcast(&iv->cond);
-		} else {
-			st = store_pop(iv);
-			pthread_mutex_unlock(&iv->lock);
-			store_run(iv, &st);
-			snap_unref(st.snap);
-			pthread_mutex_lock(&iv->lock);
-		}
+		iv->queue = c->next;
+		if (!iv->queue)
+			iv->queue_tail = &iv->queue;
+		pthread_mutex_unlock(&iv->lock);
+		tree_diff(c->from, c->to, &tell_ops, iv);
+		change_free(c);
+		pthread_mutex_lock(&iv->lock);
+		iv->told++;
+		pthread_cond_broadcast(&iv->cond);
 	}
 	pthread_mutex_unlock(&iv->lock);
 	return NULL;
 }
 
-/* Drop what is still queued (the thread gone). */
-static void drop_queued(struct inval *iv)
+struct inval *inval_new(void)
 {
-	while (iv->queue) {
-		struct inval_change *c = iv->queue;
+	struct inval *iv = calloc(1, sizeof(*iv));
 
-		iv->queue = c->next;
-		change_free(c);
-	}
-	iv->queue_tail = &iv->queue;
-	while (iv->store_count)
-		snap_unref(store_pop(iv).snap);
-}
-
-void inval_prefetch(struct inval *iv, struct snapshot *s, const struct snap_token *tok,
-		    size_t count)
-{
-	size_t i = (size_t)(tok - s->tok);
-	unsigned slot;
-
-	pthread_mutex_lock(&iv->lock);
-	if (iv->run_serial == s->serial && i >= iv->run_first && i < iv->run_end) {
-		if (i > iv->run_next)
-			iv->run_next = i;
-	} else if (iv->running && !iv->stop && iv->store_count < INVAL_STORE_RING) {
-		slot = (iv->store_head + iv->store_count) % INVAL_STORE_RING;
-		iv->stores[slot] = (struct inval_store){
-			.snap = snap_ref(s),
-			.first = i,
-			.end = count < s->n - i ? i + count : s->n,
-		};
-		iv->store_count++;
-		iv->run_serial = s->serial;
-		iv->run_first = iv->run_next = i;
-		iv->run_end = iv->stores[slot].end;
-		pthread_cond_broadcast(&iv->cond);
-	}
-	pthread_mutex_unlock(&iv->lock);
-}
-
-void inval_init(struct inval *iv)
-{
-	pthread_condattr_t ca;
-
-	*iv = (struct inval){ .queue = NULL };
+	if (!iv)
+		return NULL;
 	iv->queue_tail = &iv->queue;
 	pthread_mutex_init(&iv->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&iv->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&iv->cond, NULL);
+	return iv;
+}
+
+void inval_free(struct inval *iv)
+{
+	if (!iv)
+		return;
+	inval_stop(iv);
+	pthread_cond_destroy(&iv->cond);
+	pthread_mutex_destroy(&iv->lock);
+	free(iv);
 }
 
 int inval_start(struct inval *iv, struct fuse_session *se, struct cache *cache,
 		struct held *held)
 {
-	sigset_t all, old;
 	int rc;
 
 	iv->se = se;
-	iv->cache = cache;
 	iv->held = held;
-	/* Signals are for the thread that runs the loop. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&iv->thread, NULL, inval_loop, iv);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rc = thread_start(&iv->thread, inval_loop, iv);
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&iv->lock);
 	iv->running = true;
+	iv->cache = cache;
+	pthread_mutex_unlock(&iv->lock);
 	cache_set_listener(cache, queue_change, iv);
 	return 0;
 }
 
 void inval_stop(struct inval *iv)
 {
-	if (!iv->running)
-		return;
 	pthread_mutex_lock(&iv->lock);
+	if (!iv->running) {
+		pthread_mutex_unlock(&iv->lock);
+		return;
+	}
 	iv->stop = true;
 	pthread_cond_broadcast(&iv->cond);
 	pthread_mutex_unlock(&iv->lock);
+	/* Once this returns the cache no longer calls queue_change. */
+	cache_set_listener(iv->cache, NULL, NULL);
 	pthread_join(iv->thread, NULL);
+	pthread_mutex_lock(&iv->lock);
 	iv->running = false;
-	drop_queued(iv);
+	while (iv->queue) {
+		struct change *c = iv->queue;
+
+		iv->queue = c->next;
+		change_free(c);
+	}
+	iv->queue_tail = &iv->queue;
+	pthread_mutex_unlock(&iv->lock);
 }
 
 void inval_wait(struct inval *iv)

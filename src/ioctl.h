@@ -3,6 +3,9 @@
  * root folder: what `synergyfs --refresh MOUNTPOINT` sends, and fs.c
  * answers.  The mount is read-only, so a refresh on demand cannot be a
  * write to a file.
+ *
+ * Owns: the request numbers shared by the command and the daemon.
+ * Must not touch: how a refresh is made (cache.h).
  */
 #ifndef SYNERGYFS_IOCTL_H
 #define SYNERGYFS_IOCTL_H

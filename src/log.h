@@ -1,6 +1,9 @@
 /*
  * log.h - one line per event, on stderr in the foreground, in syslog once
  * the daemon has detached.  Callers never pass the bearer token here.
+ *
+ * Owns: where lines go (stderr or syslog) and whether debug lines are on.
+ * Must not touch: secrets: callers never pass the token.
  */
 #ifndef SYNERGYFS_LOG_H
 #define SYNERGYFS_LOG_H

@@ -213,7 +213,7 @@ struct daemon {
 	struct api *api;
 	struct source source;
 	struct cache *cache;
-	struct fs fs;
+	struct fs *fs;
 	struct fuse_session *se;
 	char *mount_opts;
 	pthread_t signals;      /* takes SIGHUP, SIGINT and SIGTERM */
@@ -300,6 +300,12 @@ static void *signal_loop(void *arg)
 	return NULL;
 }
 
+/* The HTTP requests api has sent, for status. */
+static unsigned long count_requests(void *api)
+{
+	return api_requests(api);
+}
+
 /* Check the options and build api, cache and fs.  Returns an exit code, 0 if all is well. */
 static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 {
@@ -352,18 +358,20 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 		return EXIT_MOUNT;
 	}
 	cache_set_wait(d->cache, (double)c->refresh_wait);
-	d->fs.cache = d->cache;
-	if (!fs_init(&d->fs)) {
+	d->fs = fs_new(&(struct fs_config){
+		.cache = d->cache,
+		.url = d->base_url,
+		.cache_ttl = c->cache_ttl,
+		.expiring_days = (long)c->expiring_days,
+		.owner = { c->uid, c->gid, c->umask },
+		.mounter = getuid(),
+		.requests = count_requests,
+		.requests_arg = d->api,
+	});
+	if (!d->fs) {
 		log_error("out of memory");
 		return EXIT_MOUNT;
 	}
-	d->fs.api = d->api;
-	d->fs.url = d->base_url;
-	d->fs.cache_ttl = c->cache_ttl;
-	d->fs.expiring_days = (long)c->expiring_days;
-	d->fs.mounter = getuid();
-	d->fs.owner = (struct tree_owner){ c->uid, c->gid, c->umask };
-	clock_gettime(CLOCK_REALTIME, &d->fs.mount_time);
 	/*
 	 * Mount options, before the user's so that theirs win: the type shows
 	 * as fuse.synergyfs, the source as the URL, and reads do not dirty atime.
@@ -448,7 +456,7 @@ static int serve(struct daemon *d, struct fuse_args *args)
 	struct fuse_loop_config *lc = NULL;
 	int rc, mounted = 0, signals = 0;
 
-	d->se = fuse_session_new(args, fs_operations(), sizeof(*fs_operations()), &d->fs);
+	d->se = fuse_session_new(args, fs_operations(), sizeof(*fs_operations()), d->fs);
 	if (!d->se)
 		return EXIT_USAGE; /* libfuse has said which option it did not know */
 	rc = check_mountpoint(d);
@@ -480,7 +488,7 @@ static int serve(struct daemon *d, struct fuse_args *args)
 		goto out;
 	}
 	signals = 1;
-	if (inval_start(&d->fs.inval, d->se, d->cache, d->fs.held) != 0) {
+	if (fs_start(d->fs, d->se) != 0) {
 		log_error("cannot start the notifier thread");
 		rc = EXIT_MOUNT;
 		goto out;
@@ -513,7 +521,7 @@ out:
 	/* Nothing waits for the server any more: the end is not held up by it. */
 	api_abort(d->api);
 	cache_close(d->cache);
-	inval_stop(&d->fs.inval);
+	fs_stop(d->fs);
 	if (signals) {
 		atomic_store(&d->stopping, true);
 		pthread_kill(d->signals, SIGHUP);
@@ -528,7 +536,7 @@ out:
 
 static void teardown(struct daemon *d)
 {
-	fs_fini(&d->fs);
+	fs_free(d->fs);
 	cache_free(d->cache);
 	api_free(d->api);
 	free(d->base_url);

@@ -2,6 +2,9 @@
  * notify.h - telling systemd (Type=notify services) that the mount is in
  * place and when it goes away.  Built on sd_notify() when libsystemd was
  * found at build time; otherwise these do nothing.
+ *
+ * Owns: what systemd is told of the daemon's state.
+ * Must not touch: the mount itself, the kernel's caches (inval.h).
  */
 #ifndef SYNERGYFS_NOTIFY_H
 #define SYNERGYFS_NOTIFY_H

@@ -3,6 +3,9 @@
  * for people and grep) and metrics.prom (the Prometheus text format 0.0.4,
  * for node_exporter's textfile collector).  Pure: the caller gathers the
  * facts, this module formats them.
+ *
+ * Owns: the wording of status and metrics.prom.
+ * Must not touch: where the figures come from (the caller gathers them), the kernel.
  */
 #ifndef SYNERGYFS_REPORT_H
 #define SYNERGYFS_REPORT_H

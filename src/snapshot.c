@@ -323,8 +323,59 @@ static void sort_unique(struct snapshot *s, struct pat_report *r)
 	s->n = w;
 }
 
+static bool same_time(struct timespec x, struct timespec y)
+{
+	return x.tv_sec == y.tv_sec && x.tv_nsec == y.tv_nsec;
+}
+
+/* Do token x of a and token y of b (same ID) read the same in every file? */
+static bool same_token(const struct snapshot *a, const struct snap_token *x,
+		       const struct snapshot *b, const struct snap_token *y)
+{
+	if (!same_time(x->created, y->created) || !same_time(x->expires, y->expires) ||
+	    x->problems != y->problems || x->elem_len != y->elem_len ||
+	    memcmp(a->list + x->elem_off, b->list + y->elem_off, x->elem_len) != 0)
+		return false;
+	for (unsigned f = 0; f < SNAP_NFILES; f++) {
+		size_t xl, yl;
+		const char *xb, *yb;
+
+		if (f == SNAP_F_JSON)
+			continue; /* rendered from the token's bytes, compared above */
+		xb = snap_body(a, x, (enum snap_file)f, &xl);
+		yb = snap_body(b, y, (enum snap_file)f, &yl);
+		if (xl != yl || memcmp(xb, yb, xl) != 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Number the versions of s's files, and its serial, from old, the snapshot
+ * it replaces (see snap_parse).
+ */
+static void carry(struct snapshot *s, const struct snapshot *old)
+{
+	const unsigned mask = (1u << SNAP_GEN_BITS) - 1;
+	size_t i = 0;
+
+	s->serial = old->serial + 1;
+	s->list_ver = old->list_ver;
+	if (s->list_len != old->list_len || memcmp(s->list, old->list, s->list_len) != 0)
+		s->list_ver++;
+	for (size_t j = 0; j < s->n; j++) {
+		struct snap_token *y = &s->tok[j];
+
+		while (i < old->n && old->tok[i].id < y->id)
+			i++;
+		if (i < old->n && old->tok[i].id == y->id)
+			y->gen = same_token(old, &old->tok[i], s, y) ?
+				 old->tok[i].gen : (uint8_t)((old->tok[i].gen + 1u) & mask);
+	}
+}
+
 struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
-			    struct pat_report *r, struct err *e)
+			    const struct snapshot *prev, struct pat_report *r, struct err *e)
 {
 	struct snapshot *s = calloc(1, sizeof(*s));
 	struct builder b = { 0 };
@@ -335,6 +386,7 @@ struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
 		goto fail;
 	atomic_init(&s->refs, 1);
 	s->fetched = fetched;
+	s->serial = 1;
 	s->list_ver = 1;
 	/* Token offsets into the list are 32-bit too. */
 	b.too_big = len >= UINT32_MAX;
@@ -366,8 +418,7 @@ struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
 	for (size_t i = 0; i < s->n; i++)
 		s->problems += s->tok[i].problems != 0;
 	s->by_name = calloc(s->n ? s->n : 1, sizeof(*s->by_name));
-	s->marks = calloc(s->n ? s->n : 1, sizeof(*s->marks));
-	if (!s->by_name || !s->marks || !build_by_name(s, &b.a)) {
+	if (!s->by_name || !build_by_name(s, &b.a)) {
 		b.too_big = !b.a.failed && b.a.len > UINT32_MAX;
 		goto fail;
 	}
@@ -381,6 +432,8 @@ struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
 	s->arena = b.a.p;
 	s->arena_len = b.a.len;
 	free(b.json);
+	if (prev)
+		carry(s, prev);
 	return s;
 fail:
 	builder_free(&b);
@@ -395,55 +448,9 @@ fail:
 	return NULL;
 }
 
-static bool same_time(struct timespec x, struct timespec y)
-{
-	return x.tv_sec == y.tv_sec && x.tv_nsec == y.tv_nsec;
-}
-
-/* Do token x of a and token y of b (same ID) read the same in every file? */
-static bool same_token(const struct snapshot *a, const struct snap_token *x,
-		       const struct snapshot *b, const struct snap_token *y)
-{
-	if (!same_time(x->created, y->created) || !same_time(x->expires, y->expires) ||
-	    x->problems != y->problems || x->elem_len != y->elem_len ||
-	    memcmp(a->list + x->elem_off, b->list + y->elem_off, x->elem_len) != 0)
-		return false;
-	for (unsigned f = 0; f < SNAP_NFILES; f++) {
-		size_t xl, yl;
-		const char *xb, *yb;
-
-		if (f == SNAP_F_JSON)
-			continue; /* rendered from the token's bytes, compared above */
-		xb = snap_body(a, x, (enum snap_file)f, &xl);
-		yb = snap_body(b, y, (enum snap_file)f, &yl);
-		if (xl != yl || memcmp(xb, yb, xl) != 0)
-			return false;
-	}
-	return true;
-}
-
-void snap_carry(struct snapshot *s, const struct snapshot *old)
-{
-	const unsigned mask = (1u << SNAP_GEN_BITS) - 1;
-	size_t i = 0;
-
-	s->list_ver = old->list_ver;
-	if (s->list_len != old->list_len || memcmp(s->list, old->list, s->list_len) != 0)
-		s->list_ver++;
-	for (size_t j = 0; j < s->n; j++) {
-		struct snap_token *y = &s->tok[j];
-
-		while (i < old->n && old->tok[i].id < y->id)
-			i++;
-		if (i < old->n && old->tok[i].id == y->id)
-			y->gen = same_token(old, &old->tok[i], s, y) ?
-				 old->tok[i].gen : (uint8_t)((old->tok[i].gen + 1u) & mask);
-	}
-}
-
 size_t snap_bytes(const struct snapshot *s)
 {
-	return sizeof(*s) + s->n * (sizeof(*s->tok) + sizeof(*s->by_name) + sizeof(*s->marks)) +
+	return sizeof(*s) + s->n * (sizeof(*s->tok) + sizeof(*s->by_name)) +
 	       s->arena_len + s->list_len;
 }
 
@@ -459,7 +466,6 @@ void snap_unref(struct snapshot *s)
 		return;
 	free(s->tok);
 	free(s->by_name);
-	free((void *)s->marks);
 	free(s->arena);
 	free(s->list);
 	free(s);

@@ -5,6 +5,12 @@
  * the token's bytes in tokens.json (only its length is kept, for stat).
  * Readers hold a reference for as long as they use it; no lock is needed to
  * read one.
+ *
+ * Owns: one fetch's tokens, bodies and by-name table, numbered from the
+ * snapshot it replaces at build, and its reference count.  Nothing in it
+ * changes once snap_parse returns.
+ * Must not touch: what others learn about it later (which folders the kernel listed:
+ * prefetch.h; which versions it holds: held.h), the clock.
  */
 #ifndef SYNERGYFS_SNAPSHOT_H
 #define SYNERGYFS_SNAPSHOT_H
@@ -48,7 +54,7 @@ struct snap_token {
 	uint32_t elem_off, elem_len;    /* the token's JSON object in list */
 	uint32_t link_off;              /* by-name entry in the arena, NUL-terminated */
 	uint32_t link_len;
-	uint8_t gen;                    /* version of its files: see snap_carry */
+	uint8_t gen;                    /* version of its files: see snap_parse */
 };
 
 /* Versions of a token's files count modulo this (they are in inode numbers). */
@@ -65,9 +71,8 @@ struct snapshot {
 	size_t list_len;
 	struct timespec fetched; /* wall-clock time of the fetch */
 	size_t problems;         /* tokens with a field that could not be read */
-	uint64_t serial;         /* set by the cache as it installs it: 1, 2, ... (0 before) */
-	uint64_t list_ver;       /* version of tokens.json, from 1: see snap_carry */
-	atomic_uint *marks;      /* one per token: see snap_mark */
+	uint64_t serial;         /* 1, then prev's + 1: see snap_parse */
+	uint64_t list_ver;       /* version of tokens.json, from 1: see snap_parse */
 };
 
 /*
@@ -85,20 +90,18 @@ struct snapshot {
  * snapshot (it is freed on failure).  Returns NULL with *e set: ERR_PROTO
  * when the body is not a list (as pat_each says), ERR_NOMEM, or
  * ERR_TOOBIG when the snapshot would pass its 4 GiB limit.
+ *
+ * prev is the snapshot this one replaces (NULL for the first): what the
+ * new one is numbered from, so that nothing of it changes once built.
+ * Its serial is prev's + 1 (1 without prev).  A token whose files all read
+ * as in prev keeps its gen, one with any file changed (its times included)
+ * gets the next (modulo 1 << SNAP_GEN_BITS), a new one 0; tokens.json keeps
+ * prev's list_ver if its bytes are the same, else the next (1 without
+ * prev).  A file's version is part of its inode number, so the kernel never
+ * holds two bodies under one number.  Numbering is O(n).
  */
 struct snapshot *snap_parse(char *body, size_t len, struct timespec fetched,
-			    struct pat_report *r, struct err *e);
-
-/*
- * Number the versions of s's files from old, the snapshot s replaces,
- * before anyone else sees s: a token whose files all read as in old keeps
- * its gen, one with any file changed (its times included) gets the next
- * (modulo 1 << SNAP_GEN_BITS), a new one 0; tokens.json keeps list_ver if
- * its bytes are the same, else the next.  A file's version is part of its
- * inode number, so the kernel never holds two bodies under one number.
- * O(n).
- */
-void snap_carry(struct snapshot *s, const struct snapshot *old);
+			    const struct snapshot *prev, struct pat_report *r, struct err *e);
 
 /* The memory s takes, roughly: its arrays, bodies and list. */
 size_t snap_bytes(const struct snapshot *s);
@@ -134,39 +137,6 @@ static inline const char *snap_body(const struct snapshot *s, const struct snap_
  */
 const char *snap_token_json(const struct snapshot *s, const struct snap_token *t,
 			    size_t *len, char **scratch, size_t *scratch_cap);
-
-/*
- * Note that the kernel listed the folder of token t of s at the moment
- * now.  The marks are not part of the view: they are a hint that the FUSE
- * layer keeps on a snapshot (which token folders the kernel has listed,
- * and when last, to the second), set from any thread, cleared only by a
- * new snapshot.  A mark is the seconds from the fetch to the listing, plus
- * 2; 1 when the clock says the listing came before the fetch.
- */
-static inline void snap_mark(const struct snapshot *s, const struct snap_token *t,
-			     struct timespec now)
-{
-	int64_t secs = (int64_t)now.tv_sec - (int64_t)s->fetched.tv_sec;
-	unsigned m = secs < 0 ? 1 : secs >= UINT32_MAX - 2 ? UINT32_MAX : (unsigned)secs + 2;
-
-	atomic_store_explicit(&s->marks[t - s->tok], m, memory_order_relaxed);
-}
-
-/* Has the kernel listed the folder of token t of s (snap_mark)? */
-static inline bool snap_marked(const struct snapshot *s, const struct snap_token *t)
-{
-	return atomic_load_explicit(&s->marks[t - s->tok], memory_order_relaxed) != 0;
-}
-
-/* Has it listed it after the instant since, by the last mark? */
-static inline bool snap_marked_after(const struct snapshot *s, const struct snap_token *t,
-				     struct timespec since)
-{
-	unsigned m = atomic_load_explicit(&s->marks[t - s->tok], memory_order_relaxed);
-
-	/* The listing came at or after the start of its second. */
-	return m >= 2 && (int64_t)s->fetched.tv_sec + (int64_t)(m - 2) > (int64_t)since.tv_sec;
-}
 
 /*
  * What a file derived from an unreadable field says instead of a value

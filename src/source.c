@@ -46,7 +46,8 @@ static void report_skipped(struct source *src, const struct pat_report *l)
 			 l->problems == 1 ? "" : "s");
 }
 
-enum err_kind source_fetch(void *ctx, struct snapshot **out, struct err *e)
+enum err_kind source_fetch(void *ctx, const struct snapshot *prev, struct snapshot **out,
+			   struct err *e)
 {
 	struct source *src = ctx;
 	struct pat_report r;
@@ -60,7 +61,7 @@ enum err_kind source_fetch(void *ctx, struct snapshot **out, struct err *e)
 	if (rc != ERR_OK)
 		return rc;
 	clock_gettime(CLOCK_REALTIME, &now);
-	*out = snap_parse(body, len, now, &r, e);
+	*out = snap_parse(body, len, now, prev, &r, e);
 	if (!*out)
 		return e->kind;
 	report_skipped(src, &r);

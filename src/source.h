@@ -1,6 +1,9 @@
 /*
  * source.h - where snapshots come from: one GET of the list, parsed and
  * built into a snapshot.  This is the cache's fetch function.
+ *
+ * Owns: the glue from api to snapshot, and which warnings were last logged.
+ * Must not touch: when fetches happen (cache.h).
  */
 #ifndef SYNERGYFS_SOURCE_H
 #define SYNERGYFS_SOURCE_H
@@ -15,10 +18,12 @@ struct source {
 };
 
 /*
- * Fetch, parse and build (a cache_fetch_fn; ctx is a struct source).
+ * Fetch, parse and build, numbered from prev (a cache_fetch_fn; ctx is a
+ * struct source).
  * Skipped tokens and unreadable fields are logged, one line each, when the
  * set of reasons changes, not on every fetch.
  */
-enum err_kind source_fetch(void *ctx, struct snapshot **out, struct err *e);
+enum err_kind source_fetch(void *ctx, const struct snapshot *prev, struct snapshot **out,
+			   struct err *e);
 
 #endif

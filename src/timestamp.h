@@ -2,6 +2,9 @@
  * timestamp.h - parsing the ISO 8601 timestamps that Synergy sends
  * ("2025-03-14T10:53:38.823+08:00"), and the time between two instants.
  * Pure: no I/O, no allocation.
+ *
+ * Owns: the parsing of timestamps and the time between two instants.
+ * Must not touch: the clock: callers pass the instants.
  */
 #ifndef SYNERGYFS_TIMESTAMP_H
 #define SYNERGYFS_TIMESTAMP_H

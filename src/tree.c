@@ -3,7 +3,6 @@
  */
 #include "tree.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +32,7 @@ _Static_assert(SLOT_CLOCK + TREE_NCLOCK <= SLOT_ROOT_FILE, "too many files per t
 #define ID_MASK ((UINT64_C(1) << ID_BITS) - 1)
 _Static_assert((uint64_t)PAT_ID_MAX + 1 <= ID_MASK, "an ID would reach the version bits");
 
-static const char *const clock_names[TREE_NCLOCK] = {
+const char *const tree_clock_names[TREE_NCLOCK] = {
 	[TREE_CLOCK_DAYS_LEFT] = "days_left",
 	[TREE_CLOCK_EXPIRED] = "expired",
 };
@@ -134,6 +133,11 @@ void tree_token_file(const struct snap_token *t, enum snap_file f, struct tree_n
 void tree_token_clock(const struct snap_token *t, enum tree_clock_file c, struct tree_node *out)
 {
 	token_node(out, t, SLOT_CLOCK + (unsigned)c);
+}
+
+void tree_token_dir(const struct snap_token *t, struct tree_node *out)
+{
+	token_node(out, t, SLOT_DIR);
 }
 
 static bool slot_exists(unsigned slot)
@@ -244,8 +248,14 @@ static unsigned link_slot(enum tree_kind view)
 	       view == TREE_EXPIRED ? SLOT_EXPIRED_LINK : SLOT_BYNAME_LINK;
 }
 
-int tree_lookup(const struct snapshot *s, const struct tree_clock *clk,
-		const struct tree_node *parent, const char *name, struct tree_node *out)
+void tree_token_link(const struct snap_token *t, enum tree_kind view, struct tree_node *out)
+{
+	token_node(out, t, link_slot(view));
+}
+
+enum tree_found tree_lookup(const struct snapshot *s, const struct tree_clock *clk,
+			    const struct tree_node *parent, const char *name,
+			    struct tree_node *out)
 {
 	const struct snap_token *t = NULL;
 	int64_t id;
@@ -255,42 +265,42 @@ int tree_lookup(const struct snapshot *s, const struct tree_clock *clk,
 		for (size_t i = 0; i < NROOT; i++) {
 			if (strcmp(name, root_entries[i].name) == 0) {
 				root_node(s, i, out);
-				return 0;
+				return TREE_FOUND;
 			}
 		}
-		return -ENOENT;
+		return TREE_ABSENT;
 	case TREE_TOKENS:
 		if (s && parse_id(name, &id))
 			t = snap_find_id(s, id);
 		if (!t)
-			return -ENOENT;
+			return TREE_ABSENT;
 		token_node(out, t, SLOT_DIR);
-		return 0;
+		return TREE_FOUND;
 	case TREE_BYNAME:
 	case TREE_EXPIRING:
 	case TREE_EXPIRED:
 		if (s)
 			t = snap_find_name(s, name);
 		if (!t || (parent->kind != TREE_BYNAME && (!clk || !in_view(t, parent->kind, clk))))
-			return -ENOENT;
+			return TREE_ABSENT;
 		token_node(out, t, link_slot(parent->kind));
-		return 0;
+		return TREE_FOUND;
 	case TREE_TOKEN_DIR:
 		for (unsigned f = 0; f < SNAP_NFILES; f++) {
 			if (strcmp(name, snap_file_names[f]) == 0) {
 				token_node(out, parent->tok, f + 1);
-				return 0;
+				return TREE_FOUND;
 			}
 		}
 		for (unsigned c = 0; c < TREE_NCLOCK; c++) {
-			if (strcmp(name, clock_names[c]) == 0) {
+			if (strcmp(name, tree_clock_names[c]) == 0) {
 				token_node(out, parent->tok, SLOT_CLOCK + c);
-				return 0;
+				return TREE_FOUND;
 			}
 		}
-		return -ENOENT;
+		return TREE_ABSENT;
 	default:
-		return -ENOTDIR;
+		return TREE_NOT_DIR;
 	}
 }
 
@@ -523,7 +533,7 @@ bool tree_dir_entry(const struct snapshot *s, const struct tree_node *dir, size_
 			*name = snap_file_names[i];
 			token_node(child, dir->tok, (unsigned)i + 1);
 		} else {
-			*name = clock_names[i - SNAP_NFILES];
+			*name = tree_clock_names[i - SNAP_NFILES];
 			token_node(child, dir->tok, SLOT_CLOCK + (unsigned)(i - SNAP_NFILES));
 		}
 		return true;
@@ -561,6 +571,45 @@ bool tree_dir_next(const struct snapshot *s, const struct tree_clock *clk,
 		return true;
 	}
 	return false;
+}
+
+/* Where the tag of a listing offset starts (tree.h). */
+#define TAG_SHIFT 54
+#define POS_MASK ((UINT64_C(1) << TAG_SHIFT) - 1)
+_Static_assert(TREE_POS_LIMIT <= UINT64_C(1) << TAG_SHIFT, "a tag would overlap an ID");
+
+/* The tag of s in the offsets of a keyed listing; 0 for no snapshot. */
+static uint64_t cursor_tag(const struct snapshot *s)
+{
+	return s ? s->serial & ((UINT64_C(1) << (63 - TAG_SHIFT)) - 1) : 0;
+}
+
+bool tree_cursor_in(const struct snapshot *s, const struct tree_node *dir, uint64_t off)
+{
+	return !tree_dir_keyed(dir) || off < 3 || off >> TAG_SHIFT == cursor_tag(s);
+}
+
+void tree_cursor_open(struct tree_cursor *cur, const struct snapshot *s,
+		      const struct tree_clock *clk, const struct tree_node *dir, uint64_t off)
+{
+	bool keyed = tree_dir_keyed(dir);
+
+	*cur = (struct tree_cursor){
+		.s = s,
+		.clk = clk,
+		.dir = *dir,
+		.pos = keyed ? off & POS_MASK : off,
+		.tag = keyed ? cursor_tag(s) << TAG_SHIFT : 0,
+	};
+}
+
+bool tree_cursor_next(struct tree_cursor *cur, char *buf, const char **name,
+		      struct tree_node *child, uint64_t *off)
+{
+	if (!tree_dir_next(cur->s, cur->clk, &cur->dir, &cur->pos, buf, name, child))
+		return false;
+	*off = cur->pos < 3 ? cur->pos : cur->pos | cur->tag;
+	return true;
 }
 
 static void latest(struct timespec *since, struct timespec t)
@@ -628,100 +677,4 @@ void tree_view_entry(const struct snapshot *s, const struct tree_node *view, uin
 {
 	token_node(child, &s->tok[idx], link_slot(view->kind));
 	*name = snap_link_name(s, child->tok);
-}
-
-/* The names token t has in s, in tokens/ and in every view of by-name. */
-static void diff_entries(const struct snapshot *s, const struct snap_token *t,
-			 const struct tree_diff_ops *ops, void *ctx)
-{
-	const char *link = snap_link_name(s, t);
-	char id[TREE_NAME_BUF];
-	size_t len = buf_i64(id, t->id);
-
-	ops->entry(ctx, TREE_INO_TOKENS, id, len);
-	ops->entry(ctx, TREE_INO_BYNAME, link, t->link_len);
-	ops->entry(ctx, TREE_INO_EXPIRING, link, t->link_len);
-	ops->entry(ctx, TREE_INO_EXPIRED, link, t->link_len);
-}
-
-/*
- * Token t's files have new numbers (a new version): the kernel must look
- * their names up again, and drop the folder's listing, which holds the old
- * numbers.  What it holds under an old number stays true of that version.
- */
-static void diff_files(const struct snap_token *t, const struct tree_diff_ops *ops, void *ctx)
-{
-	uint64_t dir = token_ino(t, SLOT_DIR);
-
-	for (unsigned f = 0; f < SNAP_NFILES; f++)
-		ops->entry(ctx, dir, snap_file_names[f], strlen(snap_file_names[f]));
-	for (unsigned c = 0; c < TREE_NCLOCK; c++)
-		ops->entry(ctx, dir, clock_names[c], strlen(clock_names[c]));
-	ops->node(ctx, dir, true);
-}
-
-/* The unversioned nodes of token t: its folder and links. */
-static void diff_nodes(const struct snap_token *t, const struct tree_diff_ops *ops, void *ctx)
-{
-	for (unsigned slot = 0; slot < (1u << SLOT_BITS); slot++)
-		if (slot_exists(slot) && !slot_versioned(slot))
-			ops->node(ctx, token_ino(t, slot), true);
-}
-
-/* Token x of a became y of b (same ID): what of it changed?  Sets *renamed. */
-static void diff_token(const struct snapshot *a, const struct snap_token *x,
-		       const struct snapshot *b, const struct snap_token *y,
-		       const struct tree_diff_ops *ops, void *ctx, bool *renamed)
-{
-	if (x->gen != y->gen)
-		diff_files(y, ops, ctx);
-	if (x->created.tv_sec != y->created.tv_sec || x->created.tv_nsec != y->created.tv_nsec)
-		diff_nodes(y, ops, ctx); /* their mtimes */
-	if (x->link_len != y->link_len ||
-	    memcmp(snap_link_name(a, x), snap_link_name(b, y), x->link_len) != 0) {
-		diff_entries(a, x, ops, ctx);
-		diff_entries(b, y, ops, ctx);
-		*renamed = true;
-	}
-}
-
-void tree_diff(const struct snapshot *a, const struct snapshot *b,
-	       const struct tree_diff_ops *ops, void *ctx)
-{
-	bool ids = false, renamed = false;
-	size_t i = 0, j = 0;
-
-	while (i < a->n || j < b->n) {
-		const struct snap_token *x = i < a->n ? &a->tok[i] : NULL;
-		const struct snap_token *y = j < b->n ? &b->tok[j] : NULL;
-
-		if (x && (!y || x->id < y->id)) {
-			/* Gone: its names, and its nodes should the ID come back. */
-			diff_entries(a, x, ops, ctx);
-			diff_nodes(x, ops, ctx);
-			diff_files(x, ops, ctx);
-			ids = true;
-			i++;
-		} else if (!x || y->id < x->id) {
-			/* New: names the kernel may hold as absent. */
-			diff_entries(b, y, ops, ctx);
-			ids = true;
-			j++;
-		} else {
-			diff_token(a, x, b, y, ops, ctx, &renamed);
-			i++;
-			j++;
-		}
-	}
-	/* The fixed nodes carry the time of the fetch: their attributes change. */
-	if (a->list_ver != b->list_ver) {
-		ops->entry(ctx, TREE_INO_ROOT, "tokens.json", strlen("tokens.json"));
-		ops->node(ctx, TREE_INO_ROOT, true); /* its listing holds the old number */
-	} else {
-		ops->node(ctx, TREE_INO_ROOT, false);
-	}
-	ops->node(ctx, TREE_INO_TOKENS, ids);
-	ops->node(ctx, TREE_INO_BYNAME, ids || renamed);
-	ops->node(ctx, TREE_INO_EXPIRING, ids || renamed);
-	ops->node(ctx, TREE_INO_EXPIRED, ids || renamed);
 }

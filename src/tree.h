@@ -5,7 +5,7 @@
  *
  * Inode numbers are computed, not stored.  The fixed nodes have small
  * numbers; a token's nodes carry its ID, a slot, and for the nodes with a
- * body the token's version (snap_carry), so that a changed file is a new
+ * body the token's version (snap_parse), so that a changed file is a new
  * inode and the kernel never mixes two versions under one number:
  *
  *     tokens/7/name, token at version 2, slot 2 (name):
@@ -22,6 +22,11 @@
  * expiring/ and expired/): those take a struct tree_clock, the moment of
  * the request.  Some are rendered from more than the snapshot (status,
  * metrics.prom): the tree only places them; see report.h.
+ *
+ * Owns: the layout of the tree over a snapshot: inode numbers, names,
+ * attributes, bodies, and where a listing resumes (the cursor).
+ * Must not touch: FUSE and errno (fs.c), the cache, what changed between snapshots
+ * (tree_diff.h).
  */
 #ifndef SYNERGYFS_TREE_H
 #define SYNERGYFS_TREE_H
@@ -61,6 +66,9 @@ enum tree_kind {
 
 /* The files of a token's folder that depend on the clock. */
 enum tree_clock_file { TREE_CLOCK_DAYS_LEFT, TREE_CLOCK_EXPIRED, TREE_NCLOCK };
+
+/* Their entry names ("days_left", "expired"). */
+extern const char *const tree_clock_names[TREE_NCLOCK];
 
 /* A node resolved in one snapshot; tok points into that snapshot. */
 struct tree_node {
@@ -120,12 +128,23 @@ void tree_token_file(const struct snap_token *t, enum snap_file f, struct tree_n
 /* The node of clock file c of token t. */
 void tree_token_clock(const struct snap_token *t, enum tree_clock_file c, struct tree_node *out);
 
-/*
- * Look name up in the folder parent at the moment clk.  Returns 0,
- * -ENOENT, or -ENOTDIR when parent is not a folder.
- */
-int tree_lookup(const struct snapshot *s, const struct tree_clock *clk,
-		const struct tree_node *parent, const char *name, struct tree_node *out);
+/* The node of token t's folder (tokens/<ID>). */
+void tree_token_dir(const struct snap_token *t, struct tree_node *out);
+
+/* The node of the link to token t in folder view (TREE_BYNAME, TREE_EXPIRING, TREE_EXPIRED). */
+void tree_token_link(const struct snap_token *t, enum tree_kind view, struct tree_node *out);
+
+/* What a lookup found. */
+enum tree_found {
+	TREE_FOUND,     /* *out is the entry */
+	TREE_ABSENT,    /* parent has no such entry (at that moment, in a view) */
+	TREE_NOT_DIR,   /* parent is not a folder */
+};
+
+/* Look name up in the folder parent at the moment clk. */
+enum tree_found tree_lookup(const struct snapshot *s, const struct tree_clock *clk,
+			    const struct tree_node *parent, const char *name,
+			    struct tree_node *out);
 
 /*
  * Fill st for node n; mount_time stands in for the fetch time when s is
@@ -179,6 +198,53 @@ bool tree_dir_keyed(const struct tree_node *dir);
 
 /* Positions tree_dir_next gives stay below this (IDs stop at PAT_ID_MAX). */
 #define TREE_POS_LIMIT ((uint64_t)PAT_ID_MAX + 4)
+
+/*
+ * The listing cursor: where a listing resumes, and on which snapshot.  The
+ * kernel hands back the offset of the last entry it got; in a folder listed
+ * by ID (tree_dir_keyed) that offset is tree_dir_next's position with a tag
+ * of the snapshot above it, its serial modulo 512:
+ *
+ *     tokens/ of snapshot 7, the entry of token 41 (position 41 + 3 = 44):
+ *     | 0 (1 bit) | tag 7 (9 bits) | position 44 (54 bits) |
+ *     = (7 << 54) | 44 = 0x01c000000000002c: resume after ID 41
+ *
+ * "." and ".." (offsets 1 and 2) and the entries of other folders carry no
+ * tag.  The kernel keeps a folder's listing as one open reads it, and
+ * another open may read the start of it from there, then ask for the rest:
+ * that rest must come from the snapshot the tag names, or the listing
+ * would be the start of one list and the end of another.  Should it be
+ * gone (or, 512 refreshes on, another share its tag), the rest still goes
+ * on from the token after the last one listed.
+ */
+struct tree_cursor {
+	const struct snapshot *s;
+	const struct tree_clock *clk;
+	struct tree_node dir;
+	uint64_t pos;  /* tree_dir_next's position */
+	uint64_t tag;  /* what the offsets given carry above it */
+};
+
+/*
+ * Does a listing of dir at offset off go on in s: does off carry no tag, or
+ * s's?  If not, it goes on in the snapshot that has its tag, if one is kept.
+ */
+bool tree_cursor_in(const struct snapshot *s, const struct tree_node *dir, uint64_t off);
+
+/*
+ * Read folder dir of s (NULL before the first fetch) at the moment clk
+ * from offset off on: 0 for the start, else an offset tree_cursor_next gave
+ * (in whichever snapshot).  cur keeps s, clk and dir's snapshot as pointers.
+ */
+void tree_cursor_open(struct tree_cursor *cur, const struct snapshot *s,
+		      const struct tree_clock *clk, const struct tree_node *dir, uint64_t off);
+
+/*
+ * The next entry (as tree_dir_next: the name may be in buf) and, in *off,
+ * the offset to resume after it.  Returns false past the end.
+ */
+bool tree_cursor_next(struct tree_cursor *cur, char *buf, const char **name,
+		      struct tree_node *child, uint64_t *off);
 
 /*
  * The span over which view (expiring/ or expired/) keeps its members from
@@ -238,20 +304,5 @@ bool tree_clock_span(const struct tree_node *n, const struct tree_clock *clk,
  * Returns its length, or 0 if n is not a link.
  */
 size_t tree_readlink(const struct tree_node *n, char *buf, size_t cap);
-
-/*
- * What changed between two snapshots, as the kernel may have cached it:
- * each node whose attributes changed (content false) or whose body or
- * listing changed too (content true), and each entry name that appeared or
- * went away in a folder.  A node may be reported more than once.
- */
-struct tree_diff_ops {
-	void (*node)(void *ctx, uint64_t ino, bool content);
-	void (*entry)(void *ctx, uint64_t parent, const char *name, size_t len);
-};
-
-/* Report the changes from snapshot a to snapshot b (both non-NULL).  O(n). */
-void tree_diff(const struct snapshot *a, const struct snapshot *b,
-	       const struct tree_diff_ops *ops, void *ctx);
 
 #endif

@@ -99,7 +99,7 @@ static int one_run(const char *body, size_t len, struct run *out)
 	clock_gettime(CLOCK_REALTIME, &now);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	s = snap_parse(copy, len, now, &r, &e); /* takes copy, even on failure */
+	s = snap_parse(copy, len, now, NULL, &r, &e); /* takes copy, even on failure */
 	out->skipped = r.skipped;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 

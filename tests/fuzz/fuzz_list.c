@@ -31,7 +31,7 @@
  * Versions: the tree is walked with a gen per token and a list version
  * taken from the input; every file's inode number carries its token's gen
  * and no other gen of it resolves; the same body parsed again and numbered
- * from the first (snap_carry) keeps every gen and the list version, and
+ * from the first (snap_parse's prev) keeps every gen and the list version, and
  * tree_diff finds nothing to drop.
  */
 #include <math.h>
@@ -49,6 +49,7 @@
 #include "snapshot.h"
 #include "timestamp.h"
 #include "tree.h"
+#include "tree_diff.h"
 
 static const struct timespec fetched = { 1764300000, 123456789 };
 static const struct tree_owner owner = { 1000, 1000, 022 };
@@ -284,8 +285,8 @@ static void check_link(struct walk *w, const struct tree_node *n, const char *en
 	FUZZ_CHECK(tree_readlink(n, target, sizeof(target)) == strlen(want));
 	FUZZ_CHECK(strcmp(target, want) == 0);
 	FUZZ_CHECK(tree_node(w->s, TREE_INO_ROOT, &root));
-	FUZZ_CHECK(tree_lookup(w->s, &clk, &root, "tokens", &tokens) == 0);
-	FUZZ_CHECK(tree_lookup(w->s, &clk, &tokens, want + strlen("../tokens/"), &dir) == 0);
+	FUZZ_CHECK(tree_lookup(w->s, &clk, &root, "tokens", &tokens) == TREE_FOUND);
+	FUZZ_CHECK(tree_lookup(w->s, &clk, &tokens, want + strlen("../tokens/"), &dir) == TREE_FOUND);
 	if (n->view != TREE_BYNAME) {
 		/* A view's link: the token's by-name entry, judged at clk. */
 		bool expired = clk.now.tv_sec > n->tok->expires.tv_sec ||
@@ -436,7 +437,7 @@ static void check_stateless(struct walk *w, const struct tree_node *dir, size_t 
 		FUZZ_CHECK(pos > last);
 		last = pos;
 		if (n++ >= 2) {
-			FUZZ_CHECK(tree_lookup(w->s, &clk, dir, name, &found) == 0);
+			FUZZ_CHECK(tree_lookup(w->s, &clk, dir, name, &found) == TREE_FOUND);
 			FUZZ_CHECK(same_node(&found, &child));
 		}
 		FUZZ_CHECK(n <= want);
@@ -470,7 +471,7 @@ static void walk_view(struct walk *w, const struct tree_node *view, const char *
 		FUZZ_CHECK(i == 0 || strcmp(prev, name) < 0);
 		strcpy(prev, name);
 		FUZZ_CHECK(child.kind == TREE_TOKEN_LINK && child.view == view->kind);
-		FUZZ_CHECK(tree_lookup(w->s, &clk, view, name, &found) == 0);
+		FUZZ_CHECK(tree_lookup(w->s, &clk, view, name, &found) == TREE_FOUND);
 		FUZZ_CHECK(same_node(&found, &child));
 		len = snprintf(sub, sizeof(sub), "%s/%s", path, name);
 		FUZZ_CHECK(len > 0 && (size_t)len < sizeof(sub));
@@ -488,7 +489,7 @@ static void walk_view(struct walk *w, const struct tree_node *view, const char *
 		fuzz_where = path;
 		if (!member[i])
 			FUZZ_CHECK(tree_lookup(w->s, &clk, view,
-					       snap_link_name(w->s, &w->s->tok[i]), &found) == -ENOENT);
+					       snap_link_name(w->s, &w->s->tok[i]), &found) == TREE_ABSENT);
 	}
 	free(idx);
 	free(member);
@@ -514,7 +515,7 @@ static void walk_dir(struct walk *w, const struct tree_node *dir, const struct t
 			continue;
 		}
 		check_entry_name(name);
-		FUZZ_CHECK(tree_lookup(w->s, &clk, dir, name, &found) == 0);
+		FUZZ_CHECK(tree_lookup(w->s, &clk, dir, name, &found) == TREE_FOUND);
 		FUZZ_CHECK(same_node(&found, &child));
 		/* Listings are sorted: tokens/ by ID, by-name/ by entry name. */
 		if (dir->kind == TREE_TOKENS) {
@@ -750,7 +751,7 @@ static void number_versions(struct snapshot *s, const uint8_t *data, size_t size
 }
 
 /*
- * The same body fetched again, numbered from s (snap_carry), keeps every
+ * The same body fetched again, numbered from s (snap_parse), keeps every
  * version: nothing for the kernel to drop.
  */
 static void check_carry_same(const struct snapshot *s, const uint8_t *data, size_t size)
@@ -763,16 +764,16 @@ static void check_carry_same(const struct snapshot *s, const uint8_t *data, size
 	struct pat_report r;
 	struct err e;
 
-	fuzz_where = "snap_carry";
+	fuzz_where = "snap_parse from prev";
 	FUZZ_CHECK(body != NULL);
 	memcpy(body, data, size);
-	again = snap_parse(body, size, fetched, &r, &e); /* takes body */
+	again = snap_parse(body, size, fetched, s, &r, &e); /* takes body */
 	if (!again) {
 		FUZZ_CHECK(e.kind == ERR_NOMEM);
 		return;
 	}
-	snap_carry(again, s);
 	FUZZ_CHECK(again->n == s->n && again->list_ver == s->list_ver);
+	FUZZ_CHECK(again->serial == s->serial + 1);
 	for (size_t i = 0; i < s->n; i++)
 		FUZZ_CHECK(again->tok[i].id == s->tok[i].id && again->tok[i].gen == s->tok[i].gen);
 	tree_diff(s, again, &ops, &d);
@@ -852,7 +853,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 								data[2] % 8 });
 	}
 	/* The snapshot parses on its own, as the daemon does: it must agree. */
-	s = snap_parse(body, size, fetched, &r, &se); /* takes body */
+	s = snap_parse(body, size, fetched, NULL, &r, &se); /* takes body */
 	if (rc != ERR_OK) {
 		FUZZ_CHECK(e.kind == ERR_PROTO || e.kind == ERR_NOMEM);
 		FUZZ_CHECK(l.n == 0 && l.report.skipped == 0 && e.msg[0] != '\0');
@@ -866,7 +867,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK(r.skipped == l.report.skipped && strcmp(r.warnings, l.report.warnings) == 0);
 	FUZZ_CHECK(r.problems == l.report.problems);
-	FUZZ_CHECK(s->list_ver == 1);
+	FUZZ_CHECK(s->list_ver == 1 && s->serial == 1);
 	for (size_t i = 0; i < s->n; i++)
 		FUZZ_CHECK(s->tok[i].gen == 0);
 	if (size)

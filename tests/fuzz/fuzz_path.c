@@ -6,9 +6,9 @@
  *
  * The input is a path (up to its first NUL).  It is split at '/' and
  * resolved from the root one component at a time with tree_lookup, as the
- * kernel would, stopping at the first error.  Properties: the only errors
- * are -ENOENT and -ENOTDIR, -ENOTDIR exactly when the parent is not a
- * folder; lookup agrees with the parent's listing (a name resolves if and
+ * kernel would, stopping at the first name not found.  Properties: a
+ * lookup finds the name, finds it absent, or finds the parent is not a
+ * folder (TREE_NOT_DIR exactly when it is not); lookup agrees with the parent's listing (a name resolves if and
  * only if it is listed, to the same node); a resolved node comes back the
  * same from tree_node(ino); "." and ".." and names over 255 bytes never
  * resolve; a resolved file's size is its body's length.
@@ -77,7 +77,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	size_t len;
 	char *body = make_body(&len);
 
-	snap = snap_parse(body, len, (struct timespec){ 1764300000, 0 }, &r, &e);
+	snap = snap_parse(body, len, (struct timespec){ 1764300000, 0 }, NULL, &r, &e);
 	FUZZ_CHECK(snap != NULL);
 	FUZZ_CHECK(snap->n == NTOKENS && r.skipped == 0);
 	return 0;
@@ -119,22 +119,22 @@ static bool listed(const struct tree_node *dir, const char *name, struct tree_no
 }
 
 /* Look comp up in cur and check the answer; returns tree_lookup's. */
-static int step(const struct tree_node *cur, const char *comp, struct tree_node *next)
+static enum tree_found step(const struct tree_node *cur, const char *comp, struct tree_node *next)
 {
 	struct tree_node back, in_list;
-	int rc = tree_lookup(snap, &clk, cur, comp, next);
+	enum tree_found rc = tree_lookup(snap, &clk, cur, comp, next);
 	bool is_listed = tree_is_dir(cur) && listed(cur, comp, &in_list);
 
-	FUZZ_CHECK(rc == 0 || rc == -ENOENT || rc == -ENOTDIR);
-	FUZZ_CHECK((rc == -ENOTDIR) == !tree_is_dir(cur));
-	FUZZ_CHECK((rc == 0) == is_listed);
-	if (rc != 0)
+	FUZZ_CHECK(rc == TREE_FOUND || rc == TREE_ABSENT || rc == TREE_NOT_DIR);
+	FUZZ_CHECK((rc == TREE_NOT_DIR) == !tree_is_dir(cur));
+	FUZZ_CHECK((rc == TREE_FOUND) == is_listed);
+	if (rc != TREE_FOUND)
 		return rc;
 	FUZZ_CHECK(same_node(next, &in_list));
 	FUZZ_CHECK(strlen(comp) <= ESC_NAME_MAX);
 	FUZZ_CHECK(strcmp(comp, ".") != 0 && strcmp(comp, "..") != 0);
 	FUZZ_CHECK(tree_node(snap, next->ino, &back) && same_node(&back, next));
-	return 0;
+	return TREE_FOUND;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -158,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		}
 		p[n] = '\0';
-		if (step(&cur, p, &next) != 0)
+		if (step(&cur, p, &next) != TREE_FOUND)
 			goto out;
 		cur = next;
 		p[n] = save;

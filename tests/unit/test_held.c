@@ -39,11 +39,17 @@ struct feed {
 	size_t next;
 };
 
-/* The cache_fetch_fn: the next prepared snapshot (a reference of its own). */
-static enum err_kind feed_fetch(void *ctx, struct snapshot **out, struct err *e)
+/*
+ * The cache_fetch_fn: the next prepared snapshot (a reference of its own),
+ * numbered when it was made from the one before it, which the cache fetched
+ * before it: prev.
+ */
+static enum err_kind feed_fetch(void *ctx, const struct snapshot *prev, struct snapshot **out,
+				struct err *e)
 {
 	struct feed *f = ctx;
 
+	CHECK(prev == (f->next ? f->snap[f->next - 1] : NULL));
 	if (f->next == NLISTS)
 		return err_set(e, ERR_PROTO, "feed: no more lists");
 	*out = snap_ref(f->snap[f->next++]);
@@ -89,7 +95,7 @@ static struct rig *rig_new(void)
 		if (body)
 			memcpy(body, lists[i], len);
 		r->feed.snap[i] = body ? snap_parse(body, len, (struct timespec){ (time_t)i + 1, 0 },
-						    &rep, &e) : NULL;
+						    i ? r->feed.snap[i - 1] : NULL, &rep, &e) : NULL;
 		CHECK(r->feed.snap[i] != NULL);
 		if (!r->feed.snap[i])
 			goto fail;
@@ -142,7 +148,7 @@ static void rig_end(struct rig *r)
 	rig_free(r);
 }
 
-/* List i, as the cache numbered it once installed. */
+/* List i, numbered from list i - 1 as the cache would. */
 static struct snapshot *list(struct rig *r, size_t i)
 {
 	return r->feed.snap[i];
@@ -173,8 +179,8 @@ static uint64_t file_ino(const struct snapshot *s, const char *id, const char *f
 	struct tree_node tokens, dir, n;
 
 	if (!tree_node(s, TREE_INO_TOKENS, &tokens) ||
-	    tree_lookup(s, &clk, &tokens, id, &dir) != 0 ||
-	    tree_lookup(s, &clk, &dir, file, &n) != 0)
+	    tree_lookup(s, &clk, &tokens, id, &dir) != TREE_FOUND ||
+	    tree_lookup(s, &clk, &dir, file, &n) != TREE_FOUND)
 		return 0;
 	return n.ino;
 }

@@ -41,7 +41,7 @@ static struct snapshot *build(const char *json)
 	if (!copy)
 		return NULL;
 	memcpy(copy, json, len);
-	return snap_parse(copy, len, (struct timespec){ 1764300000, 0 }, &r, &e);
+	return snap_parse(copy, len, (struct timespec){ 1764300000, 0 }, NULL, &r, &e);
 }
 
 static struct report_info info(void)

@@ -18,6 +18,8 @@
 #include "pat_list.h"
 #include "snapshot.h"
 #include "tree.h"
+#include "tree_diff.h"
+#include "when.h"
 
 /* One token object, keys in the order Synergy sends them. */
 #define TOK(id, name, created, expiry, state, uid)			\
@@ -60,11 +62,12 @@ static const struct timespec mount_time = { 1764200000, 5 };
 static const struct tree_clock test_clock = { { 1759276800, 0 }, 7 };
 
 /*
- * Parse len bytes of json and build a snapshot fetched at `fetched`, with
- * what was skipped in *r; the body is copied into a malloc'd buffer that
- * the snapshot takes over.
+ * Parse len bytes of json and build a snapshot fetched at `fetched`,
+ * numbered from prev (NULL: a first fetch), with what was skipped in *r;
+ * the body is copied into a malloc'd buffer that the snapshot takes over.
  */
-static struct snapshot *build_report(const char *json, size_t len, struct pat_report *r)
+static struct snapshot *build_from(const char *json, size_t len, const struct snapshot *prev,
+				   struct pat_report *r)
 {
 	struct snapshot *s;
 	struct err e;
@@ -73,10 +76,16 @@ static struct snapshot *build_report(const char *json, size_t len, struct pat_re
 	if (!body)
 		return NULL;
 	memcpy(body, json, len);
-	s = snap_parse(body, len, fetched, r, &e);
+	s = snap_parse(body, len, fetched, prev, r, &e);
 	if (!s)
 		check_fail(__FILE__, __LINE__, "snap_parse: %s", e.msg);
 	return s;
+}
+
+/* build_from, for a first fetch. */
+static struct snapshot *build_report(const char *json, size_t len, struct pat_report *r)
+{
+	return build_from(json, len, NULL, r);
 }
 
 /* build_report, for a list of which nothing may be skipped. */
@@ -97,8 +106,9 @@ static struct snapshot *build_all(void)
 
 /*
  * Resolve a relative path from the root, one component at a time (split
- * at '/'), as the kernel does.  Returns 0 or the -errno of the first
- * component that fails.
+ * at '/'), as the kernel does.  Returns TREE_FOUND (0) or what the first
+ * component that fails found; -1 when the test itself went wrong (no root,
+ * a component too long for it).
  */
 static int resolve(const struct snapshot *s, const char *path, struct tree_node *out)
 {
@@ -106,24 +116,31 @@ static int resolve(const struct snapshot *s, const char *path, struct tree_node 
 	char comp[1024];
 
 	if (!tree_node(s, TREE_INO_ROOT, &cur))
-		return -EIO;
+		return -1;
 	while (*path) {
 		size_t n = strcspn(path, "/");
-		int rc;
+		enum tree_found rc;
 
 		if (n >= sizeof(comp))
-			return -ENAMETOOLONG;
+			return -1;
 		memcpy(comp, path, n);
 		comp[n] = '\0';
 		rc = tree_lookup(s, &test_clock, &cur, comp, &cur);
-		if (rc)
-			return rc;
+		if (rc != TREE_FOUND)
+			return (int)rc;
 		path += n;
 		if (*path == '/')
 			path++;
 	}
 	*out = cur;
-	return 0;
+	return TREE_FOUND;
+}
+
+/* What resolve() said, in words. */
+static const char *found_name(int rc)
+{
+	return rc == TREE_FOUND ? "found" : rc == TREE_ABSENT ? "absent" :
+	       rc == TREE_NOT_DIR ? "not a folder" : "the test went wrong";
 }
 
 /* The inode number of path in s, or 0. */
@@ -131,7 +148,7 @@ static uint64_t ino_of(const struct snapshot *s, const char *path)
 {
 	struct tree_node n;
 
-	return resolve(s, path, &n) == 0 ? n.ino : 0;
+	return resolve(s, path, &n) == TREE_FOUND ? n.ino : 0;
 }
 
 /*
@@ -143,7 +160,7 @@ static bool stat_path(const char *file, int line, const struct snapshot *s, cons
 {
 	static const struct tree_owner root_022 = { 0, 0, 022 };
 
-	if (resolve(s, path, n) != 0) {
+	if (resolve(s, path, n) != TREE_FOUND) {
 		check_fail(file, line, "%s not found", path);
 		return false;
 	}
@@ -161,8 +178,8 @@ static void check_body(const char *file, int line, const struct snapshot *s,
 	size_t len = 0, cap = 0;
 	int rc = resolve(s, path, &n);
 
-	if (rc) {
-		check_fail(file, line, "%s: %s", path, strerror(-rc));
+	if (rc != TREE_FOUND) {
+		check_fail(file, line, "%s: %s", path, found_name(rc));
 		return;
 	}
 	b = tree_body(s, &n, &len, &scratch, &cap);
@@ -181,12 +198,12 @@ static void check_body(const char *file, int line, const struct snapshot *s,
 #define CHECK_BODY(s, path, want) \
 	check_body(__FILE__, __LINE__, (s), (path), (want), strlen(want))
 
-#define CHECK_ERRNO(s, path, err) do {					\
+#define CHECK_LOOKUP(s, path, want) do {				\
 	struct tree_node n_;						\
 	int rc_ = resolve((s), (path), &n_);				\
-	if (rc_ != (err))						\
-		check_fail(__FILE__, __LINE__, "%s: got %d (%s), want %s", \
-			   (path), rc_, rc_ ? strerror(-rc_) : "found", #err); \
+	if (rc_ != (int)(want))						\
+		check_fail(__FILE__, __LINE__, "%s: %s, want %s",	\
+			   (path), found_name(rc_), #want);		\
 } while (0)
 
 TEST(sample_token_files)
@@ -259,39 +276,39 @@ TEST(bad_token_paths)
 
 	if (!s)
 		return;
-	CHECK_ERRNO(s, "tokens/1", 0);
-	CHECK_ERRNO(s, "tokens/01", -ENOENT);
-	CHECK_ERRNO(s, "tokens/+1", -ENOENT);
-	CHECK_ERRNO(s, "tokens/-1", -ENOENT);
-	CHECK_ERRNO(s, "tokens/1 ", -ENOENT);
-	CHECK_ERRNO(s, "tokens/ 1", -ENOENT);
-	CHECK_ERRNO(s, "tokens/1.0", -ENOENT);
-	CHECK_ERRNO(s, "tokens/0x1", -ENOENT);
-	CHECK_ERRNO(s, "tokens/99", -ENOENT);
-	CHECK_ERRNO(s, "tokens/6", -ENOENT);
-	CHECK_ERRNO(s, "tokens/0", -ENOENT);
-	CHECK_ERRNO(s, "tokens/9007199254740992", -ENOENT);
-	CHECK_ERRNO(s, "tokens/9007199254740993", -ENOENT);
-	CHECK_ERRNO(s, "tokens/18446744073709551617", -ENOENT);
-	CHECK_ERRNO(s, "tokens/99999999999999999999999999999", -ENOENT);
-	CHECK_ERRNO(s, "tokens/Teams integ", -ENOENT);
-	CHECK_ERRNO(s, "tokens/1/nope", -ENOENT);
-	CHECK_ERRNO(s, "tokens/1/ID", -ENOENT);
-	CHECK_ERRNO(s, "nope", -ENOENT);
-	CHECK_ERRNO(s, "Tokens", -ENOENT);
-	CHECK_ERRNO(s, "refresh", -ENOENT); /* no longer in the root */
+	CHECK_LOOKUP(s, "tokens/1", TREE_FOUND);
+	CHECK_LOOKUP(s, "tokens/01", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/+1", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/-1", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/1 ", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/ 1", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/1.0", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/0x1", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/99", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/6", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/0", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/9007199254740992", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/9007199254740993", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/18446744073709551617", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/99999999999999999999999999999", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/Teams integ", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/1/nope", TREE_ABSENT);
+	CHECK_LOOKUP(s, "tokens/1/ID", TREE_ABSENT);
+	CHECK_LOOKUP(s, "nope", TREE_ABSENT);
+	CHECK_LOOKUP(s, "Tokens", TREE_ABSENT);
+	CHECK_LOOKUP(s, "refresh", TREE_ABSENT); /* no longer in the root */
 	/* Looking a name up under anything but a folder. */
-	CHECK_ERRNO(s, "tokens/1/expiry/x", -ENOTDIR);
-	CHECK_ERRNO(s, "tokens/1/token.json/x", -ENOTDIR);
-	CHECK_ERRNO(s, "tokens.json/x", -ENOTDIR);
-	CHECK_ERRNO(s, "by-name/Teams integ/id", -ENOTDIR);
+	CHECK_LOOKUP(s, "tokens/1/expiry/x", TREE_NOT_DIR);
+	CHECK_LOOKUP(s, "tokens/1/token.json/x", TREE_NOT_DIR);
+	CHECK_LOOKUP(s, "tokens.json/x", TREE_NOT_DIR);
+	CHECK_LOOKUP(s, "by-name/Teams integ/id", TREE_NOT_DIR);
 	/* The empty name, looked up directly (resolve() skips it). */
-	if (resolve(s, "tokens", &dir) == 0)
-		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, "", &n), -ENOENT);
-	if (resolve(s, "tokens/1", &dir) == 0)
-		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, "", &n), -ENOENT);
+	if (resolve(s, "tokens", &dir) == TREE_FOUND)
+		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, "", &n), TREE_ABSENT);
+	if (resolve(s, "tokens/1", &dir) == TREE_FOUND)
+		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, "", &n), TREE_ABSENT);
 	if (tree_node(s, TREE_INO_ROOT, &dir))
-		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, "", &n), -ENOENT);
+		CHECK_EQ_INT(tree_lookup(s, &test_clock, &dir, "", &n), TREE_ABSENT);
 	snap_unref(s);
 }
 
@@ -308,8 +325,8 @@ static void check_link(const char *file, int line, const struct snapshot *s,
 
 	snprintf(path, sizeof(path), "by-name/%s", name);
 	rc = resolve(s, path, &n);
-	if (rc) {
-		check_fail(file, line, "%s: %s", path, strerror(-rc));
+	if (rc != TREE_FOUND) {
+		check_fail(file, line, "%s: %s", path, found_name(rc));
 		return;
 	}
 	if (n.kind != TREE_TOKEN_LINK || n.tok->id != id)
@@ -346,19 +363,19 @@ TEST(by_name_lookup)
 	strcpy(long_name + 252, "~12");
 	CHECK_LINK(s, long_name, 12);
 
-	CHECK_ERRNO(s, "by-name/Backup", -ENOENT);
-	CHECK_ERRNO(s, "by-name/Backup~6", -ENOENT);
-	CHECK_ERRNO(s, "by-name/Teams integ~1", -ENOENT);
-	CHECK_ERRNO(s, "by-name/teams integ", -ENOENT);
-	CHECK_ERRNO(s, "by-name/" L300, -ENOENT);
-	CHECK_ERRNO(s, "by-name/back\\slash\ttab", -ENOENT);
+	CHECK_LOOKUP(s, "by-name/Backup", TREE_ABSENT);
+	CHECK_LOOKUP(s, "by-name/Backup~6", TREE_ABSENT);
+	CHECK_LOOKUP(s, "by-name/Teams integ~1", TREE_ABSENT);
+	CHECK_LOOKUP(s, "by-name/teams integ", TREE_ABSENT);
+	CHECK_LOOKUP(s, "by-name/" L300, TREE_ABSENT);
+	CHECK_LOOKUP(s, "by-name/back\\slash\ttab", TREE_ABSENT);
 	/* Looked up directly, so that the '/' stays inside the name. */
 	CHECK(tree_node(s, TREE_INO_BYNAME, &byname));
-	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "ci/cd deploy", &n), -ENOENT);
-	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "..", &n), -ENOENT);
-	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, ".", &n), -ENOENT);
-	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "", &n), -ENOENT);
-	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "~", &n), -ENOENT);
+	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "ci/cd deploy", &n), TREE_ABSENT);
+	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "..", &n), TREE_ABSENT);
+	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, ".", &n), TREE_ABSENT);
+	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "", &n), TREE_ABSENT);
+	CHECK_EQ_INT(tree_lookup(s, &test_clock, &byname, "~", &n), TREE_ABSENT);
 	snap_unref(s);
 }
 
@@ -370,7 +387,7 @@ TEST(readlink_buffer)
 
 	if (!s)
 		return;
-	if (resolve(s, "by-name/Backup~7", &n) == 0) {
+	if (resolve(s, "by-name/Backup~7", &n) == TREE_FOUND) {
 		/* "../tokens/7" is 11 bytes and needs room for its NUL. */
 		CHECK_EQ_INT(tree_readlink(&n, buf, 12), 11);
 		CHECK_EQ_STR(buf, "../tokens/7");
@@ -378,9 +395,9 @@ TEST(readlink_buffer)
 	} else {
 		CHECK(!"by-name/Backup~7 not found");
 	}
-	if (resolve(s, "tokens/7", &n) == 0)
+	if (resolve(s, "tokens/7", &n) == TREE_FOUND)
 		CHECK_EQ_INT(tree_readlink(&n, buf, sizeof(buf)), 0);
-	if (resolve(s, "tokens/7/name", &n) == 0)
+	if (resolve(s, "tokens/7/name", &n) == TREE_FOUND)
 		CHECK_EQ_INT(tree_readlink(&n, buf, sizeof(buf)), 0);
 	snap_unref(s);
 }
@@ -597,7 +614,7 @@ static void check_listing(const char *file, int line, const struct snapshot *s,
 	const char *name;
 	size_t i;
 
-	if (resolve(s, path, &dir) != 0) {
+	if (resolve(s, path, &dir) != TREE_FOUND) {
 		check_fail(file, line, "%s not found", path);
 		return;
 	}
@@ -615,7 +632,7 @@ static void check_listing(const char *file, int line, const struct snapshot *s,
 			check_fail(file, line, "%s: \".\" is inode %ju", path, (uintmax_t)child.ino);
 		if (i == 1 && child.ino != parent_ino)
 			check_fail(file, line, "%s: \"..\" is inode %ju", path, (uintmax_t)child.ino);
-		if (i >= 2 && (tree_lookup(s, &test_clock, &dir, name, &n) != 0 || n.ino != child.ino ||
+		if (i >= 2 && (tree_lookup(s, &test_clock, &dir, name, &n) != TREE_FOUND || n.ino != child.ino ||
 			       n.kind != child.kind))
 			check_fail(file, line, "%s: entry \"%s\" differs from its lookup", path, name);
 	}
@@ -649,16 +666,16 @@ TEST(listings)
 		      "id", "name", "created_on", "expiry", "expiry_reminder_state",
 		      "user_id", "token.json", "expiry_epoch", "days_left", "expired");
 	/* Files, links and tokens.json are not folders. */
-	if (resolve(s, "tokens/1/id", &n) == 0) {
+	if (resolve(s, "tokens/1/id", &n) == TREE_FOUND) {
 		CHECK(!tree_is_dir(&n));
 		CHECK_EQ_INT(tree_dir_count(s, &n), 0);
 		CHECK(!tree_dir_entry(s, &n, 0, buf, &name, &child));
 	}
-	if (resolve(s, "by-name/~9", &n) == 0) {
+	if (resolve(s, "by-name/~9", &n) == TREE_FOUND) {
 		CHECK(!tree_is_dir(&n));
 		CHECK(!tree_dir_entry(s, &n, 0, buf, &name, &child));
 	}
-	if (resolve(s, "tokens.json", &n) == 0)
+	if (resolve(s, "tokens.json", &n) == TREE_FOUND)
 		CHECK(!tree_is_dir(&n));
 	snap_unref(s);
 }
@@ -737,7 +754,7 @@ TEST(inodes_unique_and_round_trip)
 	for (uint64_t ino = TREE_INO_STATUS + 1; ino < 16; ino++)
 		CHECK(!tree_node(s, ino, &n));
 	CHECK(tree_node(s, tree_list_ino(s), &n) && n.kind == TREE_LIST);
-	if (resolve(s, "tokens/5", &n) == 0) {
+	if (resolve(s, "tokens/5", &n) == TREE_FOUND) {
 		struct tree_node m;
 		uint64_t base = n.ino;
 
@@ -863,13 +880,14 @@ TEST(inode_layout)
 
 #define CARRY_BASE "[" TOK_PLAIN(1, "one") "," TOK_PLAIN(2, "two") "," TOK_PLAIN(3, "three") "]"
 
-/* A snapshot of json numbered from old (snap_carry); NULL if it does not parse. */
+/* A snapshot of json numbered from old (snap_parse); NULL if it does not parse. */
 static struct snapshot *carried(const char *json, const struct snapshot *old)
 {
-	struct snapshot *s = build(json, strlen(json));
+	struct pat_report r;
+	struct snapshot *s = build_from(json, strlen(json), old, &r);
 
-	if (s)
-		snap_carry(s, old);
+	if (s && r.skipped)
+		check_fail(__FILE__, __LINE__, "tokens skipped: %s", r.warnings);
 	return s;
 }
 
@@ -1001,11 +1019,11 @@ TEST(extreme_ids)
 	CHECK_BODY(s, "tokens/9007199254740991/name", "max\n");
 	CHECK_BODY(s, "tokens/9007199254740991/id", "9007199254740991\n");
 	CHECK_LISTING(s, "tokens", TREE_INO_ROOT, "0", "9007199254740991");
-	if (resolve(s, "tokens/0", &n) == 0) {
+	if (resolve(s, "tokens/0", &n) == TREE_FOUND) {
 		CHECK(n.ino > TREE_INO_LIST);
 		CHECK(tree_node(s, n.ino, &m) && m.kind == TREE_TOKEN_DIR && m.tok->id == 0);
 	}
-	if (resolve(s, "by-name/max", &n) == 0) {
+	if (resolve(s, "by-name/max", &n) == TREE_FOUND) {
 		CHECK(tree_node(s, n.ino, &m) && m.kind == TREE_TOKEN_LINK);
 		CHECK_EQ_INT(tree_readlink(&n, target, sizeof(target)), 26);
 		CHECK_EQ_STR(target, "../tokens/9007199254740991");
@@ -1292,17 +1310,17 @@ TEST(no_snapshot)
 	/* tokens.json is listed under its placeholder number, which never resolves. */
 	CHECK_EQ_INT(tree_list_ino(NULL), TREE_INO_LIST);
 	CHECK(!tree_node(NULL, TREE_INO_LIST, &n));
-	CHECK(resolve(NULL, "tokens.json", &n) == 0 && n.kind == TREE_LIST &&
+	CHECK(resolve(NULL, "tokens.json", &n) == TREE_FOUND && n.kind == TREE_LIST &&
 	      n.ino == TREE_INO_LIST);
 	CHECK(!tree_node(NULL, 0, &n));
 	CHECK(!tree_node(NULL, 16, &n));
 	CHECK(!tree_node(NULL, (2 << 4) | 1, &n));
-	CHECK_ERRNO(NULL, "tokens", 0);
-	CHECK_ERRNO(NULL, "by-name", 0);
-	CHECK_ERRNO(NULL, "tokens.json", 0);
-	CHECK_ERRNO(NULL, "tokens/1", -ENOENT);
-	CHECK_ERRNO(NULL, "tokens/0", -ENOENT);
-	CHECK_ERRNO(NULL, "by-name/Teams integ", -ENOENT);
+	CHECK_LOOKUP(NULL, "tokens", 0);
+	CHECK_LOOKUP(NULL, "by-name", 0);
+	CHECK_LOOKUP(NULL, "tokens.json", 0);
+	CHECK_LOOKUP(NULL, "tokens/1", TREE_ABSENT);
+	CHECK_LOOKUP(NULL, "tokens/0", TREE_ABSENT);
+	CHECK_LOOKUP(NULL, "by-name/Teams integ", TREE_ABSENT);
 	CHECK_EQ_INT(tree_dir_count(NULL, &root), 9);
 	if (tree_node(NULL, TREE_INO_TOKENS, &n)) {
 		CHECK_EQ_INT(tree_dir_count(NULL, &n), 2);
@@ -1317,7 +1335,7 @@ TEST(no_snapshot)
 	CHECK_EQ_INT(st.st_uid, 1);
 	CHECK_EQ_INT(st.st_gid, 2);
 	CHECK_EQ_INT(st.st_mtim.tv_sec, mount_time.tv_sec);
-	if (resolve(NULL, "tokens.json", &n) == 0) {
+	if (resolve(NULL, "tokens.json", &n) == TREE_FOUND) {
 		char *scratch = NULL;
 		size_t cap = 0;
 
@@ -1359,7 +1377,7 @@ static void check_clock(const char *file, int line, const struct snapshot *s,
 	char buf[32];
 	size_t len;
 
-	if (resolve(s, path, &n) != 0 || n.kind != TREE_TOKEN_CLOCK) {
+	if (resolve(s, path, &n) != TREE_FOUND || n.kind != TREE_TOKEN_CLOCK) {
 		check_fail(file, line, "%s: not a clock file", path);
 		return;
 	}
@@ -1440,8 +1458,8 @@ TEST(unreadable_fields)
 	check_clock(__FILE__, __LINE__, s, &t, "tokens/5/days_left", "1\n");
 	check_clock(__FILE__, __LINE__, s, &t, "tokens/5/expired", "0\n");
 	for (size_t i = 0; i < sizeof(ever) / sizeof(ever[0]); i++) {
-		CHECK_EQ_INT(resolve(s, "expired/dotnet", &n), -ENOENT);
-		CHECK_EQ_INT(resolve(s, "expiring/soon", &n), -ENOENT);
+		CHECK_EQ_INT(resolve(s, "expired/dotnet", &n), TREE_ABSENT);
+		CHECK_EQ_INT(resolve(s, "expiring/soon", &n), TREE_ABSENT);
 		check_clock(__FILE__, __LINE__, s, &ever[i], "tokens/3/expired", "unknown\n");
 	}
 	check_view(__FILE__, __LINE__, s, &ever[0], TREE_INO_EXPIRED, "");
@@ -1452,7 +1470,7 @@ TEST(unreadable_fields)
 	check_view(__FILE__, __LINE__, s, &ever[3], TREE_INO_EXPIRING, "");
 	CHECK_EQ_INT(resolve(s, "by-name/dotnet", &n), 0);
 	/* "unknown" never turns into anything else: no span ends. */
-	if (resolve(s, "tokens/2/days_left", &n) == 0) {
+	if (resolve(s, "tokens/2/days_left", &n) == TREE_FOUND) {
 		CHECK(!tree_clock_span(&n, &t, &since, &until));
 		CHECK_EQ_INT(since.tv_sec, 1735689600);
 		CHECK_EQ_INT(until.tv_sec, 42);
@@ -1463,7 +1481,7 @@ TEST(unreadable_fields)
 	CHECK_EQ_INT(since.tv_sec, fetched.tv_sec);
 	CHECK_EQ_INT(until.tv_sec, 1759363200);
 	/* An unreadable CreatedOn: the files' mtime is the Unix epoch. */
-	if (resolve(s, "tokens/4/name", &n) == 0) {
+	if (resolve(s, "tokens/4/name", &n) == TREE_FOUND) {
 		tree_stat(s, &n, &(struct tree_owner){ 0, 0, 022 }, fetched, &st);
 		CHECK_EQ_INT(st.st_mtim.tv_sec, 0);
 		CHECK_EQ_INT(st.st_mtim.tv_nsec, 0);
@@ -1514,34 +1532,21 @@ TEST(clock_files_and_views)
 	t.expiring_days = 30;
 	check_view(__FILE__, __LINE__, s, &t, TREE_INO_EXPIRING, "later,soon~2,soon~5,week");
 	/* Lookups in views follow the same clock; the link points at the token. */
-	CHECK_ERRNO(s, "expired/gone", 0);
-	CHECK_ERRNO(s, "expired/week", -ENOENT);
-	CHECK_ERRNO(s, "expiring/week", 0);
-	CHECK_ERRNO(s, "expiring/gone", -ENOENT);
-	CHECK_ERRNO(s, "expiring/later", -ENOENT);
-	if (resolve(s, "expiring/week", &n) == 0) {
+	CHECK_LOOKUP(s, "expired/gone", 0);
+	CHECK_LOOKUP(s, "expired/week", TREE_ABSENT);
+	CHECK_LOOKUP(s, "expiring/week", 0);
+	CHECK_LOOKUP(s, "expiring/gone", TREE_ABSENT);
+	CHECK_LOOKUP(s, "expiring/later", TREE_ABSENT);
+	if (resolve(s, "expiring/week", &n) == TREE_FOUND) {
 		char target[64];
 
 		CHECK_EQ_INT(tree_readlink(&n, target, sizeof(target)), 11);
 		CHECK_EQ_STR(target, "../tokens/3");
 		CHECK(n.ino != 0);
 	}
-	CHECK(resolve(s, "status", &n) == 0 && tree_is_dynamic(&n));
-	CHECK(resolve(s, "metrics.prom", &n) == 0 && tree_is_dynamic(&n));
+	CHECK(resolve(s, "status", &n) == TREE_FOUND && tree_is_dynamic(&n));
+	CHECK(resolve(s, "metrics.prom", &n) == TREE_FOUND && tree_is_dynamic(&n));
 	snap_unref(s);
-}
-
-static struct timespec ts_add_ns(struct timespec t, long long ns)
-{
-	long long total = (long long)t.tv_nsec + ns;
-
-	t.tv_sec += (time_t)(total / 1000000000LL);
-	t.tv_nsec = (long)(total % 1000000000LL);
-	if (t.tv_nsec < 0) {
-		t.tv_nsec += 1000000000L;
-		t.tv_sec--;
-	}
-	return t;
 }
 
 static int ts_cmp(struct timespec a, struct timespec b)
@@ -1549,48 +1554,6 @@ static int ts_cmp(struct timespec a, struct timespec b)
 	if (a.tv_sec != b.tv_sec)
 		return a.tv_sec < b.tv_sec ? -1 : 1;
 	return (a.tv_nsec > b.tv_nsec) - (a.tv_nsec < b.tv_nsec);
-}
-
-/*
- * A mark says whether and when (to the second) the kernel listed a token's
- * folder; "after since" must never be said of a listing that may have come
- * at or before since.
- */
-TEST(marks_say_when_a_folder_was_listed)
-{
-	struct snapshot *s = build_all();
-	const struct snap_token *a, *b, *c;
-
-	if (!s)
-		return;
-	a = &s->tok[0];
-	b = &s->tok[1];
-	c = &s->tok[2];
-	CHECK(!snap_marked(s, a));
-	CHECK(!snap_marked_after(s, a, ts_add_ns(fetched, -1000000000LL)));
-	/* Listed 5.3 s after the fetch. */
-	snap_mark(s, a, ts_add_ns(fetched, 5300000000LL));
-	CHECK(snap_marked(s, a));
-	CHECK(!snap_marked(s, b));
-	CHECK(snap_marked_after(s, a, fetched));
-	CHECK(snap_marked_after(s, a, ts_add_ns(fetched, 3900000000LL)));
-	/* Within the second of the listing: not known to be after. */
-	CHECK(!snap_marked_after(s, a, ts_add_ns(fetched, 4900000000LL)));
-	CHECK(!snap_marked_after(s, a, ts_add_ns(fetched, 5300000000LL)));
-	CHECK(!snap_marked_after(s, a, ts_add_ns(fetched, 7000000000LL)));
-	/* A later listing moves it on. */
-	snap_mark(s, a, ts_add_ns(fetched, 90000000000LL));
-	CHECK(snap_marked_after(s, a, ts_add_ns(fetched, 80000000000LL)));
-	/* A clock that says the listing came before the fetch: listed, not when. */
-	snap_mark(s, b, ts_add_ns(fetched, -3000000000LL));
-	CHECK(snap_marked(s, b));
-	CHECK(!snap_marked_after(s, b, ts_add_ns(fetched, -10000000000LL)));
-	/* Far beyond what a mark holds: it stays at its last second. */
-	snap_mark(s, c, (struct timespec){ fetched.tv_sec + ((time_t)1 << 34), 0 });
-	CHECK(snap_marked(s, c));
-	CHECK(snap_marked_after(s, c, ts_add_ns(fetched, 1000000000LL)));
-	CHECK(!snap_marked_after(s, c, (struct timespec){ fetched.tv_sec + ((time_t)1 << 33), 0 }));
-	snap_unref(s);
 }
 
 /*
@@ -1617,7 +1580,7 @@ TEST(clock_spans)
 		struct tree_node n;
 		size_t k = 0;
 
-		if (resolve(s, paths[p], &n) != 0)
+		if (resolve(s, paths[p], &n) != TREE_FOUND)
 			continue;
 		for (int d = -3; d <= 3; d++)
 			for (size_t o = 0; o < 4; o++)
@@ -1761,8 +1724,8 @@ TEST(diff_reports_what_changed)
 		TOK(5, "born", "2025-01-02T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) ","
 		TOK(9, "arrived", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 0, 1) "]";
 	static const struct tree_diff_ops ops = { log_node, log_entry };
-	struct snapshot *a = build(before, strlen(before)), *b = build(after, strlen(after));
-	struct snapshot *c = build(after, strlen(after));
+	struct snapshot *a = build(before, strlen(before));
+	struct snapshot *b = a ? carried(after, a) : NULL, *c = b ? carried(after, b) : NULL;
 	struct diff_log *d = calloc(1, sizeof(*d));
 	struct tree_node n;
 	char line[128];
@@ -1770,8 +1733,8 @@ TEST(diff_reports_what_changed)
 
 	if (!a || !b || !c || !d)
 		goto out;
-	snap_carry(b, a);
 	CHECK_EQ_STR(versions_of(b, line, sizeof(line)), "1:0 2:1 4:1 5:1 9:0 list:2");
+	CHECK(a->serial == 1 && b->serial == 2 && c->serial == 3);
 	tree_diff(a, b, &ops, d);
 #define LOGGED(...) do {						\
 		snprintf(line, sizeof(line), __VA_ARGS__);		\
@@ -1839,7 +1802,6 @@ TEST(diff_reports_what_changed)
 	CHECK_EQ_INT(ino_of(b, "tokens.json"), tree_list_ino(b));
 	CHECK(!tree_node(b, tree_list_ino(a), &n));
 	/* The same list again: every version kept, attributes only (the fetch time). */
-	snap_carry(c, b);
 	CHECK_EQ_STR(versions_of(c, line, sizeof(line)), "1:0 2:1 4:1 5:1 9:0 list:2");
 	d->text[0] = '\0';
 	tree_diff(b, c, &ops, d);
@@ -1917,6 +1879,66 @@ TEST(listing_positions_outlive_snapshots)
 out:
 	snap_unref(a);
 	snap_unref(b);
+}
+
+/*
+ * The cursor: offsets of a keyed folder carry the tag of their snapshot
+ * (the worked example of tree.h), and a listing resumed from one goes on
+ * after the last token listed, whichever snapshot it resumes in.
+ */
+TEST(cursor_offsets_name_their_snapshot)
+{
+	static const char body[] = "[" TOK_PLAIN(5, "five") "," TOK_PLAIN(41, "forty-one") ","
+		TOK_PLAIN(50, "fifty") "]";
+	static const char later[] = "[" TOK_PLAIN(5, "five") "," TOK_PLAIN(42, "forty-two") ","
+		TOK_PLAIN(50, "fifty") "]";
+	struct snapshot *s[8] = { NULL };
+	struct tree_node tokens, root, child;
+	struct tree_cursor cur;
+	char buf[TREE_NAME_BUF];
+	const char *name;
+	uint64_t off, at41 = 0;
+	int n = 0;
+
+	/* Snapshots 1 to 7 of body, then 8 of later. */
+	s[0] = build(body, strlen(body));
+	for (int i = 1; i < 8 && s[i - 1]; i++)
+		s[i] = carried(i < 7 ? body : later, s[i - 1]);
+	if (!s[7])
+		goto out;
+	CHECK_EQ_INT(s[6]->serial, 7);
+	tree_node(s[6], TREE_INO_TOKENS, &tokens);
+	tree_node(s[6], TREE_INO_ROOT, &root);
+	tree_cursor_open(&cur, s[6], &test_clock, &tokens, 0);
+	while (tree_cursor_next(&cur, buf, &name, &child, &off)) {
+		n++;
+		if (n <= 2)
+			CHECK_EQ_INT(off, n); /* "." and ".." carry no tag */
+		if (strcmp(name, "41") == 0)
+			at41 = off;
+	}
+	CHECK_EQ_INT(n, 5);
+	CHECK(at41 == UINT64_C(0x01c000000000002c));
+	CHECK(tree_cursor_in(s[6], &tokens, at41));
+	CHECK(!tree_cursor_in(s[7], &tokens, at41));
+	CHECK(tree_cursor_in(s[7], &tokens, 2));
+	CHECK(tree_cursor_in(s[7], &root, at41)); /* the root is not keyed */
+	/* Resumed in snapshot 8, where 41 is gone: after it, 42 and 50. */
+	tree_cursor_open(&cur, s[7], &test_clock, &tokens, at41);
+	CHECK(tree_cursor_next(&cur, buf, &name, &child, &off));
+	CHECK_EQ_STR(name, "42");
+	CHECK(off == ((UINT64_C(8) << 54) | (42 + 3)));
+	CHECK(tree_cursor_next(&cur, buf, &name, &child, &off));
+	CHECK_EQ_STR(name, "50");
+	CHECK(!tree_cursor_next(&cur, buf, &name, &child, &off));
+	/* The root's offsets are plain indexes. */
+	tree_cursor_open(&cur, s[7], &test_clock, &root, 2);
+	CHECK(tree_cursor_next(&cur, buf, &name, &child, &off));
+	CHECK_EQ_STR(name, "tokens");
+	CHECK_EQ_INT(off, 3);
+out:
+	for (int i = 0; i < 8; i++)
+		snap_unref(s[i]);
 }
 
 /* A view's mtime never stands for two sets of members; the set holds until the span ends. */
@@ -2016,11 +2038,11 @@ static const struct check_test tests[] = {
 	TEST_CASE(long_list_read_by_two_threads),
 	TEST_CASE(no_snapshot),
 	TEST_CASE(refcounts),
-	TEST_CASE(marks_say_when_a_folder_was_listed),
 	TEST_CASE(clock_files_and_views),
 	TEST_CASE(clock_spans),
 	TEST_CASE(diff_reports_what_changed),
 	TEST_CASE(listing_positions_outlive_snapshots),
+	TEST_CASE(cursor_offsets_name_their_snapshot),
 	TEST_CASE(view_spans),
 	TEST_CASE(unreadable_fields),
 };
