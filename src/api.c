@@ -11,11 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
-#include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "log.h"
+#include "secret.h"
 #include "synergyfs-config.h"
 
 /* Tries of one idempotent request, and the back-off between them. */
@@ -25,26 +24,16 @@
 
 /*
  * The header that carries the token.  It is kept whole, in pages of its
- * own (struct secret): the one copy of the token in the daemon.
+ * own (secret.h): the one copy of the token in the daemon.
  */
 #define AUTH_PREFIX "Authorization: Bearer "
-
-/*
- * "Authorization: Bearer <token>" in an anonymous mapping of its own:
- * locked in memory (best effort) so it is never swapped out, left out of
- * core dumps, wiped before it is unmapped.
- */
-struct secret {
-	char *header;   /* the mapping, holding the NUL-terminated header */
-	size_t size;    /* of the mapping */
-};
 
 struct api {
 	pthread_mutex_t lock;
 	CURL *curl;                 /* during api_get_list only; NULL otherwise */
 	char *list_url;
-	struct secret auth;         /* the token, behind AUTH_PREFIX; wiped by api_free */
-	const char *token;          /* the token itself, inside auth.header */
+	struct secret *auth;        /* the token, behind AUTH_PREFIX; wiped by api_free */
+	const char *token;          /* the token itself, inside auth */
 	struct api_config cfg;
 	atomic_ulong requests;
 	atomic_bool aborted;        /* api_abort: end the request in flight */
@@ -184,47 +173,6 @@ bool api_url_is_loopback(const char *url)
 	return lo;
 }
 
-/* Lock s in memory and keep it out of core dumps, as far as the system lets us. */
-static void secret_protect(const struct secret *s)
-{
-	if (mlock(s->header, s->size) != 0)
-		log_debug("the token's page is not locked in memory (mlock: %s): it may be "
-			  "swapped out", strerror(errno));
-	if (madvise(s->header, s->size, MADV_DONTDUMP) != 0)
-		log_debug("the token's page may appear in core dumps (madvise: %s)",
-			  strerror(errno));
-}
-
-/* Put the header for token in pages of their own.  Returns false if out of memory. */
-static bool secret_make(struct secret *s, const char *token)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), need = sizeof(AUTH_PREFIX) + strlen(token);
-	void *p;
-
-	s->size = (need + page - 1) / page * page;
-	p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		s->header = NULL;
-		return false;
-	}
-	s->header = p;
-	secret_protect(s);
-	memcpy(s->header, AUTH_PREFIX, sizeof(AUTH_PREFIX) - 1);
-	strcpy(s->header + sizeof(AUTH_PREFIX) - 1, token);
-	return true;
-}
-
-/* Wipe and unmap s.  s->header may be NULL. */
-static void secret_wipe(struct secret *s)
-{
-	if (!s->header)
-		return;
-	explicit_bzero(s->header, s->size);
-	munlock(s->header, s->size);
-	munmap(s->header, s->size);
-	s->header = NULL;
-}
-
 struct api *api_new(const struct api_config *cfg, struct err *e)
 {
 	struct api *a = calloc(1, sizeof(*a));
@@ -237,9 +185,9 @@ struct api *api_new(const struct api_config *cfg, struct err *e)
 	a->cfg.token = NULL;
 	a->cfg.cacert = NULL;
 	a->list_url = malloc(strlen(cfg->base_url) + sizeof(API_LIST_PATH));
-	if (!a->list_url || !secret_make(&a->auth, cfg->token))
+	if (!a->list_url || !(a->auth = secret_join(AUTH_PREFIX, cfg->token)))
 		goto nomem;
-	a->token = a->auth.header + sizeof(AUTH_PREFIX) - 1;
+	a->token = secret_data(a->auth) + sizeof(AUTH_PREFIX) - 1;
 	strcpy(a->list_url, cfg->base_url);
 	strcat(a->list_url, API_LIST_PATH);
 	if (cfg->cacert && !(a->cfg.cacert = strdup(cfg->cacert)))
@@ -254,22 +202,22 @@ nomem:
 void api_protect_token(struct api *a)
 {
 	pthread_mutex_lock(&a->lock);
-	secret_protect(&a->auth);
+	secret_protect(a->auth);
 	pthread_mutex_unlock(&a->lock);
 }
 
 enum err_kind api_set_token(struct api *a, const char *token, struct err *e)
 {
-	struct secret fresh, old;
+	struct secret *fresh = secret_join(AUTH_PREFIX, token), *old;
 
-	if (!secret_make(&fresh, token))
+	if (!fresh)
 		return err_set(e, ERR_NOMEM, "out of memory");
 	pthread_mutex_lock(&a->lock);
 	old = a->auth;
 	a->auth = fresh;
-	a->token = a->auth.header + sizeof(AUTH_PREFIX) - 1;
+	a->token = secret_data(a->auth) + sizeof(AUTH_PREFIX) - 1;
 	pthread_mutex_unlock(&a->lock);
-	secret_wipe(&old);
+	secret_free(old);
 	return ERR_OK;
 }
 
@@ -283,7 +231,7 @@ void api_free(struct api *a)
 {
 	if (!a)
 		return;
-	secret_wipe(&a->auth);
+	secret_free(a->auth);
 	free(a->list_url);
 	free((char *)a->cfg.cacert);
 	pthread_mutex_destroy(&a->lock);
@@ -590,7 +538,7 @@ enum err_kind api_get_list(struct api *a, char **body, size_t *len, struct err *
 	 */
 	a->curl = curl_easy_init();
 	headers = curl_slist_append(NULL, "Accept: application/json");
-	if (!a->curl || !headers || !curl_slist_append(headers, a->auth.header))
+	if (!a->curl || !headers || !curl_slist_append(headers, secret_data(a->auth)))
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 	else
 		rc = get_with_retries(a, headers, &s, e);

@@ -1,9 +1,9 @@
 /*
  * api.h - talking to the 12d Synergy REST API over HTTP(S).  The only
- * module that knows libcurl.  The bearer token lives here, in one place: a
- * page of its own, locked in memory (when the system allows), left out of
- * core dumps, wiped when replaced or freed.  Every other copy (libcurl's,
- * of each request) is wiped when freed.
+ * module that knows libcurl.  The bearer token lives here, in one place
+ * (a struct secret: a page of its own, locked in memory when the system
+ * allows, left out of core dumps, wiped when replaced or freed).  Every
+ * other copy (libcurl's, of each request) is wiped when freed.
  *
  * Owns: the HTTP client, the bearer token's one copy, the request count.
  * Must not touch: what the list says (pat.h parses it), errno (fs.c chooses it).
