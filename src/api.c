@@ -5,17 +5,17 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
-#include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "log.h"
+#include "secret.h"
 #include "synergyfs-config.h"
 
 /* Tries of one idempotent request, and the back-off between them. */
@@ -25,26 +25,16 @@
 
 /*
  * The header that carries the token.  It is kept whole, in pages of its
- * own (struct secret): the one copy of the token in the daemon.
+ * own (secret.h): the one copy of the token in the daemon.
  */
 #define AUTH_PREFIX "Authorization: Bearer "
 
-/*
- * "Authorization: Bearer <token>" in an anonymous mapping of its own:
- * locked in memory (best effort) so it is never swapped out, left out of
- * core dumps, wiped before it is unmapped.
- */
-struct secret {
-	char *header;   /* the mapping, holding the NUL-terminated header */
-	size_t size;    /* of the mapping */
-};
-
 struct api {
 	pthread_mutex_t lock;
-	CURL *curl;                 /* during api_get_list only; NULL otherwise */
-	char *list_url;
-	struct secret auth;         /* the token, behind AUTH_PREFIX; wiped by api_free */
-	const char *token;          /* the token itself, inside auth.header */
+	CURL *curl;                 /* during a request only; NULL otherwise */
+	char *base_url;             /* normalised: the API paths are appended */
+	struct secret *auth;        /* the token, behind AUTH_PREFIX; wiped by api_free */
+	const char *token;          /* the token itself, inside auth */
 	struct api_config cfg;
 	atomic_ulong requests;
 	atomic_bool aborted;        /* api_abort: end the request in flight */
@@ -55,6 +45,20 @@ struct sink {
 	char *buf;
 	size_t len, cap, max;
 	bool too_big, no_mem;
+	bool wipe;      /* the body is a secret: every block it leaves is wiped */
+};
+
+/*
+ * One request.  A GET (body NULL) is idempotent and tried again after
+ * overload, server errors and broken connections; a POST never is: one
+ * that failed may have been carried out all the same.
+ */
+struct request {
+	const char *path;     /* API_*_PATH: for messages and the log */
+	char *url;            /* malloc'd: base_url, path and any query */
+	const char *body;     /* a POST's body; NULL for a GET */
+	size_t body_len;
+	const char *type;     /* a POST's Content-Type header line, or NULL */
 };
 
 /*
@@ -103,128 +107,6 @@ void api_global_cleanup(void)
 	curl_global_cleanup();
 }
 
-static bool part_present(CURLU *u, CURLUPart part)
-{
-	char *v = NULL;
-	bool present = curl_url_get(u, part, &v, 0) == CURLUE_OK && v && *v;
-
-	curl_free(v);
-	return present;
-}
-
-enum err_kind api_normalize_url(const char *url, char **out, struct err *e)
-{
-	CURLU *u = curl_url();
-	char *scheme = NULL;
-	enum err_kind rc = ERR_CONFIG;
-	size_t len;
-
-	*out = NULL;
-	if (!u)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	if (!url || !*url) {
-		err_set(e, ERR_CONFIG, "the server URL is empty");
-		goto out;
-	}
-	if (!strstr(url, "://")) {
-		err_set(e, ERR_CONFIG, "the server URL '%s' has no scheme: write http://%s or https://%s",
-			url, url, url);
-		goto out;
-	}
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
-		err_set(e, ERR_CONFIG, "'%s' is not a valid URL", url);
-		goto out;
-	}
-	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-		err_set(e, ERR_CONFIG, "the server URL must start with http:// or https://, not %s://",
-			scheme);
-		goto out;
-	}
-	if (!part_present(u, CURLUPART_HOST)) {
-		err_set(e, ERR_CONFIG, "the server URL '%s' has no host", url);
-		goto out;
-	}
-	if (part_present(u, CURLUPART_USER) || part_present(u, CURLUPART_PASSWORD)) {
-		err_set(e, ERR_CONFIG, "the server URL must not contain a user name or password; "
-			"give the token with -o token_file=PATH or SYNERGY_TOKEN");
-		goto out;
-	}
-	if (part_present(u, CURLUPART_QUERY) || part_present(u, CURLUPART_FRAGMENT)) {
-		err_set(e, ERR_CONFIG, "the server URL must not have a query (?) or fragment (#)");
-		goto out;
-	}
-	*out = strdup(url);
-	if (!*out) {
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	len = strlen(*out);
-	while (len > 0 && (*out)[len - 1] == '/')
-		(*out)[--len] = '\0';
-	rc = ERR_OK;
-out:
-	curl_free(scheme);
-	curl_url_cleanup(u);
-	return rc;
-}
-
-bool api_url_is_loopback(const char *url)
-{
-	CURLU *u = curl_url();
-	char *host = NULL;
-	bool lo = false;
-
-	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-		lo = strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
-		     strcmp(host, "[::1]") == 0;
-	curl_free(host);
-	curl_url_cleanup(u);
-	return lo;
-}
-
-/* Lock s in memory and keep it out of core dumps, as far as the system lets us. */
-static void secret_protect(const struct secret *s)
-{
-	if (mlock(s->header, s->size) != 0)
-		log_debug("the token's page is not locked in memory (mlock: %s): it may be "
-			  "swapped out", strerror(errno));
-	if (madvise(s->header, s->size, MADV_DONTDUMP) != 0)
-		log_debug("the token's page may appear in core dumps (madvise: %s)",
-			  strerror(errno));
-}
-
-/* Put the header for token in pages of their own.  Returns false if out of memory. */
-static bool secret_make(struct secret *s, const char *token)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), need = sizeof(AUTH_PREFIX) + strlen(token);
-	void *p;
-
-	s->size = (need + page - 1) / page * page;
-	p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		s->header = NULL;
-		return false;
-	}
-	s->header = p;
-	secret_protect(s);
-	memcpy(s->header, AUTH_PREFIX, sizeof(AUTH_PREFIX) - 1);
-	strcpy(s->header + sizeof(AUTH_PREFIX) - 1, token);
-	return true;
-}
-
-/* Wipe and unmap s.  s->header may be NULL. */
-static void secret_wipe(struct secret *s)
-{
-	if (!s->header)
-		return;
-	explicit_bzero(s->header, s->size);
-	munlock(s->header, s->size);
-	munmap(s->header, s->size);
-	s->header = NULL;
-}
-
 struct api *api_new(const struct api_config *cfg, struct err *e)
 {
 	struct api *a = calloc(1, sizeof(*a));
@@ -236,12 +118,10 @@ struct api *api_new(const struct api_config *cfg, struct err *e)
 	a->cfg.base_url = NULL;
 	a->cfg.token = NULL;
 	a->cfg.cacert = NULL;
-	a->list_url = malloc(strlen(cfg->base_url) + sizeof(API_LIST_PATH));
-	if (!a->list_url || !secret_make(&a->auth, cfg->token))
+	a->base_url = strdup(cfg->base_url);
+	if (!a->base_url || !(a->auth = secret_join(AUTH_PREFIX, cfg->token)))
 		goto nomem;
-	a->token = a->auth.header + sizeof(AUTH_PREFIX) - 1;
-	strcpy(a->list_url, cfg->base_url);
-	strcat(a->list_url, API_LIST_PATH);
+	a->token = secret_data(a->auth) + sizeof(AUTH_PREFIX) - 1;
 	if (cfg->cacert && !(a->cfg.cacert = strdup(cfg->cacert)))
 		goto nomem;
 	return a;
@@ -254,22 +134,22 @@ nomem:
 void api_protect_token(struct api *a)
 {
 	pthread_mutex_lock(&a->lock);
-	secret_protect(&a->auth);
+	secret_protect(a->auth);
 	pthread_mutex_unlock(&a->lock);
 }
 
 enum err_kind api_set_token(struct api *a, const char *token, struct err *e)
 {
-	struct secret fresh, old;
+	struct secret *fresh = secret_join(AUTH_PREFIX, token), *old;
 
-	if (!secret_make(&fresh, token))
+	if (!fresh)
 		return err_set(e, ERR_NOMEM, "out of memory");
 	pthread_mutex_lock(&a->lock);
 	old = a->auth;
 	a->auth = fresh;
-	a->token = a->auth.header + sizeof(AUTH_PREFIX) - 1;
+	a->token = secret_data(a->auth) + sizeof(AUTH_PREFIX) - 1;
 	pthread_mutex_unlock(&a->lock);
-	secret_wipe(&old);
+	secret_free(old);
 	return ERR_OK;
 }
 
@@ -283,8 +163,8 @@ void api_free(struct api *a)
 {
 	if (!a)
 		return;
-	secret_wipe(&a->auth);
-	free(a->list_url);
+	secret_free(a->auth);
+	free(a->base_url);
 	free((char *)a->cfg.cacert);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
@@ -315,7 +195,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 
 		while (cap < s->len + n + 1)
 			cap *= 2;
-		nb = realloc(s->buf, cap);
+		nb = s->wipe ? wiping_realloc(s->buf, cap) : realloc(s->buf, cap);
 		if (!nb) {
 			s->no_mem = true;
 			return 0;
@@ -392,8 +272,9 @@ static enum err_kind transport_error(struct api *a, CURLcode cc, const char *err
 	return err_set(e, ERR_NET, "%s", detail);
 }
 
-/* Map a non-200 status to a kind and a message. */
-static enum err_kind status_error(struct api *a, long status, struct err *e)
+/* Map a status that is not success to a kind and a message. */
+static enum err_kind status_error(struct api *a, const struct request *rq, long status,
+				  struct err *e)
 {
 	char *loc = NULL, where[256];
 
@@ -406,9 +287,14 @@ static enum err_kind status_error(struct api *a, long status, struct err *e)
 			       "followed, so the token is never sent elsewhere; give the final URL",
 			       status, where);
 	}
+	if (rq->body && status == 400)
+		return err_set(e, ERR_INVALID, "the server refused the request as invalid "
+			       "(HTTP 400 for %s)", rq->path);
+	if (rq->body && status == 404)
+		return err_set(e, ERR_NOT_FOUND, "not found (HTTP 404 for %s)", rq->path);
 	if (status == 404)
 		return err_set(e, ERR_HTTP, "HTTP 404 for %s: is the URL the server's base?",
-			       API_LIST_PATH);
+			       rq->path);
 	return err_set(e, ERR_HTTP, "HTTP %ld from the server", status);
 }
 
@@ -486,25 +372,36 @@ static bool retryable(CURLcode cc, long status)
 	}
 }
 
-/* One GET of the list; *status gets the HTTP status (0 if none). */
-static CURLcode get_once(struct api *a, struct curl_slist *headers, struct sink *s,
-			 char *errbuf, long budget_ms, long *status)
+/*
+ * Send rq once, its answer into *s (emptied first); *status gets the HTTP
+ * status (0 if none).  The handle and headers are exchange's.
+ */
+static CURLcode send_once(struct api *a, const struct request *rq, struct curl_slist *headers,
+			  struct sink *s, char *errbuf, long budget_ms, long *status)
 {
 	double t0 = mono_ms();
 	CURLcode cc;
 
+	s->len = 0;
+	s->too_big = s->no_mem = false;
+	errbuf[0] = '\0';
 	set_common_options(a, headers, s, errbuf);
 	curl_easy_setopt(a->curl, CURLOPT_TIMEOUT_MS, budget_ms);
 	curl_easy_setopt(a->curl, CURLOPT_CONNECTTIMEOUT_MS,
 			 a->cfg.connect_timeout_ms < budget_ms ? a->cfg.connect_timeout_ms : budget_ms);
-	curl_easy_setopt(a->curl, CURLOPT_URL, a->list_url);
-	curl_easy_setopt(a->curl, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(a->curl, CURLOPT_URL, rq->url);
+	if (rq->body) {
+		curl_easy_setopt(a->curl, CURLOPT_POSTFIELDS, rq->body);
+		curl_easy_setopt(a->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+	} else {
+		curl_easy_setopt(a->curl, CURLOPT_HTTPGET, 1L);
+	}
 	atomic_fetch_add(&a->requests, 1);
 	cc = curl_easy_perform(a->curl);
 	*status = 0;
 	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, status);
-	log_debug("GET %s -> %ld, %zu bytes, %.0f ms%s%s", API_LIST_PATH, *status, s->len,
-		  mono_ms() - t0, cc == CURLE_OK ? "" : ", ",
+	log_debug("%s %s -> %ld, %zu bytes, %.0f ms%s%s", rq->body ? "POST" : "GET", rq->path,
+		  *status, s->len, mono_ms() - t0, cc == CURLE_OK ? "" : ", ",
 		  cc == CURLE_OK ? "" : curl_easy_strerror(cc));
 	return cc;
 }
@@ -524,11 +421,11 @@ static void sleep_ms(struct api *a, double ms)
 }
 
 /*
- * The GET of api_get_list with its retries, on a->curl (lock held).  The
- * body goes to *s; returns the kind of the last failure, or ERR_OK.
+ * A GET with its retries, on a->curl (lock held).  The body goes to *s;
+ * returns the kind of the last failure, or ERR_OK.
  */
-static enum err_kind get_with_retries(struct api *a, struct curl_slist *headers, struct sink *s,
-				      struct err *e)
+static enum err_kind get_with_retries(struct api *a, const struct request *rq,
+				      struct curl_slist *headers, struct sink *s, struct err *e)
 {
 	char errbuf[CURL_ERROR_SIZE];
 	double deadline = mono_ms() + (double)a->cfg.timeout_ms, wait_ms = API_RETRY_FIRST_MS;
@@ -541,13 +438,10 @@ static enum err_kind get_with_retries(struct api *a, struct curl_slist *headers,
 		curl_off_t retry_after = -1;
 		double left = deadline - mono_ms();
 
-		s->len = 0;
-		s->too_big = s->no_mem = false;
-		errbuf[0] = '\0';
-		cc = get_once(a, headers, s, errbuf, left > 1 ? (long)left : 1, &status);
+		cc = send_once(a, rq, headers, s, errbuf, left > 1 ? (long)left : 1, &status);
 		if (cc == CURLE_OK && status == 200)
 			return ERR_OK;
-		rc = cc != CURLE_OK ? transport_error(a, cc, errbuf, s, e) : status_error(a, status, e);
+		rc = cc != CURLE_OK ? transport_error(a, cc, errbuf, s, e) : status_error(a, rq, status, e);
 		if (attempt >= API_MAX_ATTEMPTS || !retryable(cc, status) ||
 		    atomic_load(&a->aborted))
 			break;
@@ -573,38 +467,138 @@ static enum err_kind get_with_retries(struct api *a, struct curl_slist *headers,
 	return rc;
 }
 
-enum err_kind api_get_list(struct api *a, char **body, size_t *len, struct err *e)
+/* A POST, once, on a->curl (lock held): any 2xx is success.  As get_with_retries. */
+static enum err_kind post_once(struct api *a, const struct request *rq,
+			       struct curl_slist *headers, struct sink *s, struct err *e)
 {
-	struct sink s = { .max = a->cfg.max_response };
-	struct curl_slist *headers;
+	char errbuf[CURL_ERROR_SIZE];
+	long status = 0;
+	CURLcode cc = send_once(a, rq, headers, s, errbuf, a->cfg.timeout_ms, &status);
+
+	if (cc != CURLE_OK)
+		return transport_error(a, cc, errbuf, s, e);
+	if (status >= 200 && status <= 299)
+		return ERR_OK;
+	return status_error(a, rq, status, e);
+}
+
+/*
+ * Send rq, its answer into *s: a GET with retries, a POST once.  A handle
+ * and a header list for this request only, freed (and so wiped: see
+ * wiping_free) when it is over.  A handle kept from one request to the next
+ * would keep copies of the request, and so of the token, in its buffers
+ * (libcurl copies an https request into its upload buffer).
+ */
+static enum err_kind exchange(struct api *a, const struct request *rq, struct sink *s,
+			      struct err *e)
+{
+	struct curl_slist *headers, *h;
 	enum err_kind rc;
 
-	*body = NULL;
-	*len = 0;
+	if (!rq->url)
+		return err_set(e, ERR_NOMEM, "out of memory");
 	pthread_mutex_lock(&a->lock);
-	/*
-	 * A handle and a header list for this fetch only, freed (and so wiped:
-	 * see wiping_free) when it is over.  A handle kept from one fetch to
-	 * the next would keep copies of the request, and so of the token, in
-	 * its buffers (libcurl copies an https request into its upload buffer).
-	 */
 	a->curl = curl_easy_init();
-	headers = curl_slist_append(NULL, "Accept: application/json");
-	if (!a->curl || !headers || !curl_slist_append(headers, a->auth.header))
+	headers = h = curl_slist_append(NULL, "Accept: application/json");
+	if (h)
+		h = curl_slist_append(headers, secret_data(a->auth));
+	/* No default form type on a POST, and no wait for "100 Continue". */
+	if (h && rq->body)
+		h = curl_slist_append(headers, rq->type ? rq->type : "Content-Type:");
+	if (h && rq->body)
+		h = curl_slist_append(headers, "Expect:");
+	if (!a->curl || !h)
 		rc = err_set(e, ERR_NOMEM, "out of memory");
+	else if (atomic_load(&a->aborted))
+		rc = err_set(e, ERR_NET, "the request was abandoned: synergyfs is shutting down");
+	else if (rq->body)
+		rc = post_once(a, rq, headers, s, e);
 	else
-		rc = get_with_retries(a, headers, &s, e);
+		rc = get_with_retries(a, rq, headers, s, e);
 	curl_easy_cleanup(a->curl);
 	a->curl = NULL;
 	curl_slist_free_all(headers);
 	pthread_mutex_unlock(&a->lock);
+	return rc;
+}
+
+/* Free s->buf, wiped first when s->wipe. */
+static void sink_drop(struct sink *s)
+{
+	if (s->wipe && s->buf)
+		explicit_bzero(s->buf, s->cap);
+	free(s->buf);
+	s->buf = NULL;
+}
+
+/*
+ * The answer of a request that ended with rc: on ERR_OK s's buffer,
+ * NUL-terminated, moves to *body (*len bytes); else it is dropped.
+ */
+static enum err_kind sink_take(struct sink *s, enum err_kind rc, char **body, size_t *len,
+			       struct err *e)
+{
 	if (rc != ERR_OK) {
-		free(s.buf);
+		sink_drop(s);
 		return rc;
 	}
-	if (!s.buf && !(s.buf = malloc(1)))
+	if (!s->buf && !(s->buf = calloc(1, 1)))
 		return err_set(e, ERR_NOMEM, "out of memory");
-	*body = s.buf;
-	*len = s.len;
+	s->buf[s->len] = '\0'; /* on_body keeps a byte for it */
+	*body = s->buf;
+	*len = s->len;
 	return ERR_OK;
+}
+
+/* base_url, path and query joined, malloc'd; NULL if out of memory. */
+static char *url_of(const struct api *a, const char *path, const char *query)
+{
+	char *url;
+
+	return asprintf(&url, "%s%s%s", a->base_url, path, query) < 0 ? NULL : url;
+}
+
+enum err_kind api_get_list(struct api *a, char **body, size_t *len, struct err *e)
+{
+	struct request rq = { .path = API_LIST_PATH, .url = url_of(a, API_LIST_PATH, "") };
+	struct sink s = { .max = a->cfg.max_response };
+	enum err_kind rc;
+
+	*body = NULL;
+	*len = 0;
+	rc = exchange(a, &rq, &s, e);
+	free(rq.url);
+	return sink_take(&s, rc, body, len, e);
+}
+
+enum err_kind api_generate(struct api *a, const char *body, char **answer, size_t *len,
+			   struct err *e)
+{
+	struct request rq = {
+		.path = API_GENERATE_PATH, .url = url_of(a, API_GENERATE_PATH, ""),
+		.body = body, .body_len = strlen(body), .type = "Content-Type: application/json",
+	};
+	struct sink s = { .max = a->cfg.max_response, .wipe = true };
+	enum err_kind rc;
+
+	*answer = NULL;
+	*len = 0;
+	rc = exchange(a, &rq, &s, e);
+	free(rq.url);
+	return sink_take(&s, rc, answer, len, e);
+}
+
+enum err_kind api_delete(struct api *a, int64_t id, struct err *e)
+{
+	char query[32];
+	struct request rq = { .path = API_DELETE_PATH, .body = "", .body_len = 0 };
+	struct sink s = { .max = a->cfg.max_response };
+	enum err_kind rc;
+
+	snprintf(query, sizeof(query), "?id=%" PRId64, id);
+	rq.url = url_of(a, API_DELETE_PATH, query);
+	rc = exchange(a, &rq, &s, e);
+	free(rq.url);
+	sink_drop(&s);
+	return rc;
 }

@@ -1,9 +1,9 @@
 /*
  * api.h - talking to the 12d Synergy REST API over HTTP(S).  The only
- * module that knows libcurl.  The bearer token lives here, in one place: a
- * page of its own, locked in memory (when the system allows), left out of
- * core dumps, wiped when replaced or freed.  Every other copy (libcurl's,
- * of each request) is wiped when freed.
+ * module that knows libcurl.  The bearer token lives here, in one place
+ * (a struct secret: a page of its own, locked in memory when the system
+ * allows, left out of core dumps, wiped when replaced or freed).  Every
+ * other copy (libcurl's, of each request) is wiped when freed.
  *
  * Owns: the HTTP client, the bearer token's one copy, the request count.
  * Must not touch: what the list says (pat.h parses it), errno (fs.c chooses it).
@@ -13,11 +13,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
-/* The list endpoint, appended to the server's base URL. */
+/* The endpoints, appended to the server's base URL. */
 #define API_LIST_PATH "/api/v1/auth/getPersonalAccessTokens"
+#define API_GENERATE_PATH "/api/v1/auth/generate-pat"
+#define API_DELETE_PATH "/api/v1/auth/delete-pat"
 
 struct api_config {
 	const char *base_url;     /* as given by the user; see api_normalize_url */
@@ -79,7 +82,7 @@ void api_protect_token(struct api *a);
 void api_free(struct api *a);
 
 /*
- * GET the token list.  A 429, a 5xx or a connection broken mid-answer is
+ * GET the token list (success: 200 only).  A 429, a 5xx or a connection broken mid-answer is
  * tried again (up to 4 tries, backing off from 250 ms or as Retry-After
  * says) as long as the whole stays within the timeout.  On success *body
  * (malloc'd, caller frees) holds *len bytes.  On failure returns the kind (ERR_AUTH for 401/403,
@@ -88,6 +91,30 @@ void api_free(struct api *a);
  * contains the token.  Thread-safe; calls are serialised.
  */
 enum err_kind api_get_list(struct api *a, char **body, size_t *len, struct err *e);
+
+/*
+ * POST generate-pat with body (JSON, from pat_generate_body; sent as
+ * Content-Type: application/json), once: never tried again, whatever
+ * happens, since a failed POST may have created the token all the same.
+ * On success (any 2xx) *answer (malloc'd, NUL-terminated) holds *len bytes:
+ * the new token, so the caller wipes it (explicit_bzero over *len bytes)
+ * before free.  Every other copy (libcurl's, the receive buffer's) is wiped
+ * here.  On failure *answer is NULL and the kind is as api_get_list's
+ * (ERR_AUTH for 401/403, ERR_TIMEOUT, ERR_REFUSED, ERR_UNREACHABLE,
+ * ERR_TLS, ERR_TOOBIG, ERR_NET, ERR_NOMEM), plus ERR_INVALID for 400,
+ * ERR_NOT_FOUND for 404 and ERR_HTTP for any other status (redirects
+ * included), with a one-line cause in *e naming the status, never the
+ * token nor the answer.  Thread-safe; serialised with every other request.
+ */
+enum err_kind api_generate(struct api *a, const char *body, char **answer, size_t *len,
+			   struct err *e);
+
+/*
+ * POST delete-pat?id=<id>, once, with an empty body.  ERR_OK on any 2xx
+ * (the answer is dropped); errors as api_generate's: ERR_NOT_FOUND (404)
+ * is the server saying it has no token with that ID.
+ */
+enum err_kind api_delete(struct api *a, int64_t id, struct err *e);
 
 /* libcurl's version line, for --version. */
 const char *api_library_version(void);

@@ -38,6 +38,8 @@ const char *err_kind_name(enum err_kind kind)
 	case ERR_NET:         return "network";
 	case ERR_TLS:         return "tls";
 	case ERR_HTTP:        return "http";
+	case ERR_INVALID:     return "invalid";
+	case ERR_NOT_FOUND:   return "not_found";
 	case ERR_PROTO:       return "protocol";
 	case ERR_TOOBIG:      return "too-big";
 	case ERR_NOMEM:       return "nomem";

@@ -21,6 +21,8 @@ enum err_kind {
 	ERR_NET,         /* any other transport failure (DNS, reset, ...) */
 	ERR_TLS,         /* TLS handshake or certificate verification failed */
 	ERR_HTTP,        /* the server answered with an unexpected status */
+	ERR_INVALID,     /* the server refused a request as invalid (400) */
+	ERR_NOT_FOUND,   /* the server has no such thing (404) */
 	ERR_PROTO,       /* the body is not what the API documents */
 	ERR_TOOBIG,      /* the body exceeds the configured limit */
 	ERR_NOMEM,       /* out of memory */

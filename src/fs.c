@@ -51,6 +51,8 @@ int fs_errno(enum err_kind kind)
 	case ERR_REFUSED:     return ECONNREFUSED;
 	case ERR_UNREACHABLE: return EHOSTUNREACH;
 	case ERR_NOMEM:       return ENOMEM;
+	case ERR_INVALID:     return EINVAL;
+	case ERR_NOT_FOUND:   return ENOENT;
 	case ERR_NET:
 	case ERR_TLS:
 	case ERR_HTTP:

@@ -2,7 +2,8 @@
  * pat.h - the JSON model: the body of getPersonalAccessTokens turned into a
  * validated list of tokens.  The only module that knows cJSON.
  *
- * Owns: the body read as JSON, each token checked, token.json rendered.
+ * Owns: the body read as JSON, each token checked, token.json rendered;
+ * the JSON of generate-pat, its request and its answer (pat_generate.c).
  * Must not touch: a token once pat_fn returns (keeping it is snapshot.c's).
  *
  * No tree of the whole body is ever built: each element of the array is
@@ -19,6 +20,8 @@
 #include <time.h>
 
 #include "err.h"
+
+struct secret; /* secret.h */
 
 /*
  * The largest token ID accepted: JSON numbers are read as doubles, which
@@ -139,5 +142,34 @@ size_t pat_render(const char *elem, size_t elem_len, char **buf, size_t *cap);
  * element is not already printed as cJSON prints it.  0 as pat_render.
  */
 size_t pat_render_len(const char *elem, size_t elem_len, char **buf, size_t *cap);
+
+/*
+ * The JSON body of a generate-pat request, on one line, keys in this order:
+ *
+ *   pat_generate_body("app", "ci/cd \"main\"", 30)
+ *     -> {"ClientId":"app","Name":"ci/cd \"main\"","ExpireInDays":30}
+ *
+ * client_id and name are NUL-terminated UTF-8, escaped as JSON needs
+ * ('"', '\\' and control characters; other bytes, '/' and UTF-8 included,
+ * go as they are).  days is written as it is: checking its range is the
+ * caller's.  Returns a malloc'd, NUL-terminated string (caller frees), or
+ * NULL when out of memory.
+ */
+char *pat_generate_body(const char *client_id, const char *name, long days);
+
+/*
+ * The new token in a generate-pat answer of len bytes: one JSON string,
+ * JSON whitespace around it allowed, escapes decoded ("ab\u002fc" is
+ * "ab/c").  The token must be non-empty and printable ASCII other than
+ * space (0x21..0x7e), so that it works as a bearer token.  On success *out
+ * is a struct secret (secret.h: the caller frees it with secret_free)
+ * holding the decoded token.  Otherwise *out is NULL and the kind is
+ * ERR_PROTO (an object, a number, an empty or cut string, a control
+ * character, more after the string, ...) or ERR_NOMEM, with a one-line
+ * cause in *e that never holds any of the answer's bytes.  The only copy
+ * made on the way (a scratch buffer) is wiped before it is freed; body is
+ * the caller's to wipe.
+ */
+enum err_kind pat_secret(const char *body, size_t len, struct secret **out, struct err *e);
 
 #endif

@@ -2,8 +2,10 @@
  * test_pat.c - unit tests for the JSON model: pat_parse() on the public
  * sample, on bodies that are not a token list, and on token objects with
  * each field missing or wrong (listed, flagged, raw text kept); the array scanner's edge cases; pat_render()
- * of one token from its bytes in the body.
+ * of one token from its bytes in the body; the generate-pat body written
+ * (pat_generate_body) and the new token read from its answer (pat_secret).
  */
+#include <cJSON.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include "check.h"
 #include "pat.h"
 #include "pat_list.h"
+#include "secret.h"
 
 #define GUID "b993c729-bf98-490c-989d-5621e3b48139"
 #define USER(n) "{\"_id\":" #n ",\"_server_id\":1,\"_server_guid\":\"" GUID "\",\"IDString\":\"" #n "_1\"}"
@@ -1181,6 +1184,189 @@ TEST(cut_none)
 	CHECK(pat_find_cut("\xEF\xBB\xBF [1, \n2]", 12, 0, &cut) && cut.off == 9 && cut.pos == 1);
 }
 
+/* The body as the API documents it, byte for byte. */
+TEST(generate_body_plain)
+{
+	char *b = pat_generate_body("app", "ci", 30);
+
+	CHECK_EQ_STR(b, "{\"ClientId\":\"app\",\"Name\":\"ci\",\"ExpireInDays\":30}");
+	free(b);
+	b = pat_generate_body("", "", 0);
+	CHECK_EQ_STR(b, "{\"ClientId\":\"\",\"Name\":\"\",\"ExpireInDays\":0}");
+	free(b);
+	b = pat_generate_body("c", "n", -1);
+	CHECK_EQ_STR(b, "{\"ClientId\":\"c\",\"Name\":\"n\",\"ExpireInDays\":-1}");
+	free(b);
+}
+
+/* body, parsed by cJSON, has exactly these three fields. */
+static void check_body_fields(const char *file, int line, const char *body, const char *client,
+			      const char *name, double days)
+{
+	cJSON *j = body ? cJSON_Parse(body) : NULL;
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "ClientId");
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "Name");
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "ExpireInDays");
+
+	check_made++;
+	if (!cJSON_IsObject(j) || cJSON_GetArraySize(j) != 3 || !cJSON_IsString(c) ||
+	    !cJSON_IsString(n) || !cJSON_IsNumber(d) || strcmp(c->valuestring, client) != 0 ||
+	    strcmp(n->valuestring, name) != 0 || d->valuedouble != days)
+		check_fail(file, line, "body %s does not parse back to %s / %s / %g",
+			   body ? body : "NULL", client, name, days);
+	cJSON_Delete(j);
+}
+
+/* Quotes, backslashes, control characters, '/' and UTF-8 all come back as they went in. */
+TEST(generate_body_escapes)
+{
+	static const struct {
+		const char *client, *name, *expect; /* expect: the Name as written, or NULL */
+	} cases[] = {
+		{ "app", "say \"hi\"", "\"say \\\"hi\\\"\"" },
+		{ "app", "back\\slash", "\"back\\\\slash\"" },
+		{ "app", "ci/cd deploy", "\"ci/cd deploy\"" },
+		{ "app", "Caf\xc3\xa9 \xe2\x98\x95 Z\xc3\xbcrich", "\"Caf\xc3\xa9 \xe2\x98\x95 Z\xc3\xbcrich\"" },
+		{ "app", "tab\there\nnl\x01\x1f", "\"tab\\u0009here\\u000anl\\u0001\\u001f\"" },
+		{ "a\"b\\c/d", "\xf0\x9f\x94\x91 key", NULL },
+		{ "app", "\x7f del", "\"\x7f del\"" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *b = pat_generate_body(cases[i].client, cases[i].name, 180);
+
+		check_body_fields(__FILE__, __LINE__, b, cases[i].client, cases[i].name, 180);
+		if (b && cases[i].expect)
+			CHECK(strstr(b, cases[i].expect) != NULL);
+		free(b);
+	}
+}
+
+/* A long name: the buffer is sized for the worst case, every byte escaped. */
+TEST(generate_body_long_name)
+{
+	char name[3001];
+	char *b;
+
+	for (size_t i = 0; i < sizeof(name) - 1; i++)
+		name[i] = "\"\\\x01/"[i % 4];
+	name[sizeof(name) - 1] = '\0';
+	b = pat_generate_body(name, name, 2147483648L);
+	check_body_fields(__FILE__, __LINE__, b, name, name, 2147483648.0);
+	CHECK(b && strstr(b, "\"ExpireInDays\":2147483648}") != NULL);
+	free(b);
+}
+
+/* pat_secret on a NUL-terminated answer: the token, or NULL with *kind. */
+static struct secret *secret_of(const char *answer, enum err_kind *kind, struct err *e)
+{
+	struct secret *s = (struct secret *)1;
+
+	err_clear(e);
+	*kind = pat_secret(answer, strlen(answer), &s, e);
+	return s;
+}
+
+TEST(secret_good)
+{
+	static const struct {
+		const char *answer, *token;
+	} cases[] = {
+		{ "\"PGWLLRftXBCu366UEvRZm085J90Bh-puXP2txHt3Kdg\"",
+		  "PGWLLRftXBCu366UEvRZm085J90Bh-puXP2txHt3Kdg" },
+		{ "\"abc\"\n", "abc" },
+		{ " \t\r\n\"abc\" \t\r\n", "abc" },
+		{ "\"ab\\u002fc\"", "ab/c" },
+		{ "\"ab\\/c\"", "ab/c" },
+		{ "\"\\u0041\\u007E\\u007e\"", "A~~" },
+		{ "\"q\\\"b\\\\s\"", "q\"b\\s" },
+		{ "\"x\"", "x" },
+		{ "\"a+b=\"", "a+b=" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct err e;
+		enum err_kind k;
+		struct secret *s = secret_of(cases[i].answer, &k, &e);
+
+		CHECK_EQ_INT(k, ERR_OK);
+		CHECK(s != NULL);
+		if (k != ERR_OK || !s) {
+			printf("# answer %zu: %s\n", i, e.msg);
+			continue;
+		}
+		CHECK_EQ_STR(secret_data(s), cases[i].token);
+		CHECK_EQ_INT(secret_len(s), strlen(cases[i].token));
+		secret_free(s);
+	}
+}
+
+/* Not a string, or not a usable token: ERR_PROTO, and the message quotes none of it. */
+TEST(secret_refused)
+{
+	static const char *const answers[] = {
+		"",                         /* empty body */
+		" \n ",                     /* only whitespace */
+		"\"\"",                     /* empty string */
+		"{\"Token\":\"QZXW\"}",     /* object */
+		"[\"QZXW\"]",               /* array */
+		"12345",                    /* number */
+		"null",                     /* null */
+		"true",                     /* boolean */
+		"QZXW",                     /* not JSON */
+		"\"QZXW",                   /* truncated */
+		"\"QZXW\\",                 /* truncated in an escape */
+		"\"QZXW\\u00",              /* truncated in a \u escape */
+		"\"QZXW\" x",               /* more after it */
+		"\"QZXW\"\"QZXW\"",         /* two strings */
+		"\"QZXW\"\x0b",             /* not JSON whitespace after */
+		"\"QZ\x01XW\"",             /* raw control character */
+		"\"QZ\tXW\"",               /* raw tab */
+		"\"QZ\\nXW\"",              /* escaped newline */
+		"\"QZ\\u0007XW\"",          /* escaped bell */
+		"\"QZ\\u0000XW\"",          /* escaped NUL */
+		"\"QZ XW\"",                /* space */
+		"\"QZ\x7fXW\"",             /* DEL */
+		"\"QZ\xc3\xa9XW\"",         /* UTF-8 */
+		"\"QZ\\u00e9XW\"",          /* escaped non-ASCII */
+		"\"QZ\\ud83d\\udd11XW\"",   /* surrogate pair */
+		"\"QZ\\xXW\"",              /* invalid escape */
+		"\"QZ\\u12G4XW\"",          /* bad hex */
+		"\xef\xbb\xbf\"QZXW\"",     /* byte order mark */
+	};
+
+	for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+		struct err e;
+		enum err_kind k;
+		struct secret *s = secret_of(answers[i], &k, &e);
+
+		CHECK_EQ_INT(k, ERR_PROTO);
+		CHECK(s == NULL);
+		CHECK(e.kind == ERR_PROTO && e.msg[0] != '\0');
+		CHECK(strstr(e.msg, "QZ") == NULL && strchr(e.msg, '\n') == NULL);
+		if (k != ERR_PROTO)
+			printf("# answer %zu accepted\n", i);
+		secret_free(s);
+	}
+}
+
+/* The length counts, not a NUL: bytes after len are not read, a NUL inside is refused. */
+TEST(secret_bounded_by_len)
+{
+	struct secret *s = NULL;
+	struct err e;
+
+	CHECK_EQ_INT(pat_secret("\"abc\"junk", 5, &s, &e), ERR_OK);
+	CHECK(s && strcmp(secret_data(s), "abc") == 0);
+	secret_free(s);
+	CHECK_EQ_INT(pat_secret("\"abc\"", 4, &s, &e), ERR_PROTO);
+	CHECK(s == NULL);
+	CHECK_EQ_INT(pat_secret("\"a\0c\"", 5, &s, &e), ERR_PROTO);
+	CHECK(s == NULL);
+	CHECK_EQ_INT(pat_secret("\"abc\"\0", 6, &s, &e), ERR_PROTO);
+	CHECK(s == NULL);
+}
+
 static const struct check_test tests[] = {
 	TEST_CASE(public_sample),
 	TEST_CASE(index_counts_from_zero),
@@ -1214,6 +1400,12 @@ static const struct check_test tests[] = {
 	TEST_CASE(cut_errors_agree),
 	TEST_CASE(cut_many_warnings),
 	TEST_CASE(cut_none),
+	TEST_CASE(generate_body_plain),
+	TEST_CASE(generate_body_escapes),
+	TEST_CASE(generate_body_long_name),
+	TEST_CASE(secret_good),
+	TEST_CASE(secret_refused),
+	TEST_CASE(secret_bounded_by_len),
 };
 
 CHECK_MAIN(tests)
