@@ -177,7 +177,11 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_IOCTL_DIR)
 		conn->want |= FUSE_CAP_IOCTL_DIR;
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
-	if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)
+	/*
+	 * With -o manage the mount is writable for the kernel: opens must
+	 * reach the daemon, which refuses every one for writing (fs_open).
+	 */
+	if ((conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && !fs->cfg.manage)
 		atomic_store(&fs->no_open, true);
 	/* Folders need their mtimes to say when listings change (auto_inval_data). */
 	if ((conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) && atomic_load(&fs->cache_dirs))
@@ -242,7 +246,7 @@ int fs_resolve(struct fs *fs, uint64_t ino, bool fetch, struct snapshot **snap,
 		tree_node(*snap, ino, node);
 		return 0;
 	}
-	if (tree_node(NULL, ino, node) && fs_is_report(node)) {
+	if (tree_node(NULL, ino, node) && (fs_is_report(node) || fs_is_mint(node))) {
 		/*
 		 * The mount's own files are about the mount, and say what is
 		 * going on, a fetch in flight included (see fs_read for the
@@ -319,6 +323,11 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	rc = fs_resolve(fs, parent, true, &s, &valid, &dir);
 	if (rc) {
 		fuse_reply_err(req, rc);
+		return;
+	}
+	if (fs_is_mint(&dir)) {
+		fs_mint_lookup(req, &dir, name);
+		snap_unref(s);
 		return;
 	}
 	found = tree_lookup(s, &clk, &dir, name, &child);
@@ -410,7 +419,9 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, rc);
 		return;
 	}
-	if (tree_readlink(&n, target, sizeof(target)))
+	if (n.kind == TREE_MINT_LINK)
+		fs_mint_readlink(req, &n);
+	else if (tree_readlink(&n, target, sizeof(target)))
 		fuse_reply_readlink(req, target);
 	else
 		fuse_reply_err(req, EINVAL);
@@ -440,6 +451,15 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (!tree_node(NULL, ino, &n))
 		n = (struct tree_node){ .ino = ino, .kind = TREE_TOKEN_FILE };
 	fi->fh = 0;
+	if (fs_is_mint(&n)) {
+		int rc = fs_mint_open(req, &n, fi);
+
+		if (rc)
+			fuse_reply_err(req, rc);
+		else
+			fuse_reply_open(req, fi);
+		return;
+	}
 	fi->keep_cache = fs_keep(fs, &n, 0, NULL, fs_clock(fs).now).contents;
 	fuse_reply_open(req, fi);
 }
@@ -471,6 +491,11 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)fi;
 	rc = fs_resolve(fs, ino, false, &s, NULL, &n);
+	if (rc == 0 && fs_is_mint(&n)) {
+		fs_mint_read(req, &n, size, off);
+		snap_unref(s);
+		return;
+	}
 	if (rc == 0)
 		rc = fs_body(fs, s, &n, off < 0 ? 0 : (uint64_t)off, &b);
 	if (rc)
@@ -514,8 +539,11 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	(void)ino;
-	fuse_reply_err(req, (mask & W_OK) ? EROFS : 0);
+	struct tree_node n;
+
+	if (!tree_node(NULL, ino, &n))
+		n = (struct tree_node){ .ino = ino, .kind = TREE_TOKEN_FILE };
+	fuse_reply_err(req, fs_mint_access(req, &n, mask));
 }
 
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -574,9 +602,9 @@ static const struct fuse_lowlevel_ops ops = {
 	.setattr = fs_setattr,
 	.ioctl = fs_ioctl,
 	.mknod = fs_ro_mknod,
-	.mkdir = fs_ro_mkdir,
-	.unlink = fs_ro_unlink,
-	.rmdir = fs_ro_unlink,
+	.mkdir = fs_mkdir,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
 	.symlink = fs_ro_symlink,
 	.rename = fs_ro_rename,
 	.link = fs_ro_link,

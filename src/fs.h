@@ -18,6 +18,8 @@
 #include <sys/types.h>
 
 #include "cache.h"
+#include "manage.h"
+#include "minted.h"
 #include "tree.h"
 
 /* What the operations are set up with. */
@@ -28,6 +30,8 @@ struct fs_config {
 	long expiring_days;          /* expiring/ holds tokens expiring within this many days */
 	struct tree_owner owner;     /* of every node */
 	uid_t mounter;               /* may refresh on demand, as root may */
+	struct minted *minted;       /* new/'s folders (NULL: new/ stays empty) */
+	struct manage *manage;       /* -o manage: creates and deletes (NULL: read-only) */
 	/* HTTP requests sent so far, for status (NULL: none counted) */
 	unsigned long (*requests)(void *arg);
 	void *requests_arg;

@@ -135,6 +135,12 @@ static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int
 		free(buf);
 		return;
 	}
+	if (fs_is_mint(&dir)) {
+		fs_mint_list(req, &dir, size, off, plus);
+		snap_unref(s);
+		free(buf);
+		return;
+	}
 	if (!tree_cursor_in(s, &dir, pos)) {
 		struct resume r = { dir, pos };
 		struct snapshot *t = cache_find(fs->cfg.cache, resumes_in, &r, &v);

@@ -3,7 +3,8 @@
  * struct fs, and the steps every operation is made of.  fs.c answers
  * requests about one node, fs_dir.c lists folders, fs_node.c says what the
  * kernel is told of a node (its attributes, its body, how long it may keep
- * them), fs_ro.c refuses every change.
+ * them), fs_mint.c answers for new/ and the changes -o manage allows,
+ * fs_ro.c refuses every other change.
  *
  * Owns: struct fs, the session's userdata.
  * Must not touch: anything outside src/fs*.c includes this.
@@ -138,8 +139,6 @@ void fs_forget_ino(struct fs *fs, uint64_t ino, uint64_t nlookup);
 
 /* The operations that would change something, answered EROFS (fs_ro.c). */
 void fs_ro_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
-void fs_ro_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
-void fs_ro_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_ro_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
 void fs_ro_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		  const char *newname, unsigned int flags);
@@ -151,6 +150,19 @@ void fs_ro_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
 void fs_ro_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 void fs_ro_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 		     struct fuse_file_info *fi);
+
+/* new/ and what -o manage may change (fs_mint.c). */
+bool fs_is_mint(const struct tree_node *n);      /* new/ or in it */
+int fs_mint_attr(struct fs *fs, const struct tree_node *n, struct stat *st);
+void fs_mint_lookup(fuse_req_t req, const struct tree_node *dir, const char *name);
+void fs_mint_list(fuse_req_t req, const struct tree_node *dir, size_t size, off_t off, int plus);
+void fs_mint_readlink(fuse_req_t req, const struct tree_node *n);
+int fs_mint_open(fuse_req_t req, const struct tree_node *n, struct fuse_file_info *fi);
+void fs_mint_read(fuse_req_t req, const struct tree_node *n, size_t size, off_t off);
+int fs_mint_access(fuse_req_t req, const struct tree_node *n, int mask);
+void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
 
 /* The folder operations (fs_dir.c). */
 void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

@@ -84,6 +84,23 @@ struct fs_keep fs_keep(const struct fs *fs, const struct tree_node *n, double va
 		if (n->view != TREE_BYNAME)
 			k.entry = 0;
 		break;
+	case TREE_NEW:
+		/*
+		 * Its folders come and go with mkdir and rm: the listing is
+		 * checked against its mtime each time, no absence is kept.
+		 */
+		k.entry = FIXED_ENTRY_TIMEOUT;
+		k.attr = 0;
+		k.absent = -1;
+		break;
+	case TREE_MINT_DIR:
+	case TREE_MINT_FILE:
+	case TREE_MINT_LINK:
+		/* Never kept: the kernel asks each time (see fs_mint.c). */
+		k.entry = k.attr = 0;
+		k.absent = -1;
+		k.contents = false;
+		break;
 	case TREE_STATUS:
 	case TREE_METRICS:
 		/*
@@ -134,10 +151,20 @@ static struct shelf_text *report_now(struct fs *fs, const struct snapshot *s,
 		.requests = fs->cfg.requests ? fs->cfg.requests(fs->cfg.requests_arg) : 0,
 	};
 	held_counts(fs->held, &job.info.versions_held, &job.info.lists_kept);
+	if (fs->cfg.manage) {
+		struct manage_counts mc = manage_counts(fs->cfg.manage);
+
+		job.info.creates_ok = mc.creates_ok;
+		job.info.creates_failed = mc.creates_failed;
+		job.info.deletes_ok = mc.deletes_ok;
+		job.info.deletes_failed = mc.deletes_failed;
+	}
 	cache_stats(fs->cfg.cache, &job.info.stats);
 	key[0] = s ? s->serial : 0;
 	key[1] = (uint64_t)job.info.now.tv_sec;
-	key[2] = (job.info.stats.fetches_ok + job.info.stats.fetches_failed) << 1 |
+	/* Every fetch, create and delete counts: a count changed is a new text. */
+	key[2] = (job.info.stats.fetches_ok + job.info.stats.fetches_failed + job.info.creates_ok +
+		  job.info.creates_failed + job.info.deletes_ok + job.info.deletes_failed) << 1 |
 		 job.info.stats.fetching;
 	return shelf_get(&fs->reports[n->kind == TREE_STATUS], key, render_report, &job);
 }
@@ -209,6 +236,10 @@ int fs_attr(struct fs *fs, const struct snapshot *s, const struct tree_node *n, 
 	struct fs_body b;
 	int rc;
 
+	if (fs_is_mint(n)) {
+		*keep = fs_keep(fs, n, valid, NULL, clk.now);
+		return fs_mint_attr(fs, n, st);
+	}
 	tree_stat(s, n, &fs->cfg.owner, fs->mount_time, st);
 	if (n->kind == TREE_EXPIRING || n->kind == TREE_EXPIRED) {
 		/* Its listing: the mtime says when the members last changed. */

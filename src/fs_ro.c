@@ -14,18 +14,6 @@ void fs_ro_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	fuse_reply_err(req, EROFS);
 }
 
-void fs_ro_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	(void)parent; (void)name; (void)mode;
-	fuse_reply_err(req, EROFS);
-}
-
-void fs_ro_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	(void)parent; (void)name;
-	fuse_reply_err(req, EROFS);
-}
-
 void fs_ro_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
 	(void)link; (void)parent; (void)name;

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/magic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -18,31 +17,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "api.h"
 #include "cache.h"
 #include "config.h"
 #include "fs.h"
-#include "ioctl.h"
 #include "log.h"
+#include "manage.h"
+#include "minted.h"
 #include "notify.h"
+#include "refresh.h"
 #include "source.h"
 #include "synergyfs-config.h"
 
 enum { EXIT_USAGE = 1, EXIT_MOUNT = 2 };
 
-/*
- * The mount is read-only at the kernel level (MS_RDONLY): opening a file
- * for writing fails with EROFS before the daemon hears of it.  A later
- * `-o manage` (tokens made and revoked through the mount) will need a
- * writable mount: this is the one place to switch.
- */
-static const bool read_only_mount = true;
 
 enum { KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS,
        KEY_NO_DEFAULT_PERMISSIONS };
@@ -74,6 +66,10 @@ static const struct fuse_opt option_spec[] = {
 	OPT("umask=%s", s_umask),
 	OPT("expiring_days=%s", s_expiring_days),
 	OPT("refresh_wait=%s", s_refresh_wait),
+	OPT("manage", manage),
+	OPT("new_token_days=%s", s_new_token_days),
+	OPT("client_id=%s", client_id),
+	OPT("secret_dir=%s", secret_dir),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -112,12 +108,18 @@ static void usage(const char *prog)
 	       "    -o umask=OCTAL         permission bits removed from folders and files (default 0)\n"
 	       "    -o no_default_permissions  with allow_other, do not let the kernel enforce\n"
 	       "                           the modes (default_permissions is on with allow_other)\n"
+	       "    -o manage              mkdir new/NAME creates a token, rmdir tokens/ID deletes\n"
+	       "                           one (the mounting user and root only)\n"
+	       "    -o new_token_days=N    days a created token is valid, 1-180 (default %d)\n"
+	       "    -o client_id=NAME      ClientId of created tokens (default %s)\n"
+	       "    -o secret_dir=DIR      also write each new secret to DIR/ID (DIR mode 0700)\n"
 	       "    -h   --help            print this help\n"
 	       "    -V   --version         print versions\n"
 	       "\n",
 	       prog, prog, CONFIG_DEFAULT_TTL, CONFIG_DEFAULT_TIMEOUT, CONFIG_DEFAULT_CONNECT_TIMEOUT,
 	       CONFIG_DEFAULT_REFRESH_WAIT,
-	       CONFIG_DEFAULT_MAX_RESPONSE, CONFIG_DEFAULT_EXPIRING_DAYS);
+	       CONFIG_DEFAULT_MAX_RESPONSE, CONFIG_DEFAULT_EXPIRING_DAYS,
+	       CONFIG_DEFAULT_NEW_TOKEN_DAYS, CONFIG_DEFAULT_CLIENT_ID);
 	/*
 	 * libfuse's fuse_cmdline_help() would list -h and -V a second time:
 	 * its other options are written out here, the mount options it knows
@@ -213,6 +215,8 @@ struct daemon {
 	struct api *api;
 	struct source source;
 	struct cache *cache;
+	struct minted *minted;  /* new/'s folders, with -o manage */
+	struct manage *manage;  /* with -o manage */
 	struct fs *fs;
 	struct fuse_session *se;
 	char *mount_opts;
@@ -325,8 +329,8 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 			  !c->url ? "missing server URL" : "missing mount point", prog);
 		return EXIT_USAGE;
 	}
-	if (config_validate(c, &e) || api_normalize_url(c->url, &d->base_url, &e) ||
-	    config_load_token(c, &e)) {
+	if (config_validate(c, &e) || config_open_secret_dir(c, &e) ||
+	    api_normalize_url(c->url, &d->base_url, &e) || config_load_token(c, &e)) {
 		log_error("%s", e.msg);
 		return EXIT_USAGE;
 	}
@@ -358,13 +362,27 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 		return EXIT_MOUNT;
 	}
 	cache_set_wait(d->cache, (double)c->refresh_wait);
+	if (c->manage && (!(d->minted = minted_new()) ||
+			  !(d->manage = manage_new(&(struct manage_config){
+				  .api = d->api,
+				  .cache = d->cache,
+				  .minted = d->minted,
+				  .client_id = c->client_id,
+				  .days = (long)c->new_token_days,
+				  .secret_dir_fd = c->secret_dir_fd,
+			  })))) {
+		log_error("out of memory");
+		return EXIT_MOUNT;
+	}
 	d->fs = fs_new(&(struct fs_config){
 		.cache = d->cache,
 		.url = d->base_url,
 		.cache_ttl = c->cache_ttl,
 		.expiring_days = (long)c->expiring_days,
-		.owner = { c->uid, c->gid, c->umask },
+		.owner = { c->uid, c->gid, c->umask, c->manage },
 		.mounter = getuid(),
+		.minted = d->minted,
+		.manage = d->manage,
 		.requests = count_requests,
 		.requests_arg = d->api,
 	});
@@ -386,8 +404,13 @@ static int prepare(struct daemon *d, struct fuse_args *args, const char *prog)
 	    /* Shared with other users: let the kernel enforce the modes. */
 	    (d->cl.allow_other && d->cl.default_permissions == 0 &&
 	     fuse_opt_add_arg(args, "-odefault_permissions")) ||
-	    /* After the user's options: an `rw` in an fstab line does not win. */
-	    (read_only_mount && fuse_opt_add_arg(args, "-oro"))) {
+	    /*
+	     * Read-only for the kernel (MS_RDONLY), after the user's options so
+	     * that an `rw` in an fstab line does not win: a write open fails
+	     * with EROFS before the daemon hears of it.  -o manage needs mkdir
+	     * and rmdir: then the daemon refuses every write open (fs_open).
+	     */
+	    (!c->manage && fuse_opt_add_arg(args, "-oro"))) {
 		free(fsname);
 		log_error("out of memory");
 		return EXIT_MOUNT;
@@ -537,6 +560,9 @@ out:
 static void teardown(struct daemon *d)
 {
 	fs_free(d->fs);
+	manage_free(d->manage);
+	/* Wipes the secrets held, and names those never read. */
+	minted_free(d->minted);
 	cache_free(d->cache);
 	api_free(d->api);
 	free(d->base_url);
@@ -545,78 +571,6 @@ static void teardown(struct daemon *d)
 	free(d->cl.mountpoint);
 	free(d->cl.extra);
 	config_free(&d->cl.conf);
-}
-
-/*
- * synergyfs --refresh MOUNTPOINT: ask the daemon serving MOUNTPOINT to fetch
- * the list now (SYNERGYFS_IOC_REFRESH on its root folder), and wait until the
- * new list is served.  Needs no URL, no token and no libcurl.  Prints one line
- * on stderr if it fails.  Returns an exit code: 0, or 1.
- */
-static int refresh_mount(const char *path)
-{
-	struct stat here, up;
-	struct statfs sfs;
-	int fd, err = 0;
-	bool ours = true;
-
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		err = errno;
-		ours = err != ENOTDIR;
-	} else if (fstatfs(fd, &sfs) != 0 || fstat(fd, &here) != 0 ||
-		   fstatat(fd, "..", &up, 0) != 0) {
-		err = errno;
-	} else if (sfs.f_type != FUSE_SUPER_MAGIC || here.st_dev == up.st_dev) {
-		/* Not FUSE, or a folder inside a mount rather than its root. */
-		ours = false;
-	} else if (ioctl(fd, SYNERGYFS_IOC_REFRESH) != 0) {
-		err = errno;
-		/* Another FUSE filesystem, which does not know the request. */
-		ours = err != ENOTTY && err != EINVAL && err != ENOSYS;
-	}
-	if (fd >= 0)
-		close(fd);
-	if (!ours) {
-		fprintf(stderr, "synergyfs: %s is not a synergyfs mount\n", path);
-		return 1;
-	}
-	if (err != 0) {
-		fprintf(stderr, "synergyfs: refresh of %s failed: %s\n", path, strerror(err));
-		return 1;
-	}
-	return 0;
-}
-
-/*
- * The command line of --refresh, wherever it stands: exactly one other
- * argument, the mount point.  Returns -1 if argv does not ask for a refresh,
- * else an exit code.
- */
-static int refresh_command(int argc, char *argv[], const char *prog)
-{
-	const char *path = NULL, *extra = NULL;
-	bool asked = false;
-
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--refresh") == 0)
-			asked = true;
-		else if (!path)
-			path = argv[i];
-		else if (!extra)
-			extra = argv[i];
-	}
-	if (!asked)
-		return -1;
-	if (!path || extra) {
-		if (extra)
-			log_error("unexpected argument '%s' (usage: %s --refresh MOUNTPOINT)",
-				  extra, prog);
-		else
-			log_error("missing mount point (usage: %s --refresh MOUNTPOINT)", prog);
-		return EXIT_USAGE;
-	}
-	return refresh_mount(path);
 }
 
 int main(int argc, char *argv[])
@@ -631,6 +585,7 @@ int main(int argc, char *argv[])
 	if (rc >= 0)
 		return rc;
 	memset(&d, 0, sizeof(d));
+	config_init(&d.cl.conf);
 	/*
 	 * The process holds the token: no core dumps, and no reading of its
 	 * memory (ptrace, /proc/PID/mem) by the user's other processes.  This

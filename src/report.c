@@ -156,6 +156,16 @@ char *report_metrics(const struct snapshot *s, const struct report_info *ri, siz
 	buf_printf(&b, "synergyfs_fetches_total{result=\"ok\"} %" PRIu64 "\n", ri->stats.fetches_ok);
 	buf_printf(&b, "synergyfs_fetches_total{result=\"error\"} %" PRIu64 "\n",
 		   ri->stats.fetches_failed);
+	put_header(&b, "synergyfs_token_creates_total", "counter",
+		   "Tokens created through the mount (mkdir in new/), by result.");
+	buf_printf(&b, "synergyfs_token_creates_total{result=\"ok\"} %" PRIu64 "\n", ri->creates_ok);
+	buf_printf(&b, "synergyfs_token_creates_total{result=\"error\"} %" PRIu64 "\n",
+		   ri->creates_failed);
+	put_header(&b, "synergyfs_token_deletes_total", "counter",
+		   "Tokens deleted through the mount (rmdir in tokens/), by result.");
+	buf_printf(&b, "synergyfs_token_deletes_total{result=\"ok\"} %" PRIu64 "\n", ri->deletes_ok);
+	buf_printf(&b, "synergyfs_token_deletes_total{result=\"error\"} %" PRIu64 "\n",
+		   ri->deletes_failed);
 	return finish(&b, len);
 }
 
@@ -225,5 +235,9 @@ char *report_status(const struct snapshot *s, const struct report_info *ri, size
 	buf_printf(&b, "fetches_failed: %" PRIu64 "\n", st->fetches_failed);
 	buf_printf(&b, "versions_held: %" PRIu64 "\n", ri->versions_held);
 	buf_printf(&b, "old_lists_kept: %u\n", ri->lists_kept);
+	buf_printf(&b, "creates_ok: %" PRIu64 "\n", ri->creates_ok);
+	buf_printf(&b, "creates_failed: %" PRIu64 "\n", ri->creates_failed);
+	buf_printf(&b, "deletes_ok: %" PRIu64 "\n", ri->deletes_ok);
+	buf_printf(&b, "deletes_failed: %" PRIu64 "\n", ri->deletes_failed);
 	return finish(&b, len);
 }

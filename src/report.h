@@ -27,6 +27,8 @@ struct report_info {
 	unsigned long requests;   /* HTTP requests sent so far */
 	uint64_t versions_held;   /* file versions the kernel holds inodes of (held.h) */
 	unsigned lists_kept;      /* old snapshots kept for versions held open */
+	/* Tokens created and deleted through the mount (-o manage), by result. */
+	uint64_t creates_ok, creates_failed, deletes_ok, deletes_failed;
 };
 
 /*
