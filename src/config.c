@@ -1,5 +1,5 @@
 /*
- * config.c - option values and the token; see config.h.
+ * config.c - option values, the token and the secret_dir folder; see config.h.
  */
 #include "config.h"
 
@@ -35,6 +35,92 @@ bad:
 		       name, base == 8 ? "octal " : "", min, max, s ? s : "");
 }
 
+void config_init(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->secret_dir_fd = -1;
+}
+
+/*
+ * The offset of the first byte of s[0..len) that does not begin a printable
+ * UTF-8 character (a control character, C0, DEL or C1; a stray, overlong or
+ * truncated sequence; a surrogate or a code point past U+10FFFF), or len
+ * when there is none.
+ */
+static size_t unprintable_at(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned long cp = s[i], min;
+		size_t more;
+
+		if (cp < 0x80) {
+			if (cp < 0x20 || cp == 0x7f)
+				return i;
+			i++;
+			continue;
+		}
+		if (cp >= 0xc2 && cp <= 0xdf) {
+			more = 1, cp &= 0x1f, min = 0x80;
+		} else if (cp >= 0xe0 && cp <= 0xef) {
+			more = 2, cp &= 0x0f, min = 0x800;
+		} else if (cp >= 0xf0 && cp <= 0xf4) {
+			more = 3, cp &= 0x07, min = 0x10000;
+		} else {
+			return i;
+		}
+		if (len - i <= more)
+			return i;
+		for (size_t k = 1; k <= more; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return i;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp <= 0x9f)
+			return i;
+		i += more + 1;
+	}
+	return len;
+}
+
+/*
+ * The options of -o manage: refused without it; with it, client_id checked
+ * (or defaulted) and secret_dir non-empty.
+ */
+static enum err_kind validate_manage(struct config *c, struct err *e)
+{
+	const char *alone = c->s_new_token_days ? "new_token_days" : c->client_id ? "client_id" :
+			    c->secret_dir ? "secret_dir" : NULL;
+	size_t len, bad;
+
+	if (!c->manage) {
+		if (alone)
+			return err_set(e, ERR_CONFIG, "%s needs -o manage: it only concerns tokens "
+				       "made through the mount", alone);
+		return ERR_OK;
+	}
+	if (c->secret_dir && !*c->secret_dir)
+		return err_set(e, ERR_CONFIG, "secret_dir is empty; give a folder only you can "
+			       "read: -o secret_dir=DIR");
+	if (!c->client_id) {
+		c->client_id = strdup(CONFIG_DEFAULT_CLIENT_ID);
+		return c->client_id ? ERR_OK : err_set(e, ERR_NOMEM, "out of memory");
+	}
+	len = strlen(c->client_id);
+	if (len == 0)
+		return err_set(e, ERR_CONFIG, "client_id must not be empty (leave it out for '%s')",
+			       CONFIG_DEFAULT_CLIENT_ID);
+	if (len > CONFIG_CLIENT_ID_MAX)
+		return err_set(e, ERR_CONFIG, "client_id is %zu bytes long; at most %d are allowed",
+			       len, CONFIG_CLIENT_ID_MAX);
+	bad = unprintable_at((const unsigned char *)c->client_id, len);
+	if (bad < len)
+		return err_set(e, ERR_CONFIG, "client_id must be printable UTF-8 text; byte %zu is a "
+			       "control character or not valid UTF-8", bad + 1);
+	return ERR_OK;
+}
+
 enum err_kind config_validate(struct config *c, struct err *e)
 {
 	unsigned long v;
@@ -45,6 +131,7 @@ enum err_kind config_validate(struct config *c, struct err *e)
 	c->max_response = CONFIG_DEFAULT_MAX_RESPONSE;
 	c->expiring_days = CONFIG_DEFAULT_EXPIRING_DAYS;
 	c->refresh_wait = CONFIG_DEFAULT_REFRESH_WAIT;
+	c->new_token_days = CONFIG_DEFAULT_NEW_TOKEN_DAYS;
 	c->uid = getuid();
 	c->gid = getgid();
 	c->umask = 0;
@@ -58,7 +145,9 @@ enum err_kind config_validate(struct config *c, struct err *e)
 	    (c->s_expiring_days && parse_num("expiring_days", c->s_expiring_days, 10, 0, 3650,
 					     &c->expiring_days, e)) ||
 	    (c->s_refresh_wait && parse_num("refresh_wait", c->s_refresh_wait, 10, 0, 3600,
-					    &c->refresh_wait, e)))
+					    &c->refresh_wait, e)) ||
+	    (c->s_new_token_days && parse_num("new_token_days", c->s_new_token_days, 10, 1,
+					      CONFIG_NEW_TOKEN_DAYS_MAX, &c->new_token_days, e)))
 		return e->kind;
 	if (c->s_uid) {
 		if (parse_num("uid", c->s_uid, 10, 0, UINT_MAX - 1, &v, e))
@@ -75,7 +164,7 @@ enum err_kind config_validate(struct config *c, struct err *e)
 			return e->kind;
 		c->umask = (mode_t)v;
 	}
-	return ERR_OK;
+	return validate_manage(c, e);
 }
 
 /* Trim surrounding whitespace of s in place and check what remains. */
@@ -116,14 +205,20 @@ static char *expand_home(const char *path)
 	return out;
 }
 
+/* What a file of mode m is, for a message: "a FIFO", "a directory", ... */
+static const char *file_kind(mode_t m)
+{
+	return S_ISREG(m) ? "a regular file" : S_ISLNK(m) ? "a symbolic link" :
+	       S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" :
+	       S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" :
+	       S_ISDIR(m) ? "a directory" : "a special file";
+}
+
 /* Refuse a token file that is not a regular file, saying what it is. */
 static enum err_kind not_regular(const char *path, mode_t m, struct err *e)
 {
-	const char *kind = S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" :
-			   S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" :
-			   S_ISDIR(m) ? "a directory" : "a special file";
-
-	return err_set(e, ERR_CONFIG, "token file %s is %s, not a regular file", path, kind);
+	return err_set(e, ERR_CONFIG, "token file %s is %s, not a regular file", path,
+		       file_kind(m));
 }
 
 /*
@@ -243,6 +338,72 @@ enum err_kind config_load_token(struct config *c, struct err *e)
 	return rc;
 }
 
+/* Say why secret_dir at path (expanded) could not be opened: open set errno to err. */
+static enum err_kind unopened_dir(const char *path, int err, struct err *e)
+{
+	struct stat st;
+
+	if (err == ENOENT)
+		return err_set(e, ERR_CONFIG, "secret_dir %s does not exist; create it with: "
+			       "mkdir -m 700 %s", path, path);
+	if ((err == ELOOP || err == ENOTDIR) && lstat(path, &st) == 0) {
+		if (S_ISLNK(st.st_mode))
+			return err_set(e, ERR_CONFIG, "secret_dir %s is a symbolic link; give the "
+				       "folder it points to instead", path);
+		if (!S_ISDIR(st.st_mode))
+			return err_set(e, ERR_CONFIG, "secret_dir %s is %s, not a folder; create "
+				       "one with: mkdir -m 700 DIR", path, file_kind(st.st_mode));
+	}
+	return err_set(e, ERR_CONFIG, "cannot open secret_dir %s: %s", path, strerror(err));
+}
+
+enum err_kind config_open_secret_dir(struct config *c, struct err *e)
+{
+	enum err_kind rc = ERR_CONFIG;
+	struct stat st;
+	char *path;
+	size_t len;
+	int fd = -1;
+
+	if (!c->secret_dir)
+		return ERR_OK;
+	path = expand_home(c->secret_dir);
+	if (!path)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	/* "dir/" would follow a symlink named dir: O_NOFOLLOW must see the last name. */
+	len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		unopened_dir(path, errno, e);
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		err_set(e, ERR_CONFIG, "cannot stat secret_dir %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (st.st_uid != geteuid()) {
+		err_set(e, ERR_CONFIG, "secret_dir %s belongs to uid %u, not to you (uid %u); give "
+			"a folder of your own, or: chown %u %s", path, (unsigned)st.st_uid,
+			(unsigned)geteuid(), (unsigned)geteuid(), path);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		err_set(e, ERR_CONFIG, "secret_dir %s is accessible by group or others (mode %04o); "
+			"protect it with: chmod 700 %s", path, (unsigned)(st.st_mode & 07777), path);
+		goto out;
+	}
+	c->secret_dir_fd = fd;
+	fd = -1;
+	rc = ERR_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
 void config_drop_token(struct config *c)
 {
 	if (c->token) {
@@ -267,4 +428,10 @@ void config_free(struct config *c)
 	free(c->s_umask);
 	free(c->s_expiring_days);
 	free(c->s_refresh_wait);
+	free(c->s_new_token_days);
+	free(c->client_id);
+	free(c->secret_dir);
+	if (c->secret_dir_fd != -1)
+		close(c->secret_dir_fd);
+	c->secret_dir_fd = -1;
 }

@@ -21,6 +21,9 @@
 #define SLOT_ROOT_FILE 11
 #define ROOT_FILE_BITS 2
 enum { ROOT_FILE_LIST, ROOT_FILE_STATUS, ROOT_FILE_METRICS };
+/* The folders of new/ and their files: the part in the two bits above the slot. */
+#define SLOT_MINT 12
+#define MINT_PART_BITS 2
 #define SLOT_EXPIRING_LINK 13
 #define SLOT_EXPIRED_LINK 14
 #define SLOT_BYNAME_LINK 15
@@ -47,6 +50,7 @@ static const struct {
 	{ "by-name", TREE_INO_BYNAME, TREE_BYNAME },
 	{ "expiring", TREE_INO_EXPIRING, TREE_EXPIRING },
 	{ "expired", TREE_INO_EXPIRED, TREE_EXPIRED },
+	{ "new", TREE_INO_NEW, TREE_NEW },
 	{ "tokens.json", TREE_INO_LIST, TREE_LIST },
 	{ "metrics.prom", TREE_INO_METRICS, TREE_METRICS },
 	{ "status", TREE_INO_STATUS, TREE_STATUS },
@@ -104,6 +108,23 @@ uint64_t tree_version_key(uint64_t ino)
 static void fixed(struct tree_node *n, uint64_t ino, enum tree_kind kind)
 {
 	*n = (struct tree_node){ .ino = ino, .kind = kind };
+}
+
+void tree_mint_node(uint64_t seq, enum tree_mint_part part, struct tree_node *out)
+{
+	static const enum tree_kind kinds[] = {
+		[TREE_MINT_FOLDER] = TREE_MINT_DIR,
+		[TREE_MINT_SECRET] = TREE_MINT_FILE,
+		[TREE_MINT_ID] = TREE_MINT_FILE,
+		[TREE_MINT_TOKEN] = TREE_MINT_LINK,
+	};
+
+	*out = (struct tree_node){
+		.ino = (((seq << MINT_PART_BITS) | part) << SLOT_BITS) | SLOT_MINT,
+		.kind = kinds[part],
+		.seq = seq,
+		.part = part,
+	};
 }
 
 static void token_node(struct tree_node *n, const struct snap_token *t, unsigned slot)
@@ -189,6 +210,13 @@ bool tree_node(const struct snapshot *s, uint64_t ino, struct tree_node *out)
 			return false;
 		fixed(out, ino, root_file_of(ino) == ROOT_FILE_STATUS ? TREE_STATUS : TREE_METRICS);
 		return true;
+	}
+	if (ino >= (1u << SLOT_BITS) && slot == SLOT_MINT) {
+		/* A folder of new/ or one of its files: minted.h knows which exist. */
+		tree_mint_node(ino >> (SLOT_BITS + MINT_PART_BITS),
+			       (enum tree_mint_part)((ino >> SLOT_BITS) & ((1u << MINT_PART_BITS) - 1)),
+			       out);
+		return out->seq != 0;
 	}
 	if (!s || ino < (1u << SLOT_BITS))
 		return false;
@@ -299,6 +327,10 @@ enum tree_found tree_lookup(const struct snapshot *s, const struct tree_clock *c
 			}
 		}
 		return TREE_ABSENT;
+	case TREE_NEW:
+	case TREE_MINT_DIR:
+		/* Their entries are minted.h's: the FUSE layer looks them up there. */
+		return TREE_ABSENT;
 	default:
 		return TREE_NOT_DIR;
 	}
@@ -308,7 +340,7 @@ bool tree_is_dir(const struct tree_node *n)
 {
 	return n->kind == TREE_ROOT || n->kind == TREE_TOKENS || n->kind == TREE_BYNAME ||
 	       n->kind == TREE_EXPIRING || n->kind == TREE_EXPIRED ||
-	       n->kind == TREE_TOKEN_DIR;
+	       n->kind == TREE_TOKEN_DIR || n->kind == TREE_NEW || n->kind == TREE_MINT_DIR;
 }
 
 bool tree_is_dynamic(const struct tree_node *n)
@@ -451,9 +483,11 @@ void tree_stat(const struct snapshot *s, const struct tree_node *n,
 		t = n->tok->created;
 	if (tree_is_dir(n)) {
 		st->st_mode = S_IFDIR | (0555 & ~own->umask);
+		if (own->manage && (n->kind == TREE_TOKENS || n->kind == TREE_NEW))
+			st->st_mode |= S_IWUSR;
 		st->st_nlink = 2;
 		if (n->kind == TREE_ROOT)
-			st->st_nlink = 6;
+			st->st_nlink = 7;
 		else if (n->kind == TREE_TOKENS && s)
 			st->st_nlink = 2 + s->n;
 	} else if (n->kind == TREE_TOKEN_LINK) {
@@ -477,7 +511,8 @@ size_t tree_dir_count(const struct snapshot *s, const struct tree_node *dir)
 	case TREE_TOKENS:
 	case TREE_BYNAME:    return 2 + (s ? s->n : 0);
 	case TREE_EXPIRING:
-	case TREE_EXPIRED:   return 2;
+	case TREE_EXPIRED:
+	case TREE_NEW:       return 2;
 	case TREE_TOKEN_DIR: return 2 + NTOKEN_FILES;
 	default:             return 0;
 	}
@@ -497,6 +532,8 @@ static void parent_of(const struct tree_node *dir, struct tree_node *out)
 {
 	if (dir->kind == TREE_TOKEN_DIR)
 		fixed(out, TREE_INO_TOKENS, TREE_TOKENS);
+	else if (dir->kind == TREE_MINT_DIR)
+		fixed(out, TREE_INO_NEW, TREE_NEW);
 	else
 		fixed(out, TREE_INO_ROOT, TREE_ROOT);
 }

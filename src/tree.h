@@ -47,6 +47,7 @@ enum {
 	TREE_INO_EXPIRED = 6,
 	TREE_INO_METRICS = 7,  /* metrics.prom */
 	TREE_INO_STATUS = 8,
+	TREE_INO_NEW = 9,      /* new/ */
 };
 
 enum tree_kind {
@@ -62,7 +63,21 @@ enum tree_kind {
 	TREE_TOKEN_FILE,  /* tokens/<ID>/<file>, rendered in the snapshot */
 	TREE_TOKEN_CLOCK, /* tokens/<ID>/days_left or expired: depend on the clock */
 	TREE_TOKEN_LINK,  /* by-name/<name>, expiring/<name> or expired/<name> */
+	TREE_NEW,         /* new/: the tokens this mount created (-o manage) */
+	TREE_MINT_DIR,    /* new/<name>/ */
+	TREE_MINT_FILE,   /* new/<name>/secret or id */
+	TREE_MINT_LINK,   /* new/<name>/token */
 };
+
+/*
+ * The parts of a folder in new/, in listing order.  Which folders exist,
+ * and what their files hold, the tree does not know (see minted.h): it
+ * only numbers them, by the number minted.h gives each (its seq):
+ *
+ *     new/rotated/secret, seq 5, part 1 (secret), slot 12:
+ *     | seq 5 | part 1 (2 bits) | slot 12 (4 bits) | = ((5 << 2 | 1) << 4) | 12 = 0x15c
+ */
+enum tree_mint_part { TREE_MINT_FOLDER, TREE_MINT_SECRET, TREE_MINT_ID, TREE_MINT_TOKEN };
 
 /* The files of a token's folder that depend on the clock. */
 enum tree_clock_file { TREE_CLOCK_DAYS_LEFT, TREE_CLOCK_EXPIRED, TREE_NCLOCK };
@@ -78,6 +93,8 @@ struct tree_node {
 	enum snap_file file;          /* TREE_TOKEN_FILE */
 	enum tree_clock_file clock;   /* TREE_TOKEN_CLOCK */
 	enum tree_kind view;          /* TREE_TOKEN_LINK: the folder it is in */
+	uint64_t seq;                 /* TREE_MINT_*: the folder's number in minted.h */
+	enum tree_mint_part part;     /* TREE_MINT_* */
 };
 
 /* Ownership and permission bits applied to every node. */
@@ -85,6 +102,7 @@ struct tree_owner {
 	uid_t uid;
 	gid_t gid;
 	mode_t umask;  /* applied to folders and files, not links */
+	bool manage;   /* -o manage: the owner may write tokens/ and new/ */
 };
 
 /* The moment a request is answered at, and what "expiring" means then. */
@@ -92,6 +110,9 @@ struct tree_clock {
 	struct timespec now;
 	long expiring_days;  /* expiring/ holds tokens expiring within this many days */
 };
+
+/* The node of part of the folder numbered seq in new/ (any seq from 1). */
+void tree_mint_node(uint64_t seq, enum tree_mint_part part, struct tree_node *out);
 
 /* The number of tokens.json as s holds it (TREE_INO_LIST when s is NULL). */
 uint64_t tree_list_ino(const struct snapshot *s);

@@ -52,7 +52,7 @@
 #include "tree_diff.h"
 
 static const struct timespec fetched = { 1764300000, 123456789 };
-static const struct tree_owner owner = { 1000, 1000, 022 };
+static const struct tree_owner owner = { .uid = 1000, .gid = 1000, .umask = 022 };
 /* The moment the clock files and views are judged at: 2025-11-28T03:20:00Z. */
 static const struct tree_clock clk = { { 1764300000, 0 }, 7 };
 
@@ -698,26 +698,27 @@ static void check_snapshot(const struct snapshot *s, const struct pat_list *l,
 		uint64_t base = (uint64_t)(s->tok[i].id + 1) << 4;
 
 		FUZZ_CHECK(w.linked[i] == 1);
-		/* Slots 11 and 12 name none of its nodes (11: the root's versioned files). */
+		/* Slots 11 and 12 name none of its nodes (11: the root's versioned files, 12: new/'s). */
 		FUZZ_CHECK(!tree_node(s, base | 11, &n) ||
 			   (!n.tok && (n.kind == TREE_LIST || n.kind == TREE_STATUS ||
 				       n.kind == TREE_METRICS)));
-		FUZZ_CHECK(!tree_node(s, base | 12, &n));
+		FUZZ_CHECK(!tree_node(s, base | 12, &n) ||
+			   (!n.tok && n.kind >= TREE_MINT_DIR && n.kind <= TREE_MINT_LINK));
 		for (unsigned slot = 13; slot < 16; slot++)
 			FUZZ_CHECK(tree_node(s, base | slot, &n) && n.kind == TREE_TOKEN_LINK);
 	}
 	/*
-	 * The root and its 7 entries + per token: folder, its files and clock
+	 * The root and its 8 entries + per token: folder, its files and clock
 	 * files, by-name link + the links in the views.
 	 */
-	FUZZ_CHECK(w.ninos == 8 + s->n * (SNAP_NFILES + TREE_NCLOCK + 2) + w.in_views);
+	FUZZ_CHECK(w.ninos == 9 + s->n * (SNAP_NFILES + TREE_NCLOCK + 2) + w.in_views);
 	qsort(w.inos, w.ninos, sizeof(*w.inos), cmp_u64);
 	for (size_t i = 1; i < w.ninos; i++)
 		FUZZ_CHECK(w.inos[i - 1] < w.inos[i]);
 	/* The fixed nodes; tokens.json's placeholder number never resolves. */
 	for (uint64_t ino = 0; ino < 16; ino++)
 		FUZZ_CHECK(tree_node(s, ino, &n) ==
-			   (ino >= 1 && ino <= TREE_INO_STATUS && ino != TREE_INO_LIST));
+			   (ino >= 1 && ino <= TREE_INO_NEW && ino != TREE_INO_LIST));
 	free(w.inos);
 	free(w.linked);
 	free(w.scratch);

@@ -141,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *path = malloc(size + 1), *p, *scratch = NULL;
 	struct tree_node cur, next;
-	struct tree_owner own = { 0, 0, 0 };
+	struct tree_owner own = { .umask = 0 };
 	struct stat st;
 	size_t len, cap = 0;
 

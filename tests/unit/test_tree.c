@@ -158,7 +158,7 @@ static uint64_t ino_of(const struct snapshot *s, const char *path)
 static bool stat_path(const char *file, int line, const struct snapshot *s, const char *path,
 		      const struct tree_owner *own, struct tree_node *n, struct stat *st)
 {
-	static const struct tree_owner root_022 = { 0, 0, 022 };
+	static const struct tree_owner root_022 = { .uid = 0, .gid = 0, .umask = 022 };
 
 	if (resolve(s, path, n) != TREE_FOUND) {
 		check_fail(file, line, "%s not found", path);
@@ -318,7 +318,7 @@ static void check_link(const char *file, int line, const struct snapshot *s,
 {
 	char path[512], target[64], want[64];
 	struct tree_node n;
-	struct tree_owner own = { 0, 0, 022 };
+	struct tree_owner own = { .uid = 0, .gid = 0, .umask = 022 };
 	struct stat st;
 	size_t len;
 	int rc;
@@ -485,7 +485,7 @@ TEST(tokens_json)
 static void check_mode(const char *file, int line, const struct snapshot *s,
 		       const char *path, mode_t umask_, mode_t want)
 {
-	struct tree_owner own = { 1234, 5678, umask_ };
+	struct tree_owner own = { .uid = 1234, .gid = 5678, .umask = umask_ };
 	struct tree_node n;
 	struct stat st;
 
@@ -594,7 +594,7 @@ TEST(link_counts)
 
 	if (!s)
 		return;
-	check_nlink(__FILE__, __LINE__, s, "", 6);
+	check_nlink(__FILE__, __LINE__, s, "", 7);
 	check_nlink(__FILE__, __LINE__, s, "tokens", 2 + NTOK);
 	check_nlink(__FILE__, __LINE__, s, "by-name", 2);
 	check_nlink(__FILE__, __LINE__, s, "tokens/1", 2);
@@ -658,7 +658,7 @@ TEST(listings)
 
 	if (!s)
 		return;
-	CHECK_LISTING(s, "", TREE_INO_ROOT, "tokens", "by-name", "expiring", "expired",
+	CHECK_LISTING(s, "", TREE_INO_ROOT, "tokens", "by-name", "expiring", "expired", "new",
 		      "tokens.json", "metrics.prom", "status");
 	CHECK_LISTING(s, "tokens", TREE_INO_ROOT,
 		      "1", "2", "3", "4", "5", "7", "8", "9", "10", "12");
@@ -714,10 +714,10 @@ TEST(inodes_unique_and_round_trip)
 	struct walk *w = calloc(1, sizeof(*w));
 	struct tree_node n;
 	/*
-	 * root + its 7 entries + per token: folder, its files (the snapshot's
+	 * root + its 8 entries + per token: folder, its files (the snapshot's
 	 * and the two clock files), by-name link.  The views list nothing here.
 	 */
-	const size_t want = 8 + NTOK * (2 + SNAP_NFILES + TREE_NCLOCK);
+	const size_t want = 9 + NTOK * (2 + SNAP_NFILES + TREE_NCLOCK);
 
 	if (!s || !w)
 		goto out;
@@ -751,7 +751,7 @@ TEST(inodes_unique_and_round_trip)
 	/* Numbers that name no node: tokens.json is known by its versioned number only. */
 	CHECK(!tree_node(s, 0, &n));
 	CHECK(!tree_node(s, TREE_INO_LIST, &n));
-	for (uint64_t ino = TREE_INO_STATUS + 1; ino < 16; ino++)
+	for (uint64_t ino = TREE_INO_NEW + 1; ino < 16; ino++)
 		CHECK(!tree_node(s, ino, &n));
 	CHECK(tree_node(s, tree_list_ino(s), &n) && n.kind == TREE_LIST);
 	if (resolve(s, "tokens/5", &n) == TREE_FOUND) {
@@ -761,12 +761,12 @@ TEST(inodes_unique_and_round_trip)
 		/*
 		 * Slots past the clock files and before the three links name
 		 * none of the token's nodes: slot 11 numbers the root's
-		 * versioned files (tree.h), slot 12 nothing.
+		 * versioned files (tree.h), slot 12 the folders of new/.
 		 */
 		CHECK(!tree_node(s, base + 11, &m) ||
 		      (!m.tok && (m.kind == TREE_LIST || m.kind == TREE_STATUS ||
 				  m.kind == TREE_METRICS)));
-		CHECK(!tree_node(s, base + 12, &m));
+		CHECK(!tree_node(s, base + 12, &m) || (!m.tok && m.kind >= TREE_MINT_DIR));
 		for (uint64_t slot = 13; slot < 16; slot++)
 			CHECK(tree_node(s, base + slot, &m) && m.kind == TREE_TOKEN_LINK);
 		/* ID 6 is not in the list. */
@@ -831,6 +831,15 @@ TEST(inode_layout)
 	CHECK(tree_node(s, 0xdb, &n) && n.kind == TREE_STATUS);
 	CHECK(tree_node(s, tree_report_ino(TREE_METRICS, 3), &n) && n.kind == TREE_METRICS);
 	CHECK(tree_report_ino(TREE_METRICS, 3) != 0xdb && tree_report_ino(TREE_METRICS, 3) != 0x14b);
+	/* new/rotated/secret, seq 5: the worked example; seq 0 names nothing. */
+	tree_mint_node(5, TREE_MINT_SECRET, &n);
+	CHECK_EQ_INT(n.ino, 0x15c);
+	CHECK(tree_node(NULL, 0x15c, &n) && n.kind == TREE_MINT_FILE && n.seq == 5 &&
+	      n.part == TREE_MINT_SECRET);
+	CHECK(tree_node(s, 0x14c, &n) && n.kind == TREE_MINT_DIR && n.seq == 5);
+	CHECK(tree_node(s, 0x17c, &n) && n.kind == TREE_MINT_LINK);
+	CHECK(!tree_node(s, 0x0c, &n) && !tree_node(s, 0x3c, &n));
+	CHECK_EQ_INT(tree_version_key(0x15c), 0);
 	/* Folders and links have no version. */
 	CHECK_EQ_INT(ino_of(s, "tokens/7"), 0x80);
 	CHECK_EQ_INT(ino_of(s, "by-name/seven"), 0x8f);
@@ -1296,7 +1305,7 @@ out:
 /* Before the first fetch only the fixed nodes exist. */
 TEST(no_snapshot)
 {
-	struct tree_owner own = { 1, 2, 022 };
+	struct tree_owner own = { .uid = 1, .gid = 2, .umask = 022 };
 	struct tree_node root, n, child;
 	struct stat st;
 	char buf[TREE_NAME_BUF];
@@ -1321,7 +1330,7 @@ TEST(no_snapshot)
 	CHECK_LOOKUP(NULL, "tokens/1", TREE_ABSENT);
 	CHECK_LOOKUP(NULL, "tokens/0", TREE_ABSENT);
 	CHECK_LOOKUP(NULL, "by-name/Teams integ", TREE_ABSENT);
-	CHECK_EQ_INT(tree_dir_count(NULL, &root), 9);
+	CHECK_EQ_INT(tree_dir_count(NULL, &root), 10);
 	if (tree_node(NULL, TREE_INO_TOKENS, &n)) {
 		CHECK_EQ_INT(tree_dir_count(NULL, &n), 2);
 		CHECK(!tree_dir_entry(NULL, &n, 2, buf, &name, &child));
@@ -1482,7 +1491,7 @@ TEST(unreadable_fields)
 	CHECK_EQ_INT(until.tv_sec, 1759363200);
 	/* An unreadable CreatedOn: the files' mtime is the Unix epoch. */
 	if (resolve(s, "tokens/4/name", &n) == TREE_FOUND) {
-		tree_stat(s, &n, &(struct tree_owner){ 0, 0, 022 }, fetched, &st);
+		tree_stat(s, &n, &(struct tree_owner){ .umask = 022 }, fetched, &st);
 		CHECK_EQ_INT(st.st_mtim.tv_sec, 0);
 		CHECK_EQ_INT(st.st_mtim.tv_nsec, 0);
 	}
@@ -1875,7 +1884,7 @@ TEST(listing_positions_outlive_snapshots)
 	out[0] = '\0';
 	pos = 0;
 	list_from(a, &test_clock, TREE_INO_ROOT, &pos, 99, out, sizeof(out));
-	CHECK_EQ_STR(out, ".,..,tokens,by-name,expiring,expired,tokens.json,metrics.prom,status");
+	CHECK_EQ_STR(out, ".,..,tokens,by-name,expiring,expired,new,tokens.json,metrics.prom,status");
 out:
 	snap_unref(a);
 	snap_unref(b);
