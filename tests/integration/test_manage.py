@@ -572,7 +572,8 @@ def test_secret_dir_holds_each_secret_before_mkdir_returns(server, mounter, tmp_
 
 @pytest.mark.bad_input
 @pytest.mark.parametrize("mode, owner", [(0o750, 0), (0o705, 0), (0o777, 0), (0o710, 0),
-                                         (0o701, 0), (0o700, NOBODY)])
+                                         (0o701, 0), (0o700, NOBODY)],
+                         ids=["0750", "0705", "0777", "0710", "0701", "0700-of-nobody"])
 def test_secret_dir_not_private_is_refused_at_mount(tmp_path, token_file, mode, owner):
     keep = tmp_path / "secrets"
     keep.mkdir()
