@@ -7,9 +7,12 @@ Used two ways:
   * by shell scripts, as a program:  ``python3 tests/standin.py --port-file F``.
 
 It serves the three documented endpoints (list, generate-pat, delete-pat) behind a
-bearer token, counts every request, and can inject faults into the list endpoint
-(error statuses, broken JSON, truncated or dropped connections, slow or huge
-bodies).  A small control interface under ``/_standin/`` lets scripts drive it.
+bearer token, counts every request, and can inject faults into each of them: into
+the list (error statuses, broken JSON, truncated or dropped connections, slow or
+huge bodies) and into the two POSTs (an error status; the work done but its answer
+lost, late or garbled).  It remembers every secret generate-pat handed out (see
+generated()), so that a test can look for it where it must not be; it never
+prints one.  A small control interface under ``/_standin/`` lets scripts drive it.
 
 Standard library only (Python 3.11).
 """
@@ -203,10 +206,23 @@ def _require(ok: bool, message: str) -> None:
 
 _INT_RE = re.compile(r"-?[0-9]+")
 
-# Fault kind -> the parameters it accepts.
-_FAULT_PARAMS = {"status": {"code", "retry_after", "location", "body"}, "malformed": {"body"},
-                 "not_array": set(), "truncated": set(), "drop": set(),
-                 "slow": {"delay"}, "huge": {"size", "chunked"}}
+# Endpoint -> fault kind -> the parameters it accepts.  The faults of the POSTs:
+#   generate  status     answer `code` (and `body`) without creating anything
+#             drop       create the token, then hang up without an answer
+#             slow       create the token, then wait `delay` seconds before answering
+#             malformed  create the token, then answer 200 with `body`, which is not
+#                        a JSON string (default: the secret with its closing quote cut
+#                        off); the bytes {secret} in `body` become the secret
+#   delete    status     answer `code` (and `body`) without deleting anything
+#             drop       delete the token (if there is one), then hang up
+_FAULT_PARAMS = {
+    "list": {"status": {"code", "retry_after", "location", "body"}, "malformed": {"body"},
+             "not_array": set(), "truncated": set(), "drop": set(),
+             "slow": {"delay"}, "huge": {"size", "chunked"}},
+    "generate": {"status": {"code", "body"}, "drop": set(), "slow": {"delay"},
+                 "malformed": {"body"}},
+    "delete": {"status": {"code", "body"}, "drop": set()},
+}
 
 # ---- HTTP handling -----------------------------------------------------
 
@@ -215,6 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "synergy-standin"
     sys_version = ""
+    record = None  # the history record of the API request being answered, if kept
 
     def setup(self):
         super().setup()
@@ -257,6 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _head(self, code: int, length: int, headers=None) -> None:
         """Send the status line and headers (JSON type if there is a body)."""
+        self.server.standin._record_status(self.record, code)
         self.send_response(code)
         if length:
             self.send_header("Content-Type", JSON_TYPE)
@@ -297,20 +315,22 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != method:
             msg = f"The requested resource does not support http method '{self.command}'."
             return self._send(405, encode_json({"Message": msg}), {"Allow": method})
-        ok, fault, record = self.server.standin._enter(endpoint,
-                                                       self.headers.get("Authorization"))
+        ok, fault, record = self.server.standin._enter(
+            endpoint, self.headers.get("Authorization"), url.query, self.body)
+        self.record = record
         self.served = None  # the list body, when answered in full without a fault
         complete = False
         try:
+            answered = None
             if not ok:
                 self._send(401, encode_json(DENIED), {"WWW-Authenticate": "Bearer"})
             elif endpoint == "list":
                 self._api_list(fault)
             elif endpoint == "generate":
-                self._api_generate()
+                answered = self._api_generate(fault)
             else:
-                self._api_delete()
-            complete = True
+                answered = self._api_delete(fault)
+            complete = answered is not False
         finally:
             self.server.standin._record_end(record, complete, self.served)
 
@@ -360,22 +380,49 @@ class _Handler(BaseHTTPRequestHandler):
             for chunk in chunks:
                 self.wfile.write(chunk)
 
-    def _api_generate(self):
+    def _api_generate(self, fault):
+        """Create a token and answer its secret, a JSON string; False when the
+        answer was not given (a fault hung up)."""
+        standin = self.server.standin
+        kind, p = (fault["kind"], fault["params"]) if fault else (None, {})
+        if kind == "status":
+            return self._send(p["code"], p.get("body", DEFAULT_ERROR_BODY))
         try:
             req = json.loads(self.body.decode("utf-8"))
             if not isinstance(req, dict):
                 raise ValueError("body must be a JSON object")
-            self.server.standin.add_token(req.get("Name"), req.get("ExpireInDays"))
+            secret = standin._generate(req)
         except ValueError as exc:  # includes JSON and UTF-8 decoding errors
             return self._send(400, encode_json({"Message": f"The request is invalid. {exc}"}))
-        self._send(200, encode_json(secrets.token_urlsafe(32)))
+        if kind == "drop":  # created, but the answer is lost
+            self.log_message("%s %s -> dropped", self.command, self.path)
+            self._hang_up()
+            return False
+        if kind == "slow" and standin._stopping.wait(p.get("delay", 5.0)):
+            self._hang_up()  # server is stopping: give up quietly
+            return False
+        if kind == "malformed":
+            body = p.get("body", b'"' + secret.encode("ascii"))
+            return self._send(200, body.replace(b"{secret}", secret.encode("ascii")))
+        self._send(200, encode_json(secret))
 
-    def _api_delete(self):
+    def _api_delete(self, fault):
+        """Delete a token; 400 for an ID that is not an integer or names no token
+        (as a picky server does); False when the answer was not given."""
+        kind, p = (fault["kind"], fault["params"]) if fault else (None, {})
+        if kind == "status":
+            return self._send(p["code"], p.get("body", DEFAULT_ERROR_BODY))
         raw = (self.query.get("id") or [""])[0]
         if not _INT_RE.fullmatch(raw):
             return self._send(400, encode_json({"Message": "The request is invalid."}))
-        if not self.server.standin.remove_token(int(raw)):
-            return self._send(404, encode_json({"Message": f"Token {raw} not found."}))
+        removed = self.server.standin.remove_token(int(raw))
+        if kind == "drop":  # deleted (if it was there), but the answer is lost
+            self.log_message("%s %s -> dropped", self.command, self.path)
+            self._hang_up()
+            return False
+        if not removed:
+            return self._send(400, encode_json({"Message": f"The request is invalid. "
+                                                           f"No token with ID {raw}."}))
         self._send(200)
 
     def _control(self, name: str):
@@ -500,7 +547,9 @@ class StandIn:
         self._tokens = copy_json(list(DEFAULT_TOKENS if tokens is None else tokens))
         self._raw = None          # bytes served instead of the list, or None
         self._body_cache = None   # encoded self._tokens, rebuilt after changes
-        self._fault = None        # {"kind", "remaining", "params"} or None
+        # endpoint -> {"kind", "remaining", "params"} or None
+        self._faults = dict.fromkeys(_FAULT_PARAMS)
+        self._generated: list[dict] = []  # every token generate-pat made, with its secret
         self._counts = dict.fromkeys(COUNTERS, 0)
         self._auth: list[str] = []
         self.keep_history = history  # may be switched on later
@@ -595,18 +644,28 @@ class StandIn:
         with self._lock:
             self._token = new_token
 
-    def fault(self, kind=None, count=None, **params) -> None:
-        """Inject a fault into the next `count` list requests (None: until cleared).
+    def fault(self, kind=None, count=None, endpoint="list", **params) -> None:
+        """Inject a fault into the next `count` authorized requests of `endpoint`
+        ("list", "generate" or "delete"; None: until cleared).  Each endpoint has a
+        fault of its own; a new one replaces the endpoint's old one.
 
-        kind None clears.  ValueError for an unknown kind, unknown or bad params.
-        The "huge" kind sends `size` bytes of valid JSON, announced by Content-Length,
-        or chunked (chunked=True) so the client only finds the size out by reading.
+        kind None clears the endpoint's fault.  ValueError for an unknown endpoint or
+        kind, unknown or bad params.  The list's "huge" kind sends `size` bytes of
+        valid JSON, announced by Content-Length, or chunked (chunked=True) so the
+        client only finds the size out by reading.  The kinds of generate-pat and
+        delete-pat are described at _FAULT_PARAMS: "drop", "slow" and "malformed" do
+        the work (the token is created or deleted) and then lose, delay or garble the
+        answer.
         """
+        _require(endpoint in _FAULT_PARAMS, f"unknown endpoint {endpoint!r}")
         if kind is None:
-            return self.clear_fault()
-        _require(kind in _FAULT_PARAMS, f"unknown fault kind {kind!r}")
+            with self._lock:
+                self._faults[endpoint] = None
+            return
+        kinds = _FAULT_PARAMS[endpoint]
+        _require(kind in kinds, f"unknown fault kind {kind!r} for {endpoint!r}")
         params = {k: v for k, v in params.items() if v is not None}  # None = not given
-        unknown = set(params) - _FAULT_PARAMS[kind]
+        unknown = set(params) - kinds[kind]
         _require(not unknown, f"fault {kind!r} does not take {sorted(unknown)}")
         _require(count is None or (_is_int(count) and count >= 1),
                  "count must be a positive integer or None")
@@ -622,11 +681,33 @@ class StandIn:
         if "delay" in params:
             params["delay"] = float(params["delay"])
         with self._lock:
-            self._fault = {"kind": kind, "remaining": count, "params": params}
+            self._faults[endpoint] = {"kind": kind, "remaining": count, "params": params}
 
-    def clear_fault(self) -> None:
+    def clear_fault(self, endpoint=None) -> None:
+        """Clear the fault of `endpoint`, or of every endpoint (None)."""
         with self._lock:
-            self._fault = None
+            for name in self._faults:
+                if endpoint in (None, name):
+                    self._faults[name] = None
+
+    def generated(self) -> list:
+        """Every token generate-pat created, in order of creation, also those whose
+        answer a fault lost: dicts of ID, Name, Secret (what was, or would have been,
+        answered), ClientId and ExpireInDays (as the request gave them; None if
+        absent).  Not forgotten by reset_counts()."""
+        with self._lock:
+            return [dict(g) for g in self._generated]
+
+    def _generate(self, req: dict) -> str:
+        """Create the token a generate-pat request asks for; its new secret.
+        ValueError (a 400) for a bad Name or ExpireInDays."""
+        with self._lock:  # one lock: generated() is in the order of the IDs
+            token = self.add_token(req.get("Name"), req.get("ExpireInDays"))
+            secret = secrets.token_urlsafe(32)
+            self._generated.append({"ID": token["ID"], "Name": token["Name"], "Secret": secret,
+                                    "ClientId": req.get("ClientId"),
+                                    "ExpireInDays": req.get("ExpireInDays")})
+            return secret
 
     def count(self, endpoint: str = "list") -> int:
         with self._lock:
@@ -648,10 +729,17 @@ class StandIn:
         of arrival: endpoint, authorized, fault (its kind, or None), start and end
         (time.monotonic() when it was counted and when its answer was done; end is None
         while it is being answered), complete (the answer was sent without the connection
-        failing), and body (the list body when it was served in full without a fault,
-        else None)."""
+        failing, and no fault hung up on a POST), status (the answer's HTTP status, None
+        if none was sent), body (the list body when it was served in full without a
+        fault, else None), query (the URL's query string, e.g. "id=7") and request (the
+        request's body, bytes: generate-pat's JSON)."""
         with self._lock:
             return [dict(r) for r in self._history if endpoint in (None, r["endpoint"])]
+
+    def _record_status(self, record, code) -> None:
+        if record is not None:
+            with self._lock:
+                record["status"] = int(code)
 
     def _record_end(self, record, complete, body) -> None:
         if record is None:
@@ -671,7 +759,7 @@ class StandIn:
         with self._lock:
             return self._lock.wait_for(lambda: self._counts[endpoint] >= n, timeout)
 
-    def _enter(self, endpoint: str, auth):
+    def _enter(self, endpoint: str, auth, query="", request=b""):
         """Count one API request; return (authorized, fault to apply or None, its history
         record or None)."""
         with self._lock:
@@ -682,17 +770,18 @@ class StandIn:
             fault = None
             if not ok:
                 self._counts["unauthorized"] += 1
-            elif endpoint == "list" and self._fault is not None:
-                fault = self._fault
+            elif self._faults[endpoint] is not None:
+                fault = self._faults[endpoint]
                 if fault["remaining"] is not None:
                     fault["remaining"] -= 1
                     if fault["remaining"] <= 0:
-                        self._fault = None
+                        self._faults[endpoint] = None
             record = None
             if self.keep_history:
                 record = {"endpoint": endpoint, "authorized": ok,
                           "fault": fault["kind"] if fault else None, "start": time.monotonic(),
-                          "end": None, "complete": False, "body": None}
+                          "end": None, "complete": False, "status": None, "body": None,
+                          "query": query, "request": bytes(request)}
                 self._history.append(record)
             self._lock.notify_all()
             return ok, fault, record

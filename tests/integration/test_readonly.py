@@ -20,6 +20,17 @@ What a read-only mount gives, on Linux 6.x:
   mmap(MAP_SHARED, PROT_WRITE) of a descriptor opened O_RDONLY EACCES
 The root's own unlink, rmdir and rename act on the folder the mount sits in
 (not this filesystem): only the writes into the root are tried there.
+
+The same guarantees hold on a mount with -o manage, and the same tests run
+on one ("manage" in their ids).  Such a mount cannot be read-only in the
+kernel (mkdir in new/ and rmdir in tokens/ must reach the daemon), so there
+the daemon refuses what the kernel lets through, and who refuses decides
+the errno (see expected_errnos): an open for writing of a file is still
+EROFS for root (and for anyone the daemon answers); another user, on a mount
+where the kernel checks the modes (default_permissions), may get EACCES or
+EPERM from the kernel first.  Root's rmdir of tokens/1 is not tried there: on
+a manage mount that deletes the token (test_manage.py); another user's is,
+and must fail with EACCES.
 """
 
 import errno
@@ -146,14 +157,14 @@ ATTEMPTS = {
 }
 
 
-def attempt_all(path, what):
-    """Try every way of writing to path (a node of kind what); the errno
-    each gave, 0 if it succeeded."""
+def attempt_all(path, what, skip=()):
+    """Try every way of writing to path (a node of kind what), but those
+    named in skip; the errno each gave, 0 if it succeeded."""
     folder = path if what in (DIR, ROOT) else os.path.dirname(path)
     new = os.path.join(folder, NEW)
     got = {}
     for name, (fn, want) in ATTEMPTS.items():
-        if what not in want:
+        if what not in want or name in skip:
             continue
         try:
             fn(path, new)
@@ -200,7 +211,8 @@ def child_main():
     for none), a private mapping written over (marker, if given), then what a
     new open reads (hex), as JSON on stdout."""
     req = json.load(sys.stdin)
-    answer = {"attempts": attempt_all(req["path"], req["what"]) if req.get("what") else {}}
+    answer = {"attempts": attempt_all(req["path"], req["what"], req.get("skip", ()))
+              if req.get("what") else {}}
     if req.get("marker"):
         answer["mapped"] = map_private_and_write(req["path"], req["marker"].encode())
     if req.get("read"):
@@ -235,20 +247,81 @@ def shared_folder():
         shutil.rmtree(base, ignore_errors=True)
 
 
+# The modes the guarantees are tested in: the options that make them.
+MODES = {"plain": (), "manage": ("manage",)}
+
+
+@pytest.fixture(params=MODES)
+def mode(request):
+    """Each test of a shared mount runs on a plain mount and on a manage one."""
+    return request.param
+
+
 @pytest.fixture
-def shared_mount(server, shared_folder, mounter):
-    """shared_mount(*opts) -> a mount in shared_folder, printing its requests
-    (-d).  shared_folder comes first, so that it is removed only after
-    mounter has unmounted (and checked) every mount."""
+def shared_mount(server, shared_folder, mounter, mode):
+    """shared_mount(*opts) -> a mount in shared_folder, in the test's mode,
+    printing its requests (-d).  shared_folder comes first, so that it is
+    removed only after mounter has unmounted (and checked) every mount."""
     count = [0]
 
     def make(*opts):
         count[0] += 1
         # An absolute name puts the mount point outside tmp_path.
-        return mounter(server.url, *opts, name=str(shared_folder / f"mnt{count[0]}"),
-                       extra_args=["-d"])
+        return mounter(server.url, *MODES[mode], *opts,
+                       name=str(shared_folder / f"mnt{count[0]}"), extra_args=["-d"])
 
     return make
+
+
+# On a manage mount the daemon answers what the kernel of a read-only mount
+# refused, and the kernel checks first what it checks on any mount: unlink
+# of a folder (EISDIR), rmdir of what is no folder (ENOTDIR), a hard link to
+# a folder (EPERM), a user.* attribute on a symlink (EPERM).  The daemon may
+# say EPERM rather than EROFS to an unlink (as for rm of a by-name/ link),
+# may not take extended attributes at all (EOPNOTSUPP; removing a missing
+# one may be ENODATA) and may find a folder not empty before it refuses.
+FOLDERS = (DIR, ROOT)
+MANAGE_ROOT = {
+    "unlink": {FILE: {errno.EROFS, errno.EPERM}, LINK: {errno.EROFS, errno.EPERM},
+               DIR: {errno.EISDIR}},
+    "rmdir": {FILE: {errno.ENOTDIR}, LINK: {errno.ENOTDIR},
+              DIR: {errno.EROFS, errno.EPERM, errno.ENOTEMPTY}},
+    "link_new": {FILE: {errno.EROFS, errno.EPERM}, LINK: {errno.EROFS, errno.EPERM},
+                 DIR: {errno.EPERM}, ROOT: {errno.EPERM}},
+    "setxattr": {k: {errno.EROFS, errno.EPERM, errno.EOPNOTSUPP} for k in (FILE,) + FOLDERS}
+    | {LINK: {errno.EPERM}},
+    "removexattr": {k: {errno.EROFS, errno.EPERM, errno.EOPNOTSUPP, errno.ENODATA}
+                    for k in (FILE,) + FOLDERS} | {LINK: {errno.EPERM}},
+}
+# What opens a file for writing: EROFS whoever asks the daemon.
+WRITE_OPENS = ("open_wronly", "open_rdwr", "open_append", "open_rdonly_trunc",
+               "open_wronly_trunc", "open_creat_existing")
+
+
+def expected_errnos(mode, setup, uid, kind, what):
+    """attempt name -> the errnos it may fail with, on a mount of mode and
+    setup, tried by uid on a node of kind (what it is)."""
+    plain = {name: {e[what]} for name, (_, e) in ATTEMPTS.items() if what in e}
+    if mode == "plain":
+        return plain
+    want = {name: set(MANAGE_ROOT[name][what]) if name in MANAGE_ROOT else errnos
+            for name, errnos in plain.items()}
+    if uid == 0:
+        if kind == "token_folder":
+            del want["rmdir"]  # it would delete token 1: test_manage.py does
+        return want
+    # Another user: the kernel may refuse first by the modes (default
+    # permissions), the daemon for not being the mounting user.
+    kernel_checks = "no_default_permissions" not in SETUPS[setup][0]
+    for name, errnos in want.items():
+        if name in WRITE_OPENS and what == FILE and not kernel_checks:
+            continue  # the daemon answers the open: EROFS
+        if errnos & {errno.EBADF, errno.EINVAL} or (name == "mmap_shared_writable"):
+            continue  # the descriptor's mode decides, in the kernel
+        errnos |= {errno.EACCES, errno.EPERM}
+    if kind == "token_folder":
+        want["rmdir"] = {errno.EACCES}  # another user deletes nothing
+    return want
 
 
 # Who tries, on which mount: (mount options, the users who try).
@@ -292,7 +365,7 @@ def stable_bodies(m):
 
 @pytest.mark.parametrize("setup", SETUPS)
 @pytest.mark.parametrize("kind", KINDS)
-def test_no_write_reaches_any_reader(server, shared_mount, kind, setup):
+def test_no_write_reaches_any_reader(server, shared_mount, kind, setup, mode):
     opts, users = SETUPS[setup]
     soon = server.add_token("expires soon", expire_in_days=2)
     m = shared_mount(*opts)
@@ -303,17 +376,20 @@ def test_no_write_reaches_any_reader(server, shared_mount, kind, setup):
     before = stable_bodies(m)
     marker = b"\x00written by a client\x00"
     for uid in users:
+        want = expected_errnos(mode, setup, uid, kind, what)
+        skip = [name for name, (_, e) in ATTEMPTS.items() if what in e and name not in want]
         if uid == 0:
-            got = attempt_all(path, what)
+            got = attempt_all(path, what, skip)
             answer = {"mapped": map_private_and_write(path, marker), "read": read(path).hex()} \
                 if what == FILE else {}
         else:
             answer = as_user(uid, {"path": str(path), "what": what, "read": what == FILE,
-                                   "marker": marker.decode() if what == FILE else None})
+                                   "marker": marker.decode() if what == FILE else None,
+                                   "skip": skip})
             got = answer["attempts"]
-        want = {name: e[what] for name, (_, e) in ATTEMPTS.items() if what in e}
-        wrong = {name: (errno.errorcode.get(got[name], got[name]), errno.errorcode[want[name]])
-                 for name in want if got[name] != want[name]}
+        wrong = {name: (errno.errorcode.get(got[name], got[name]),
+                        sorted(errno.errorcode[e] for e in want[name]))
+                 for name in want if got[name] not in want[name]}
         assert not wrong, f"uid {uid}: attempt: (got, wanted): {wrong}"
         if what == FILE:
             # The private mapping took the write; the file did not (the
@@ -330,11 +406,12 @@ def test_no_write_reaches_any_reader(server, shared_mount, kind, setup):
     # name, no lost one, no changed body, link or mode.
     assert stable_bodies(m) == before
     assert server.count("generate") == 0 and server.count("delete") == 0
-    # The kernel refused all of it: the daemon heard of no write at all.
     opcodes = set(OPCODE.findall(m.log()))
     assert "LOOKUP" in opcodes  # the log shows the requests
-    heard = opcodes & set(WRITING_OPCODES)
-    assert not heard, f"the daemon received {sorted(heard)}"
+    if mode == "plain":
+        # The kernel refused all of it: the daemon heard of no write at all.
+        heard = opcodes & set(WRITING_OPCODES)
+        assert not heard, f"the daemon received {sorted(heard)}"
 
 
 @pytest.mark.parametrize("kind", [k for k, (_, what) in KINDS.items() if what == FILE])
@@ -364,14 +441,18 @@ def test_a_private_writable_mapping_changes_no_other_reader(server, shared_mount
             assert body == original
 
 
-def test_the_mount_is_read_only_in_the_kernel(server, mounter):
+@pytest.mark.parametrize("mode", MODES)
+def test_the_mount_is_read_only_in_the_kernel(server, mounter, mode):
     """Mounted without "ro", the mount is read-only all the same: the kernel
     (/proc/self/mounts, statvfs) says so, and every file and folder refuses
-    to be opened for writing, in a list of some size."""
-    m = mounter(server.url)
-    assert "ro" in mount_options(m.path), mount_options(m.path)
-    assert "rw" not in mount_options(m.path)
-    assert os.statvfs(m.path).f_flag & os.ST_RDONLY
+    to be opened for writing, in a list of some size.  A manage mount cannot
+    be read-only in the kernel: there the daemon refuses every open for
+    writing, and every new file, new/ included, with the same EROFS."""
+    m = mounter(server.url, *MODES[mode])
+    if mode == "plain":
+        assert "ro" in mount_options(m.path), mount_options(m.path)
+        assert "rw" not in mount_options(m.path)
+        assert os.statvfs(m.path).f_flag & os.ST_RDONLY
     for dirpath, dirs, files in os.walk(m.path):
         for name in files:
             with pytest.raises(OSError) as exc:

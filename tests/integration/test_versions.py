@@ -109,9 +109,15 @@ def read_in_pieces(path, piece, pause):
     return b"".join(parts)
 
 
+# The modes the reads are checked in: a manage mount (-o manage) is no
+# read-only mount in the kernel, and must serve whole versions all the same.
+MODES = {"plain": (), "manage": ("manage",)}
+
+
 @pytest.mark.concurrency
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("way", WAYS)
-def test_each_document_read_is_one_list_served(server, mounter, way):
+def test_each_document_read_is_one_list_served(server, mounter, way, mode):
     """Readers read tokens.json 4 KiB at a time, pausing after each read,
     while the server's list changes every 20 ms (each version of another
     length) and refreshes land: every document parses and is, byte for
@@ -120,7 +126,7 @@ def test_each_document_read_is_one_list_served(server, mounter, way):
     server.keep_history = True
     server.set_raw_list(versions[0])
     opts, after_change = WAYS[way]
-    m = mounter(server.url, *opts)
+    m = mounter(server.url, *opts, *MODES[mode])
     assert cat(m.p("tokens.json")) == versions[0] + b"\n"
     stop = threading.Event()
     docs, errors = [], []
