@@ -71,7 +71,8 @@ int fs_mint_attr(struct fs *fs, const struct tree_node *n, struct stat *st)
 
 	tree_stat(NULL, n, &fs->cfg.owner, fs->mount_time, st);
 	if (n->kind == TREE_NEW) {
-		st->st_mtim = st->st_ctim = minted_changed(fs->cfg.minted, fs->mount_time);
+		if (fs->cfg.minted)
+			st->st_mtim = st->st_ctim = minted_changed(fs->cfg.minted, fs->mount_time);
 		return 0;
 	}
 	if (!fs->cfg.minted || !minted_get(fs->cfg.minted, n->seq, &f) || !has_part(&f, n->part))
@@ -295,8 +296,8 @@ int fs_mint_access(fuse_req_t req, const struct tree_node *n, int mask)
 /*
  * The name a folder of new/ asks for: entry un-escaped as by-name/ writes
  * names (escape.h), into out (strlen(entry) + 1 bytes).  Every '\' must
- * start a "\xNN" escape; the name must be UTF-8 without control
- * characters, and not empty.  Returns 0 or EINVAL.
+ * start a "\xNN" escape; the name must be UTF-8 (JSON carries no other),
+ * without NUL, and not empty.  Returns 0 or EINVAL.
  */
 static int name_of(const char *entry, char *out)
 {
@@ -311,7 +312,7 @@ static int name_of(const char *entry, char *out)
 		return EINVAL;
 	for (size_t i = 0, n; i < len; i += n) {
 		n = esc_utf8_len((const unsigned char *)out + i, len - i);
-		if (n == 0 || (unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+		if (n == 0)
 			return EINVAL;
 	}
 	return 0;
@@ -329,10 +330,12 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *entry, mode_t mode)
 	int rc = 0;
 
 	(void)mode;
-	if (!fs->cfg.manage || parent != TREE_INO_NEW)
+	if (!fs->cfg.manage || parent != TREE_INO_NEW) {
 		rc = EROFS;
-	else if (!may_manage(req))
+	} else if (!may_manage(req)) {
+		manage_refused(fs->cfg.manage, entry, 0, fuse_req_ctx(req)->uid);
 		rc = EACCES;
+	}
 	else if (!(name = malloc(strlen(entry) + 1)))
 		rc = ENOMEM;
 	else
@@ -385,6 +388,7 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
 	struct minted_info f;
+	enum err_kind kind;
 	struct err err;
 	int64_t id;
 
@@ -397,23 +401,25 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (!may_manage(req)) {
-		fuse_reply_err(req, EACCES);
-		return;
-	}
 	id = id_of(name);
 	if (id < 0) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	/*
-	 * No wait for the notifier here: it may need tokens/'s lock, which the
-	 * kernel holds until this is answered.  The kernel drops tokens/<ID>
-	 * itself; the other folders follow as the notifier tells it.
-	 */
+	if (!may_manage(req)) {
+		manage_refused(fs->cfg.manage, NULL, id, fuse_req_ctx(req)->uid);
+		fuse_reply_err(req, EACCES);
+		return;
+	}
 	err_clear(&err);
-	fuse_reply_err(req, fs_errno(manage_delete(fs->cfg.manage, id, fuse_req_ctx(req)->uid,
-						   &err)));
+	kind = manage_delete(fs->cfg.manage, id, fuse_req_ctx(req)->uid, &err);
+	/*
+	 * by-name/, the views and tokens.json are told before the answer; the
+	 * entries in tokens/ are not waited for: the kernel holds tokens/'s
+	 * lock until this is answered, and drops tokens/<ID> itself.
+	 */
+	inval_wait_outside_tokens(fs->inval);
+	fuse_reply_err(req, fs_errno(kind));
 }
 
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -12,6 +12,7 @@
 #include "held.h"
 #include "snapshot.h"
 #include "thread.h"
+#include "tree.h"
 #include "tree_diff.h"
 
 /* A refresh to tell the kernel about: snapshot from became to. */
@@ -20,18 +21,28 @@ struct change {
 	struct snapshot *from, *to;
 };
 
-/* Refreshes queue in order; told counts those the kernel has heard of. */
+/*
+ * One thread telling the kernel, in order, one part of each refresh:
+ * entries in tokens/ and the token folders (apart), or everything else.
+ * told counts the refreshes it has told its part of.
+ */
+struct teller {
+	struct inval *iv;
+	bool apart;
+	pthread_t thread;
+	struct change *queue, **queue_tail;
+	uint64_t queued, told;
+};
+
 struct inval {
 	struct fuse_session *se;
 	struct cache *cache;    /* whose listener it is, once started */
 	struct held *held;      /* versions the kernel holds (held_retire) */
-	pthread_t thread;
 	bool running;
 	bool stop;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;    /* a change queued or told, or stop */
-	struct change *queue, **queue_tail;
-	uint64_t queued, told;
+	struct teller part[2];  /* [0]: all but the apart entries; [1]: those */
 };
 
 static void change_free(struct change *c)
@@ -41,38 +52,40 @@ static void change_free(struct change *c)
 	free(c);
 }
 
+/* Queue a change from old to new_ on t; the caller holds the lock.  False without memory. */
+static bool queue_on(struct teller *t, struct snapshot *old, struct snapshot *new_)
+{
+	struct change *c = malloc(sizeof(*c));
+
+	if (!c)
+		return false;
+	*c = (struct change){ .from = snap_ref(old), .to = snap_ref(new_) };
+	*t->queue_tail = c;
+	t->queue_tail = &c->next;
+	t->queued++;
+	return true;
+}
+
 /*
  * The cache's listener: the versions the kernel holds that new_ replaced
  * keep old from now on (held_retire, at once: a reader must not miss them
  * while the kernel is told), then queue the change for the kernel.
+ * Without memory the kernel is not told: what it caches still ends with
+ * the timeouts, which never pass the TTL, and with the mtimes.
  */
 static void queue_change(void *ctx, struct snapshot *old, struct snapshot *new_)
 {
 	struct inval *iv = ctx;
-	struct change *c;
 
 	held_retire(iv->held, old, new_);
 	if (!old)
 		return; /* the first list: nothing to tell */
-	c = malloc(sizeof(*c));
-
-	/*
-	 * Without memory the kernel is not told: what it caches still ends
-	 * with the timeouts, which never pass the TTL, and with the mtimes.
-	 */
-	if (!c)
-		return;
-	*c = (struct change){ .from = snap_ref(old), .to = snap_ref(new_) };
 	pthread_mutex_lock(&iv->lock);
-	if (iv->stop) {
-		/* Nothing is told once stopped: the session is ending. */
-		pthread_mutex_unlock(&iv->lock);
-		change_free(c);
-		return;
+	/* Nothing is told once stopped: the session is ending. */
+	if (!iv->stop) {
+		for (int i = 0; i < 2; i++)
+			queue_on(&iv->part[i], old, new_);
 	}
-	*iv->queue_tail = c;
-	iv->queue_tail = &c->next;
-	iv->queued++;
 	pthread_cond_broadcast(&iv->cond);
 	pthread_mutex_unlock(&iv->lock);
 }
@@ -80,42 +93,45 @@ static void queue_change(void *ctx, struct snapshot *old, struct snapshot *new_)
 /* Drop what the kernel holds of node ino: its attributes, and its contents too. */
 static void tell_node(void *ctx, uint64_t ino, bool content)
 {
-	struct inval *iv = ctx;
+	struct teller *t = ctx;
 
 	/* ENOENT (a node the kernel does not hold) is the common answer. */
-	fuse_lowlevel_notify_inval_inode(iv->se, ino, content ? 0 : -1, 0);
+	if (!t->apart)
+		fuse_lowlevel_notify_inval_inode(t->iv->se, ino, content ? 0 : -1, 0);
 }
 
-/* Drop the kernel's entry (or its memory of an absence) for name in parent. */
+/* Drop the kernel's entry (or its memory of an absence) for name in parent, if t's to tell. */
 static void tell_entry(void *ctx, uint64_t parent, const char *name, size_t len)
 {
-	struct inval *iv = ctx;
+	struct teller *t = ctx;
 
-	fuse_lowlevel_notify_inval_entry(iv->se, parent, name, len);
+	if (tree_ino_in_tokens(parent) == t->apart)
+		fuse_lowlevel_notify_inval_entry(t->iv->se, parent, name, len);
 }
 
 static const struct tree_diff_ops tell_ops = { tell_node, tell_entry };
 
 static void *inval_loop(void *arg)
 {
-	struct inval *iv = arg;
+	struct teller *t = arg;
+	struct inval *iv = t->iv;
 	struct change *c;
 
 	pthread_mutex_lock(&iv->lock);
 	for (;;) {
-		while (!iv->queue && !iv->stop)
+		while (!t->queue && !iv->stop)
 			pthread_cond_wait(&iv->cond, &iv->lock);
 		if (iv->stop)
 			break;
-		c = iv->queue;
-		iv->queue = c->next;
-		if (!iv->queue)
-			iv->queue_tail = &iv->queue;
+		c = t->queue;
+		t->queue = c->next;
+		if (!t->queue)
+			t->queue_tail = &t->queue;
 		pthread_mutex_unlock(&iv->lock);
-		tree_diff(c->from, c->to, &tell_ops, iv);
+		tree_diff(c->from, c->to, &tell_ops, t);
 		change_free(c);
 		pthread_mutex_lock(&iv->lock);
-		iv->told++;
+		t->told++;
 		pthread_cond_broadcast(&iv->cond);
 	}
 	pthread_mutex_unlock(&iv->lock);
@@ -128,7 +144,11 @@ struct inval *inval_new(void)
 
 	if (!iv)
 		return NULL;
-	iv->queue_tail = &iv->queue;
+	for (int i = 0; i < 2; i++) {
+		iv->part[i].iv = iv;
+		iv->part[i].apart = i == 1;
+		iv->part[i].queue_tail = &iv->part[i].queue;
+	}
 	pthread_mutex_init(&iv->lock, NULL);
 	pthread_cond_init(&iv->cond, NULL);
 	return iv;
@@ -151,9 +171,18 @@ int inval_start(struct inval *iv, struct fuse_session *se, struct cache *cache,
 
 	iv->se = se;
 	iv->held = held;
-	rc = thread_start(&iv->thread, inval_loop, iv);
+	rc = thread_start(&iv->part[0].thread, inval_loop, &iv->part[0]);
 	if (rc)
 		return rc;
+	rc = thread_start(&iv->part[1].thread, inval_loop, &iv->part[1]);
+	if (rc) {
+		pthread_mutex_lock(&iv->lock);
+		iv->stop = true;
+		pthread_cond_broadcast(&iv->cond);
+		pthread_mutex_unlock(&iv->lock);
+		pthread_join(iv->part[0].thread, NULL);
+		return rc;
+	}
 	pthread_mutex_lock(&iv->lock);
 	iv->running = true;
 	iv->cache = cache;
@@ -174,26 +203,45 @@ void inval_stop(struct inval *iv)
 	pthread_mutex_unlock(&iv->lock);
 	/* Once this returns the cache no longer calls queue_change. */
 	cache_set_listener(iv->cache, NULL, NULL);
-	pthread_join(iv->thread, NULL);
+	for (int i = 0; i < 2; i++)
+		pthread_join(iv->part[i].thread, NULL);
 	pthread_mutex_lock(&iv->lock);
 	iv->running = false;
-	while (iv->queue) {
-		struct change *c = iv->queue;
+	for (int i = 0; i < 2; i++) {
+		struct teller *t = &iv->part[i];
 
-		iv->queue = c->next;
-		change_free(c);
+		while (t->queue) {
+			struct change *c = t->queue;
+
+			t->queue = c->next;
+			change_free(c);
+		}
+		t->queue_tail = &t->queue;
 	}
-	iv->queue_tail = &iv->queue;
+	pthread_mutex_unlock(&iv->lock);
+}
+
+/* Wait until the tellers from first to last (0 or 1) have told what is queued now. */
+static void wait_parts(struct inval *iv, int first, int last)
+{
+	uint64_t target[2];
+
+	pthread_mutex_lock(&iv->lock);
+	for (int i = first; i <= last; i++)
+		target[i] = iv->part[i].queued;
+	for (int i = first; i <= last; i++) {
+		while (iv->running && !iv->stop && iv->part[i].told < target[i])
+			pthread_cond_wait(&iv->cond, &iv->lock);
+	}
 	pthread_mutex_unlock(&iv->lock);
 }
 
 void inval_wait(struct inval *iv)
 {
-	uint64_t target;
+	wait_parts(iv, 0, 1);
+}
 
-	pthread_mutex_lock(&iv->lock);
-	target = iv->queued;
-	while (iv->running && !iv->stop && iv->told < target)
-		pthread_cond_wait(&iv->cond, &iv->lock);
-	pthread_mutex_unlock(&iv->lock);
+void inval_wait_outside_tokens(struct inval *iv)
+{
+	wait_parts(iv, 0, 0);
 }

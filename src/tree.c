@@ -105,6 +105,12 @@ uint64_t tree_version_key(uint64_t ino)
 	return 0;
 }
 
+bool tree_ino_in_tokens(uint64_t ino)
+{
+	return ino == TREE_INO_TOKENS ||
+	       (ino >= (1u << SLOT_BITS) && (ino & ((1u << SLOT_BITS) - 1)) == SLOT_DIR);
+}
+
 static void fixed(struct tree_node *n, uint64_t ino, enum tree_kind kind)
 {
 	*n = (struct tree_node){ .ino = ino, .kind = kind };

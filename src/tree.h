@@ -132,6 +132,9 @@ uint64_t tree_report_ino(enum tree_kind kind, uint64_t version);
  */
 uint64_t tree_version_key(uint64_t ino);
 
+/* Is ino tokens/ or a token's folder (whose locks rmdir in tokens/ holds)? */
+bool tree_ino_in_tokens(uint64_t ino);
+
 /* Is the version key (tree_version_key) the one s holds?  s may be NULL. */
 bool tree_version_in(const struct snapshot *s, uint64_t key);
 
