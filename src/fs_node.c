@@ -270,7 +270,7 @@ int fs_attr(struct fs *fs, const struct snapshot *s, const struct tree_node *n, 
 int fs_entry(struct fs *fs, const struct snapshot *s, const struct tree_node *n, double valid,
 	     struct fuse_entry_param *e)
 {
-	struct fs_keep keep;
+	struct fs_keep keep = { .entry = 0 };
 	int rc;
 
 	memset(e, 0, sizeof(*e));

@@ -215,6 +215,23 @@ out:
 	return kind;
 }
 
+void manage_refused(struct manage *mg, const char *entry, int64_t id, uid_t uid)
+{
+	char esc[ESC_BUF_SIZE(ESC_NAME_MAX)];
+
+	pthread_mutex_lock(&mg->lock);
+	if (entry) {
+		mg->counts.creates_failed++;
+		log_warn("create \"%s\" by uid %u: refused: only the mounting user and root "
+			 "may create tokens", shown(entry, esc), (unsigned)uid);
+	} else {
+		mg->counts.deletes_failed++;
+		log_warn("delete ID %" PRId64 " by uid %u: refused: only the mounting user and "
+			 "root may delete tokens", id, (unsigned)uid);
+	}
+	pthread_mutex_unlock(&mg->lock);
+}
+
 enum err_kind manage_delete(struct manage *mg, int64_t id, uid_t uid, struct err *e)
 {
 	char esc[ESC_BUF_SIZE(ESC_NAME_MAX)] = "";

@@ -63,6 +63,13 @@ enum err_kind manage_create(struct manage *mg, uint64_t seq, const char *entry,
  */
 enum err_kind manage_delete(struct manage *mg, int64_t id, uid_t uid, struct err *e);
 
+/*
+ * Log and count a create (of the folder entry in new/) or a delete (of
+ * token id) refused to uid before any request: not the mounting user or
+ * root.
+ */
+void manage_refused(struct manage *mg, const char *entry, int64_t id, uid_t uid);
+
 /* The counts so far. */
 struct manage_counts manage_counts(struct manage *mg);
 

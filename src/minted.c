@@ -52,13 +52,22 @@ void minted_free(struct minted *m)
 		return;
 	for (size_t i = 0; i < m->n; i++) {
 		struct folder *f = &m->v[i];
+		char esc[ESC_NAME_MAX + 1];
 
+		/* No control byte of the name reaches the log. */
+		for (size_t j = 0; j < sizeof(esc); j++) {
+			unsigned char c = (unsigned char)f->entry[j];
+
+			esc[j] = c && (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+			if (!c)
+				break;
+		}
 		if (f->shown && !f->read && f->id != MINTED_NO_ID)
 			log_warn("the secret of token %" PRId64 " (new/%s) was never read: it is gone now",
-				 f->id, f->entry);
+				 f->id, esc);
 		else if (f->shown && !f->read)
 			log_warn("the secret of the token in new/%s was never read: it is gone now",
-				 f->entry);
+				 esc);
 		folder_clear(f);
 	}
 	free(m->v);
