@@ -546,6 +546,7 @@ class StandIn:
         self._token = token
         self._tokens = copy_json(list(DEFAULT_TOKENS if tokens is None else tokens))
         self._raw = None          # bytes served instead of the list, or None
+        self._last_id = 0         # the highest ID generate-pat has given
         self._body_cache = None   # encoded self._tokens, rebuilt after changes
         # endpoint -> {"kind", "remaining", "params"} or None
         self._faults = dict.fromkeys(_FAULT_PARAMS)
@@ -617,8 +618,10 @@ class StandIn:
         created = format_time(now, 3)
         expiry = format_time(now + timedelta(days=expire_in_days), 2)
         with self._lock:
+            # IDs only grow, as a database's identity column does: one deleted is not reused.
             ids = [t["ID"] for t in self._tokens if isinstance(t, dict) and _is_int(t.get("ID"))]
-            token = _pat(max(ids, default=0) + 1, name, created, expiry)
+            self._last_id = max(max(ids, default=0), self._last_id) + 1
+            token = _pat(self._last_id, name, created, expiry)
             self._tokens.append(token)
             self._body_cache = None
             return copy_json(token)

@@ -67,3 +67,22 @@ def test_demo_dates_are_relative_to_today(demo):
     metrics = tour["grep -e '^synergyfs_' -e 'name=\"asddadas\"' metrics.prom"]
     assert "synergyfs_tokens 10\n" in metrics
     assert 'synergy_pat_expired{id="2",name="asddadas",user="1_1"} 0\n' in metrics
+
+
+def test_demo_creates_and_deletes_a_token(demo):
+    """The tour makes a token with mkdir (its folder in new/ and its entry in
+    by-name/ at once), lets go of its secret, and deletes it with rmdir."""
+    tour = sections(demo[0].stdout)
+    folder = tour["ls -l new/ci-runner && cat new/ci-runner/id"]
+    tid = folder.strip().splitlines()[-1]
+    assert links(folder)["token"] == f"../../tokens/{tid}"
+    assert re.fullmatch(r"-r-------- .* secret", next(
+        line for line in folder.splitlines() if line.endswith(" secret")))
+    secret = tour["cat new/ci-runner/secret"].strip()
+    assert len(secret) >= 16 and secret not in demo[0].stderr
+    assert tour["ls by-name | grep ci-runner"].strip() == "ci-runner"
+    assert tour["rm new/ci-runner/secret && ls new"].strip() == ""
+    assert tour['rmdir tokens/$(readlink by-name/ci-runner | sed "s,.*/,,") && '
+                'ls by-name | grep -c ci-runner'].strip() == "0"
+    counts = tour["grep -e ^creates -e ^deletes status"]
+    assert "creates_ok: 1\n" in counts and "deletes_ok: 1\n" in counts

@@ -276,7 +276,8 @@ def shared_mount(server, shared_folder, mounter, mode):
 # On a manage mount the daemon answers what the kernel of a read-only mount
 # refused, and the kernel checks first what it checks on any mount: unlink
 # of a folder (EISDIR), rmdir of what is no folder (ENOTDIR), a hard link to
-# a folder (EPERM), a user.* attribute on a symlink (EPERM).  The daemon may
+# a folder (EPERM), a user.* attribute on a symlink (EPERM), a folder moved
+# into itself (EINVAL).  The daemon may
 # say EPERM rather than EROFS to an unlink (as for rm of a by-name/ link),
 # may not take extended attributes at all (EOPNOTSUPP; removing a missing
 # one may be ENODATA) and may find a folder not empty before it refuses.
@@ -286,6 +287,9 @@ MANAGE_ROOT = {
                DIR: {errno.EISDIR}},
     "rmdir": {FILE: {errno.ENOTDIR}, LINK: {errno.ENOTDIR},
               DIR: {errno.EROFS, errno.EPERM, errno.ENOTEMPTY}},
+    # A folder moved into itself (the new name is inside it): EINVAL first.
+    "rename": {FILE: {errno.EROFS, errno.EPERM}, LINK: {errno.EROFS, errno.EPERM},
+               DIR: {errno.EINVAL}},
     "link_new": {FILE: {errno.EROFS, errno.EPERM}, LINK: {errno.EROFS, errno.EPERM},
                  DIR: {errno.EPERM}, ROOT: {errno.EPERM}},
     "setxattr": {k: {errno.EROFS, errno.EPERM, errno.EOPNOTSUPP} for k in (FILE,) + FOLDERS}

@@ -14,7 +14,7 @@ from standin import DEFAULT_TOKENS, encode_json, generate_tokens
 
 FILES = ["created_on", "days_left", "expired", "expiry", "expiry_epoch",
          "expiry_reminder_state", "id", "name", "token.json", "user_id"]
-ROOT_ENTRIES = ["by-name", "expired", "expiring", "metrics.prom", "status", "tokens",
+ROOT_ENTRIES = ["by-name", "expired", "expiring", "metrics.prom", "new", "status", "tokens",
                 "tokens.json"]
 ROOT_FILES = ["metrics.prom", "status", "tokens.json"]
 
