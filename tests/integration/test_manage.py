@@ -327,10 +327,11 @@ def test_names_are_unescaped_as_by_name_escapes_them(server, mounter, kind):
 
 
 @pytest.mark.parametrize("escaped", ["\\x2", "\\x", "\\xg0", "a\\x2", "ends\\", "a\\qb",
-                                     "\\\\x41"])
+                                     "\\\\x41", "a\\x00b", "\\xff", "caf\\xc3"])
 def test_a_name_that_is_no_valid_escape_is_einval_without_a_request(server, mounter, escaped):
     """A backslash that does not start \\xNN is no escape by-name/ makes (it
-    writes a backslash as \\x5c): EINVAL, and nothing is sent."""
+    writes a backslash as \\x5c), and a name must be UTF-8 without NUL to go
+    in JSON: EINVAL, and nothing is sent."""
     m = manage_mount(server, mounter)
     lists = server.count("list")
     expect_errno(errno.EINVAL, mkdir_new, m, escaped)
