@@ -42,27 +42,6 @@
  */
 #define REPORTS_LIVE 4
 
-int fs_errno(enum err_kind kind)
-{
-	switch (kind) {
-	case ERR_OK:          return 0;
-	case ERR_AUTH:        return EACCES;
-	case ERR_TIMEOUT:     return ETIMEDOUT;
-	case ERR_REFUSED:     return ECONNREFUSED;
-	case ERR_UNREACHABLE: return EHOSTUNREACH;
-	case ERR_NOMEM:       return ENOMEM;
-	case ERR_INVALID:     return EINVAL;
-	case ERR_NOT_FOUND:   return ENOENT;
-	case ERR_NET:
-	case ERR_TLS:
-	case ERR_HTTP:
-	case ERR_PROTO:
-	case ERR_TOOBIG:
-	case ERR_CONFIG:      return EIO;
-	}
-	return EIO;
-}
-
 struct fs *fs_new(const struct fs_config *cfg)
 {
 	struct fs *fs = calloc(1, sizeof(*fs));

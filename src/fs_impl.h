@@ -53,7 +53,7 @@ static inline struct fs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* The errno a failure of this kind is reported as. */
+/* The errno a failure of this kind is reported as (fs_node.c). */
 int fs_errno(enum err_kind kind);
 
 /* The moment of a request, for the files and views that depend on it (fs_node.c). */
@@ -151,9 +151,16 @@ void fs_ro_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 void fs_ro_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 		     struct fuse_file_info *fi);
 
-/* new/ and what -o manage may change (fs_mint.c). */
+/* new/ and its folders: what they are, their attributes and bodies (fs_node.c). */
+struct minted_info;
 bool fs_is_mint(const struct tree_node *n);      /* new/ or in it */
 int fs_mint_attr(struct fs *fs, const struct tree_node *n, struct stat *st);
+/* Does part exist in folder f?  id and token need the ID. */
+bool fs_mint_has(const struct minted_info *f, enum tree_mint_part part);
+/* The body of id ("<ID>\n") or token ("../../tokens/<ID>") of f in buf; its length. */
+size_t fs_mint_text(const struct minted_info *f, enum tree_mint_part part, char *buf, size_t cap);
+
+/* new/ and what -o manage may change (fs_mint.c). */
 void fs_mint_lookup(fuse_req_t req, const struct tree_node *dir, const char *name);
 void fs_mint_list(fuse_req_t req, const struct tree_node *dir, size_t size, off_t off, int plus);
 void fs_mint_readlink(fuse_req_t req, const struct tree_node *n);

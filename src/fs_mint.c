@@ -34,70 +34,12 @@ static const struct {
 };
 #define NMINT_FILES (sizeof(mint_files) / sizeof(mint_files[0]))
 
-bool fs_is_mint(const struct tree_node *n)
-{
-	return n->kind == TREE_NEW || n->kind == TREE_MINT_DIR || n->kind == TREE_MINT_FILE ||
-	       n->kind == TREE_MINT_LINK;
-}
-
 /* May the caller of req create and delete tokens: the mounting user or root? */
 static bool may_manage(fuse_req_t req)
 {
 	uid_t uid = fuse_req_ctx(req)->uid;
 
 	return uid == 0 || uid == fs_of(req)->cfg.mounter;
-}
-
-/* The body of id or token of folder f: "<ID>\n", "../../tokens/<ID>". */
-static size_t mint_text(const struct minted_info *f, enum tree_mint_part part, char *buf,
-			size_t cap)
-{
-	int len = part == TREE_MINT_ID ? snprintf(buf, cap, "%" PRId64 "\n", f->id) :
-		  snprintf(buf, cap, "../../tokens/%" PRId64, f->id);
-
-	return len > 0 && (size_t)len < cap ? (size_t)len : 0;
-}
-
-/* Does part exist in folder f?  A token link needs the ID. */
-static bool has_part(const struct minted_info *f, enum tree_mint_part part)
-{
-	return (part != TREE_MINT_ID && part != TREE_MINT_TOKEN) || f->id != MINTED_NO_ID;
-}
-
-int fs_mint_attr(struct fs *fs, const struct tree_node *n, struct stat *st)
-{
-	struct minted_info f;
-	char text[64];
-
-	tree_stat(NULL, n, &fs->cfg.owner, fs->mount_time, st);
-	if (n->kind == TREE_NEW) {
-		if (fs->cfg.minted)
-			st->st_mtim = st->st_ctim = minted_changed(fs->cfg.minted, fs->mount_time);
-		return 0;
-	}
-	if (!fs->cfg.minted || !minted_get(fs->cfg.minted, n->seq, &f) || !has_part(&f, n->part))
-		return ENOENT;
-	st->st_mtim = st->st_ctim = st->st_atim = f.created;
-	switch (n->part) {
-	case TREE_MINT_FOLDER:
-		st->st_mode = S_IFDIR | 0700;
-		break;
-	case TREE_MINT_SECRET:
-		/* The mounting user's alone; fs_mint_open checks who asks too. */
-		st->st_mode = S_IFREG | 0400;
-		st->st_size = (off_t)f.secret_len + 1;
-		break;
-	case TREE_MINT_ID:
-		st->st_mode = S_IFREG | (0444 & ~fs->cfg.owner.umask);
-		st->st_size = (off_t)mint_text(&f, n->part, text, sizeof(text));
-		break;
-	case TREE_MINT_TOKEN:
-		st->st_mode = S_IFLNK | 0777;
-		st->st_size = (off_t)mint_text(&f, n->part, text, sizeof(text));
-		break;
-	}
-	st->st_blocks = (st->st_size + 511) / 512;
-	return 0;
 }
 
 /* The entry for node n of new/ (never kept: see the top of this file). */
@@ -181,7 +123,7 @@ static bool nth(struct fs *fs, const struct tree_node *dir, uint64_t off, const 
 	if (!fs->cfg.minted || !minted_get(fs->cfg.minted, dir->seq, f))
 		return false;
 	for (uint64_t i = off - 2; i < NMINT_FILES; i++) {
-		if (has_part(f, mint_files[i].part)) {
+		if (fs_mint_has(f, mint_files[i].part)) {
 			*name = mint_files[i].name;
 			tree_mint_node(dir->seq, mint_files[i].part, n);
 			*next = i + 3;
@@ -222,8 +164,8 @@ void fs_mint_readlink(fuse_req_t req, const struct tree_node *n)
 	char text[64];
 	struct fs *fs = fs_of(req);
 
-	if (!fs->cfg.minted || !minted_get(fs->cfg.minted, n->seq, &f) || !has_part(&f, n->part) ||
-	    !mint_text(&f, TREE_MINT_TOKEN, text, sizeof(text)))
+	if (!fs->cfg.minted || !minted_get(fs->cfg.minted, n->seq, &f) || !fs_mint_has(&f, n->part) ||
+	    !fs_mint_text(&f, TREE_MINT_TOKEN, text, sizeof(text)))
 		fuse_reply_err(req, ENOENT);
 	else
 		fuse_reply_readlink(req, text);
@@ -267,11 +209,11 @@ void fs_mint_read(fuse_req_t req, const struct tree_node *n, size_t size, off_t 
 			fuse_reply_err(req, ENOENT);
 		return;
 	}
-	if (!minted_get(fs->cfg.minted, n->seq, &f) || !has_part(&f, n->part)) {
+	if (!minted_get(fs->cfg.minted, n->seq, &f) || !fs_mint_has(&f, n->part)) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	len = mint_text(&f, n->part, text, sizeof(text));
+	len = fs_mint_text(&f, n->part, text, sizeof(text));
 	if ((size_t)off >= len)
 		fuse_reply_buf(req, NULL, 0);
 	else

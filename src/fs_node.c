@@ -1,6 +1,8 @@
 /*
  * fs_node.c - what the kernel is told of one node: its attributes, its
- * body, and how long it may keep them (fs_keep); see fs_impl.h.
+ * body, and how long it may keep them (fs_keep), new/'s nodes included, and
+ * the errno of a failure; see fs_impl.h.  It needs nothing of the other
+ * fs*.c files.
  *
  * Kernel caching lasts only as long as a snapshot may be served, so that
  * the first access after the TTL reaches the cache and refreshes it; what
@@ -10,10 +12,13 @@
 #include "fs_impl.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "held.h"
+#include "minted.h"
 #include "report.h"
 #include "timestamp.h"
 
@@ -280,4 +285,83 @@ int fs_entry(struct fs *fs, const struct snapshot *s, const struct tree_node *n,
 	e->entry_timeout = keep.entry;
 	e->attr_timeout = keep.attr;
 	return rc;
+}
+
+int fs_errno(enum err_kind kind)
+{
+	switch (kind) {
+	case ERR_OK:          return 0;
+	case ERR_AUTH:        return EACCES;
+	case ERR_TIMEOUT:     return ETIMEDOUT;
+	case ERR_REFUSED:     return ECONNREFUSED;
+	case ERR_UNREACHABLE: return EHOSTUNREACH;
+	case ERR_NOMEM:       return ENOMEM;
+	case ERR_INVALID:     return EINVAL;
+	case ERR_NOT_FOUND:   return ENOENT;
+	case ERR_NET:
+	case ERR_TLS:
+	case ERR_HTTP:
+	case ERR_PROTO:
+	case ERR_TOOBIG:
+	case ERR_CONFIG:      return EIO;
+	}
+	return EIO;
+}
+
+bool fs_is_mint(const struct tree_node *n)
+{
+	return n->kind == TREE_NEW || n->kind == TREE_MINT_DIR || n->kind == TREE_MINT_FILE ||
+	       n->kind == TREE_MINT_LINK;
+}
+
+/* The body of id or token of folder f: "<ID>\n", "../../tokens/<ID>". */
+size_t fs_mint_text(const struct minted_info *f, enum tree_mint_part part, char *buf,
+			size_t cap)
+{
+	int len = part == TREE_MINT_ID ? snprintf(buf, cap, "%" PRId64 "\n", f->id) :
+		  snprintf(buf, cap, "../../tokens/%" PRId64, f->id);
+
+	return len > 0 && (size_t)len < cap ? (size_t)len : 0;
+}
+
+/* Does part exist in folder f?  A token link needs the ID. */
+bool fs_mint_has(const struct minted_info *f, enum tree_mint_part part)
+{
+	return (part != TREE_MINT_ID && part != TREE_MINT_TOKEN) || f->id != MINTED_NO_ID;
+}
+
+int fs_mint_attr(struct fs *fs, const struct tree_node *n, struct stat *st)
+{
+	struct minted_info f;
+	char text[64];
+
+	tree_stat(NULL, n, &fs->cfg.owner, fs->mount_time, st);
+	if (n->kind == TREE_NEW) {
+		if (fs->cfg.minted)
+			st->st_mtim = st->st_ctim = minted_changed(fs->cfg.minted, fs->mount_time);
+		return 0;
+	}
+	if (!fs->cfg.minted || !minted_get(fs->cfg.minted, n->seq, &f) || !fs_mint_has(&f, n->part))
+		return ENOENT;
+	st->st_mtim = st->st_ctim = st->st_atim = f.created;
+	switch (n->part) {
+	case TREE_MINT_FOLDER:
+		st->st_mode = S_IFDIR | 0700;
+		break;
+	case TREE_MINT_SECRET:
+		/* The mounting user's alone; fs_mint_open checks who asks too. */
+		st->st_mode = S_IFREG | 0400;
+		st->st_size = (off_t)f.secret_len + 1;
+		break;
+	case TREE_MINT_ID:
+		st->st_mode = S_IFREG | (0444 & ~fs->cfg.owner.umask);
+		st->st_size = (off_t)fs_mint_text(&f, n->part, text, sizeof(text));
+		break;
+	case TREE_MINT_TOKEN:
+		st->st_mode = S_IFLNK | 0777;
+		st->st_size = (off_t)fs_mint_text(&f, n->part, text, sizeof(text));
+		break;
+	}
+	st->st_blocks = (st->st_size + 511) / 512;
+	return 0;
 }
