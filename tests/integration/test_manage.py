@@ -471,6 +471,21 @@ def test_rm_of_the_secret_forgets_it_and_its_folder(server, mounter):
     assert m.p("new", "other", "secret").is_file()
 
 
+
+def test_a_removed_secret_is_gone_for_a_reader_that_had_it_open(server, mounter):
+    """The secret never enters the page cache: after rm, a descriptor opened
+    before reads nothing of it (ENOENT from the daemon, not the kernel's copy)."""
+    m = manage_mount(server, mounter)
+    mkdir_new(m, "held open")
+    want = new_token(server, "held open")["Secret"].encode() + b"\n"
+    fd = os.open(m.p("new", "held open", "secret"), os.O_RDONLY)
+    try:
+        assert os.pread(fd, 4096, 0) == want
+        os.unlink(m.p("new", "held open", "secret"))
+        expect_errno(errno.ENOENT, os.pread, fd, 4096, 0)
+    finally:
+        os.close(fd)
+
 def test_unmount_names_the_secrets_never_read(server, mounter):
     """At unmount the daemon logs the ID of each secret never read (and
     still held), never a secret: one read, one unread, one removed unread."""
