@@ -473,14 +473,16 @@ def test_rm_of_the_secret_forgets_it_and_its_folder(server, mounter):
 
 
 def test_a_removed_secret_is_gone_for_a_reader_that_had_it_open(server, mounter):
-    """The secret never enters the page cache: after rm, a descriptor opened
-    before reads nothing of it (ENOENT from the daemon, not the kernel's copy)."""
+    """The secret never enters the page cache (it is read with direct I/O,
+    which the kernel will not map shared): after rm, a descriptor opened
+    before reads nothing of it (ENOENT from the daemon, not a kept copy)."""
     m = manage_mount(server, mounter)
     mkdir_new(m, "held open")
     want = new_token(server, "held open")["Secret"].encode() + b"\n"
     fd = os.open(m.p("new", "held open", "secret"), os.O_RDONLY)
     try:
         assert os.pread(fd, 4096, 0) == want
+        expect_errno(errno.ENODEV, mmap.mmap, fd, 0, mmap.MAP_SHARED, mmap.PROT_READ)
         os.unlink(m.p("new", "held open", "secret"))
         expect_errno(errno.ENOENT, os.pread, fd, 4096, 0)
     finally:
