@@ -172,4 +172,7 @@ char *pat_generate_body(const char *client_id, const char *name, long days);
  */
 enum err_kind pat_secret(const char *body, size_t len, struct secret **out, struct err *e);
 
+/* The longest token pat_secret takes, in bytes: a server's answer is not held past it. */
+#define PAT_SECRET_MAX 8192
+
 #endif

@@ -161,6 +161,11 @@ static size_t read_token(const char *body, size_t len, size_t *i, char *out, str
 				c == 0x20 ? "a space" : "a character that is not printable ASCII", at);
 			return 0;
 		}
+		if (n == PAT_SECRET_MAX) {
+			err_set(e, ERR_PROTO, "the token in the generate-pat answer is longer than "
+				"%d bytes: not a token", PAT_SECRET_MAX);
+			return 0;
+		}
 		out[n++] = (char)c;
 	}
 	if (*i >= len) {

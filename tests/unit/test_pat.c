@@ -1350,6 +1350,29 @@ TEST(secret_refused)
 	}
 }
 
+/* A token of PAT_SECRET_MAX bytes is taken, one byte more is not. */
+TEST(secret_longest)
+{
+	char *body = malloc(PAT_SECRET_MAX + 4);
+	struct secret *s = NULL;
+	struct err e;
+
+	if (!body)
+		return;
+	body[0] = '"';
+	memset(body + 1, 'a', PAT_SECRET_MAX + 1);
+	body[PAT_SECRET_MAX + 1] = '"';
+	CHECK_EQ_INT(pat_secret(body, PAT_SECRET_MAX + 2, &s, &e), ERR_OK);
+	CHECK(s && secret_len(s) == PAT_SECRET_MAX);
+	secret_free(s);
+	s = NULL;
+	body[PAT_SECRET_MAX + 1] = 'a';
+	body[PAT_SECRET_MAX + 2] = '"';
+	CHECK_EQ_INT(pat_secret(body, PAT_SECRET_MAX + 3, &s, &e), ERR_PROTO);
+	CHECK(s == NULL && strstr(e.msg, "aaaa") == NULL);
+	free(body);
+}
+
 /* The length counts, not a NUL: bytes after len are not read, a NUL inside is refused. */
 TEST(secret_bounded_by_len)
 {
@@ -1405,6 +1428,7 @@ static const struct check_test tests[] = {
 	TEST_CASE(generate_body_long_name),
 	TEST_CASE(secret_good),
 	TEST_CASE(secret_refused),
+	TEST_CASE(secret_longest),
 	TEST_CASE(secret_bounded_by_len),
 };
 
