@@ -7,7 +7,7 @@
  * and the token folders (rmdir there holds their locks), one for the rest.  The cache hands it each refresh
  * (cache_set_listener) in order; held.h learns of each before the kernel.
  *
- * Owns: the refreshes not yet told, and its thread.
+ * Owns: the refreshes not yet told, and its two threads.
  * Must not touch: the page cache's contents (prefetch.h stores them), the
  * cache's snapshots beyond the references it is handed.
  */
