@@ -277,11 +277,11 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *entry, mode_t mode)
 	} else if (!may_manage(req)) {
 		manage_refused(fs->cfg.manage, entry, 0, fuse_req_ctx(req)->uid);
 		rc = EACCES;
-	}
-	else if (!(name = malloc(strlen(entry) + 1)))
+	} else if (!(name = malloc(strlen(entry) + 1))) {
 		rc = ENOMEM;
-	else
+	} else {
 		rc = name_of(entry, name);
+	}
 	if (rc == 0) {
 		switch (minted_reserve(fs->cfg.minted, entry, &seq)) {
 		case MINTED_RESERVED: break;
@@ -313,19 +313,6 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *entry, mode_t mode)
 		fuse_reply_entry(req, &e);
 }
 
-/* A canonical decimal token ID ("7", not "07"), or -1. */
-static int64_t id_of(const char *name)
-{
-	char *end;
-	long long v;
-
-	if (name[0] < '1' || name[0] > '9')
-		return name[0] == '0' && !name[1] ? 0 : -1;
-	errno = 0;
-	v = strtoll(name, &end, 10);
-	return errno || *end ? -1 : (int64_t)v;
-}
-
 void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
@@ -343,8 +330,7 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	id = id_of(name);
-	if (id < 0) {
+	if (!tree_parse_id(name, &id)) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}

@@ -243,8 +243,7 @@ bool tree_node(const struct snapshot *s, uint64_t ino, struct tree_node *out)
 	return out->ino == ino;
 }
 
-/* Parse a canonical decimal ID ("7", not "07", "+7" or "7 "). */
-static bool parse_id(const char *name, int64_t *id)
+bool tree_parse_id(const char *name, int64_t *id)
 {
 	int64_t v = 0;
 
@@ -304,7 +303,7 @@ enum tree_found tree_lookup(const struct snapshot *s, const struct tree_clock *c
 		}
 		return TREE_ABSENT;
 	case TREE_TOKENS:
-		if (s && parse_id(name, &id))
+		if (s && tree_parse_id(name, &id))
 			t = snap_find_id(s, id);
 		if (!t)
 			return TREE_ABSENT;

@@ -132,6 +132,12 @@ uint64_t tree_report_ino(enum tree_kind kind, uint64_t version);
  */
 uint64_t tree_version_key(uint64_t ino);
 
+/*
+ * The token ID a folder of tokens/ is named by: a canonical decimal ("7",
+ * not "07", "+7" or "7 ") up to PAT_ID_MAX.  False if name is none.
+ */
+bool tree_parse_id(const char *name, int64_t *id);
+
 /* Is ino tokens/ or a token's folder (whose locks rmdir in tokens/ holds)? */
 bool tree_ino_in_tokens(uint64_t ino);
 
