@@ -443,17 +443,6 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
-/* Reply to a read at off of size bytes from body (len bytes; NULL: EIO). */
-static void reply_slice(fuse_req_t req, const char *body, size_t len, size_t size, off_t off)
-{
-	if (!body)
-		fuse_reply_err(req, EIO);
-	else if (off < 0 || (size_t)off >= len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, body + off, len - (size_t)off < size ? len - (size_t)off : size);
-}
-
 /*
  * A read: of the file version ino names, from the current snapshot or the
  * one that holds that version, without fetching (the kernel asks for the
@@ -480,7 +469,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (rc)
 		fuse_reply_err(req, rc);
 	else
-		reply_slice(req, b.p, b.len, size, off);
+		fs_reply_slice(req, b.p, b.len, size, off);
 	fs_body_release(&b);
 	if (rc == 0 && off == 0 && fs_is_report(&n)) {
 		/*

@@ -134,6 +134,9 @@ int fs_body(struct fs *fs, const struct snapshot *s, const struct tree_node *n, 
 
 void fs_body_release(struct fs_body *b);
 
+/* Reply to a read at off of size bytes from body (len bytes; NULL: EIO). */
+void fs_reply_slice(fuse_req_t req, const char *body, size_t len, size_t size, off_t off);
+
 /* The kernel forgot nlookup lookups of ino: of an edition or a version. */
 void fs_forget_ino(struct fs *fs, uint64_t ino, uint64_t nlookup);
 

@@ -214,10 +214,7 @@ void fs_mint_read(fuse_req_t req, const struct tree_node *n, size_t size, off_t 
 		return;
 	}
 	len = fs_mint_text(&f, n->part, text, sizeof(text));
-	if ((size_t)off >= len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, text + off, len - (size_t)off < size ? len - (size_t)off : size);
+	fs_reply_slice(req, text, len, size, off);
 }
 
 int fs_mint_access(fuse_req_t req, const struct tree_node *n, int mask)

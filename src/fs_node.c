@@ -223,6 +223,16 @@ int fs_body(struct fs *fs, const struct snapshot *s, const struct tree_node *n, 
 	return 0;
 }
 
+void fs_reply_slice(fuse_req_t req, const char *body, size_t len, size_t size, off_t off)
+{
+	if (!body)
+		fuse_reply_err(req, EIO);
+	else if (off < 0 || (size_t)off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, body + off, len - (size_t)off < size ? len - (size_t)off : size);
+}
+
 void fs_body_release(struct fs_body *b)
 {
 	if (b->shared)
