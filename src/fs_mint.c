@@ -292,7 +292,7 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *entry, mode_t mode)
 		return;
 	}
 	err_clear(&err);
-	kind = manage_create(fs->cfg.manage, seq, entry, name, fuse_req_ctx(req)->uid, &err);
+	kind = manage_create(fs->cfg.manage, seq, name, fuse_req_ctx(req)->uid, &err);
 	free(name);
 	/*
 	 * Before answering, the kernel is told of the new list, so that the

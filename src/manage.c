@@ -153,8 +153,8 @@ static const char *shown(const char *name, char *buf)
 	return buf;
 }
 
-enum err_kind manage_create(struct manage *mg, uint64_t seq, const char *entry,
-			    const char *name, uid_t uid, struct err *e)
+enum err_kind manage_create(struct manage *mg, uint64_t seq, const char *name, uid_t uid,
+			    struct err *e)
 {
 	char esc[ESC_BUF_SIZE(ESC_NAME_MAX)];
 	struct secret *sec = NULL, *file;
@@ -162,7 +162,6 @@ enum err_kind manage_create(struct manage *mg, uint64_t seq, const char *entry,
 	enum err_kind kind;
 	int64_t id;
 
-	(void)entry;
 	shown(name, esc);
 	pthread_mutex_lock(&mg->lock);
 	before = cache_peek(mg->cfg.cache, NULL);

@@ -44,8 +44,7 @@ void manage_free(struct manage *mg);
 
 /*
  * Create a token named name (as the server will store it) for the folder
- * seq reserved in minted, at the request of uid; entry is that folder's
- * name, for the log.  On success the list is refreshed, the folder shows
+ * seq reserved in minted, at the request of uid.  On success the list is refreshed, the folder shows
  * the token's ID (or MINTED_NO_ID if the list does not show it) and
  * secret, and the secret is in secret_dir.  On failure the folder is
  * dropped, unless the token was made and only writing it to secret_dir
@@ -54,8 +53,8 @@ void manage_free(struct manage *mg);
  * ERR_AUTH, ERR_NOT_FOUND, ERR_TIMEOUT, ...), ERR_PROTO for an answer
  * that is not a secret.
  */
-enum err_kind manage_create(struct manage *mg, uint64_t seq, const char *entry,
-			    const char *name, uid_t uid, struct err *e);
+enum err_kind manage_create(struct manage *mg, uint64_t seq, const char *name, uid_t uid,
+			    struct err *e);
 
 /*
  * Delete token id at the request of uid: one delete-pat, then a refresh;
