@@ -197,30 +197,31 @@ static void info_of(const struct folder *f, struct minted_info *out)
 	out->entry[sizeof(out->entry) - 1] = '\0';
 }
 
+/* Copy folder f (NULL: none) into out if it is shown; the caller holds the lock. */
+static bool shown_info(const struct folder *f, struct minted_info *out)
+{
+	if (!f || !f->shown)
+		return false;
+	info_of(f, out);
+	return true;
+}
+
 bool minted_lookup(struct minted *m, const char *entry, struct minted_info *out)
 {
-	struct folder *f;
 	bool found;
 
 	pthread_mutex_lock(&m->lock);
-	f = by_entry(m, entry);
-	found = f && f->shown;
-	if (found)
-		info_of(f, out);
+	found = shown_info(by_entry(m, entry), out);
 	pthread_mutex_unlock(&m->lock);
 	return found;
 }
 
 bool minted_get(struct minted *m, uint64_t seq, struct minted_info *out)
 {
-	struct folder *f;
 	bool found;
 
 	pthread_mutex_lock(&m->lock);
-	f = by_seq(m, seq);
-	found = f && f->shown;
-	if (found)
-		info_of(f, out);
+	found = shown_info(by_seq(m, seq), out);
 	pthread_mutex_unlock(&m->lock);
 	return found;
 }
@@ -230,9 +231,9 @@ bool minted_next(struct minted *m, uint64_t *after, struct minted_info *out)
 	bool found = false;
 
 	pthread_mutex_lock(&m->lock);
+	/* Folders are in seq order: the first shown one past *after. */
 	for (size_t i = 0; i < m->n && !found; i++) {
-		if (m->v[i].shown && m->v[i].seq > *after) {
-			info_of(&m->v[i], out);
+		if (m->v[i].seq > *after && shown_info(&m->v[i], out)) {
 			*after = m->v[i].seq;
 			found = true;
 		}
