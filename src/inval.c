@@ -52,18 +52,17 @@ static void change_free(struct change *c)
 	free(c);
 }
 
-/* Queue a change from old to new_ on t; the caller holds the lock.  False without memory. */
-static bool queue_on(struct teller *t, struct snapshot *old, struct snapshot *new_)
+/* Queue a change from old to new_ on t (nothing without memory); the caller holds the lock. */
+static void queue_on(struct teller *t, struct snapshot *old, struct snapshot *new_)
 {
 	struct change *c = malloc(sizeof(*c));
 
 	if (!c)
-		return false;
+		return;
 	*c = (struct change){ .from = snap_ref(old), .to = snap_ref(new_) };
 	*t->queue_tail = c;
 	t->queue_tail = &c->next;
 	t->queued++;
-	return true;
 }
 
 /*
