@@ -25,9 +25,11 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -286,6 +288,17 @@ def token_file(tmp_path, token):
     os.write(fd, (token + "\n").encode())
     os.close(fd)
     return path
+
+
+@pytest.fixture
+def shared_folder():
+    """A folder every user may traverse (pytest's tmp_path is 0700), for
+    mounts another user tries; kept if a mount in it could not be undone."""
+    base = Path(tempfile.mkdtemp(prefix="synergyfs-shared-"))
+    base.chmod(0o755)
+    yield base
+    if not any(is_mounted(p) for p in base.iterdir()):
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

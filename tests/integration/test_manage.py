@@ -31,9 +31,7 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -153,10 +151,17 @@ def requests_bodies(server, endpoint="generate"):
     return [json.loads(h["request"]) for h in server.history(endpoint)]
 
 
-def start_fail(args, timeout=10):
-    """Run synergyfs expecting it to refuse before mounting."""
-    return subprocess.run(daemon_cmd(*args), capture_output=True, text=True,
-                          timeout=scaled(timeout), stdin=subprocess.DEVNULL)
+def check_refused_at_mount(tmp_path, opts, option):
+    """synergyfs with these -o options must refuse to mount, exit 1 and say,
+    in one line, what is wrong with option (which it must know)."""
+    (tmp_path / "m").mkdir()
+    out = subprocess.run(daemon_cmd("http://127.0.0.1:9/", str(tmp_path / "m"), "-f", "-o", opts),
+                         capture_output=True, text=True, timeout=scaled(10),
+                         stdin=subprocess.DEVNULL)
+    assert out.returncode == 1, out
+    assert option in out.stderr and "unknown option" not in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not is_mounted(tmp_path / "m")
 
 
 # What another user runs: a list of [op, path]; prints the errno of each
@@ -186,16 +191,6 @@ def as_nobody(*ops):
                          capture_output=True, text=True, timeout=scaled(30), check=False)
     assert out.returncode == 0, out.stderr
     return [tuple(x) for x in json.loads(out.stdout)]
-
-
-@pytest.fixture
-def shared_folder():
-    """A folder every user may traverse (pytest's tmp_path is 0700)."""
-    base = Path(tempfile.mkdtemp(prefix="synergyfs-manage-"))
-    base.chmod(0o755)
-    yield base
-    if not any(is_mounted(p) for p in base.iterdir()):
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
@@ -284,13 +279,8 @@ def test_the_request_carries_client_id_and_days(server, mounter, opts, client_id
 @pytest.mark.bad_input
 @pytest.mark.parametrize("value", ["0", "181", "abc", "-1", "", "30x", "1e2"])
 def test_new_token_days_out_of_range_is_refused_at_mount(tmp_path, token_file, value):
-    (tmp_path / "m").mkdir()
-    out = start_fail(["http://127.0.0.1:9/", str(tmp_path / "m"), "-f", "-o",
-                      f"token_file={token_file},manage,new_token_days={value}"])
-    assert out.returncode == 1, out
-    assert "new_token_days" in out.stderr and "unknown option" not in out.stderr, out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
-    assert not is_mounted(tmp_path / "m")
+    check_refused_at_mount(tmp_path, f"token_file={token_file},manage,new_token_days={value}",
+                           "new_token_days")
 
 
 # Names as new/ spells them (escaped as by-name/ escapes them) -> the name.
@@ -597,13 +587,8 @@ def test_secret_dir_not_private_is_refused_at_mount(tmp_path, token_file, mode, 
     keep.mkdir()
     keep.chmod(mode)
     os.chown(keep, owner, owner)
-    (tmp_path / "m").mkdir()
-    out = start_fail(["http://127.0.0.1:9/", str(tmp_path / "m"), "-f", "-o",
-                      f"token_file={token_file},manage,secret_dir={keep}"])
-    assert out.returncode == 1, out
-    assert "secret_dir" in out.stderr and "unknown option" not in out.stderr, out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
-    assert not is_mounted(tmp_path / "m")
+    check_refused_at_mount(tmp_path, f"token_file={token_file},manage,secret_dir={keep}",
+                           "secret_dir")
 
 
 # ---- failures -----------------------------------------------------------

@@ -38,11 +38,8 @@ import json
 import mmap
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -235,16 +232,6 @@ def mount_options(path):
             if fields[1] == str(path):
                 return fields[3].split(",")
     raise AssertionError(f"{path} is not in /proc/self/mounts")
-
-
-@pytest.fixture
-def shared_folder():
-    """A folder every user may traverse (pytest's tmp_path is 0700)."""
-    base = Path(tempfile.mkdtemp(prefix="synergyfs-ro-"))
-    base.chmod(0o755)
-    yield base
-    if not any(is_mounted(p) for p in base.iterdir()):
-        shutil.rmtree(base, ignore_errors=True)
 
 
 # The modes the guarantees are tested in: the options that make them.
